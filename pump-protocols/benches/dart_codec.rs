@@ -1,0 +1,2 @@
+//! Criterion benchmarks for the DART codec.
+fn main() {}

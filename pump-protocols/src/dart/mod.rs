@@ -1,0 +1,1 @@
+//! Wayne DART (protocols/dart.md).

@@ -1,0 +1,3 @@
+//! The `forecourtd` command line.
+
+fn main() {}
