@@ -274,6 +274,11 @@ pub trait LineMaster: Send {
     fn poll_event(&mut self) -> Option<PumpEvent>;
     /// The pumps on this line.
     fn pumps(&self) -> Vec<BusAddress>;
+    /// When `pump` last gave a valid answer (any well-formed frame), if ever.
+    ///
+    /// The daemon uses it to tell a live pump from a silent line without waiting for the
+    /// offline threshold.
+    fn last_heard(&self, pump: BusAddress) -> Option<Instant>;
 }
 
 /// A physical action on a simulated pump, as a customer or a test would do it.
