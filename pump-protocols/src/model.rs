@@ -274,6 +274,12 @@ pub trait LineMaster: Send {
     fn poll_event(&mut self) -> Option<PumpEvent>;
     /// The pumps on this line.
     fn pumps(&self) -> Vec<BusAddress>;
+    /// The port was lost (unplugged adapter, closed device): every pump is offline now.
+    ///
+    /// Emits [`PumpStatus::Offline`] for each pump that was not already offline, drops
+    /// what was in flight (queued commands fail with [`CommandFailure::PumpOffline`]), and
+    /// makes the next answer from each pump start a fresh session, as after power-up.
+    fn link_lost(&mut self, now: Instant);
     /// When `pump` last gave a valid answer (any well-formed frame), if ever.
     ///
     /// The daemon uses it to tell a live pump from a silent line without waiting for the
