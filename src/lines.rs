@@ -1,0 +1,180 @@
+//! One task per serial line: the I/O and timers around a sans-IO protocol master.
+//!
+//! The task owns the port and the [`LineMaster`]; it writes what the master wants sent,
+//! feeds it what arrives, wakes it at its deadlines, passes attendants' commands in and
+//! pump events out to the forecourt actor. It never decides anything about a dispatch.
+//!
+//! The transport is a type parameter (a tty, a pseudo-terminal, an in-memory duplex), so
+//! tests run the same loop the daemon runs. When the port fails (adapter unplugged, device
+//! gone), every pump is reported offline and the port is reopened with exponential
+//! backoff, forever, until shutdown.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use pump_protocols::{LineMaster, PumpEvent};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::forecourt::{LineCommand, Message};
+
+/// The time base of the daemon: tokio's clock (so paused-time tests drive it), as a std
+/// `Instant` for the sans-IO cores.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// How often the line tells the actor which pumps answered. Stale limits are seconds, so
+/// a quarter second keeps `timeout` answers accurate without flooding the actor.
+const HEARD_INTERVAL: Duration = Duration::from_millis(250);
+
+/// First delay before reopening a failed port.
+const REOPEN_BACKOFF_MIN: Duration = Duration::from_millis(200);
+
+/// Opens the line's transport; called again after every failure.
+pub type Opener<T> = Box<dyn FnMut() -> io::Result<T> + Send>;
+
+/// Everything a line task needs.
+pub struct LineTask<T> {
+    /// The line's name from the configuration.
+    pub name: String,
+    /// The protocol master for the pumps on this line.
+    pub master: Box<dyn LineMaster>,
+    /// Opens the port.
+    pub opener: Opener<T>,
+    /// Commands from the forecourt actor.
+    pub commands: mpsc::Receiver<LineCommand>,
+    /// Events to the forecourt actor.
+    pub events: mpsc::Sender<Message>,
+    /// Longest wait between reopen attempts.
+    pub reopen_backoff_max: Duration,
+}
+
+impl<T> LineTask<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// Runs the line until `shutdown` fires.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = REOPEN_BACKOFF_MIN;
+        let mut buffer = vec![0u8; 1024];
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match (self.opener)() {
+                Ok(port) => {
+                    tracing::info!(line = %self.name, "line open");
+                    backoff = REOPEN_BACKOFF_MIN;
+                    match self.drive(port, &mut buffer, &shutdown).await {
+                        Ok(()) => return,
+                        Err(e) => tracing::warn!(line = %self.name, error = %e, "line failed"),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(line = %self.name, error = %e, ?backoff, "cannot open line")
+                }
+            }
+            self.master.link_lost(now());
+            if self.forward_events().await.is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+                // Commands while the port is down fail at once instead of piling up.
+                Some(command) = self.commands.recv() => self.submit(command),
+            }
+            backoff = (backoff * 2).min(self.reopen_backoff_max.max(REOPEN_BACKOFF_MIN));
+        }
+    }
+
+    /// Drives the master over an open port. `Ok` only on shutdown.
+    async fn drive(
+        &mut self,
+        mut port: T,
+        buffer: &mut [u8],
+        shutdown: &CancellationToken,
+    ) -> io::Result<()> {
+        let mut last_report = now();
+        loop {
+            let at = now();
+            while let Some(bytes) = self.master.poll_transmit(at) {
+                port.write_all(&bytes).await?;
+            }
+            port.flush().await?;
+            if self.forward_events().await.is_err() {
+                return Ok(());
+            }
+            if at.saturating_duration_since(last_report) >= HEARD_INTERVAL {
+                last_report = at;
+                self.report_heard().await;
+            }
+            let deadline = self
+                .master
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + HEARD_INTERVAL);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                read = port.read(buffer) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "port closed"));
+                    }
+                    let data = buffer.get(..n).unwrap_or_default();
+                    self.master.handle_input(data, now());
+                }
+                command = self.commands.recv() => match command {
+                    Some(command) => self.submit(command),
+                    None => return Ok(()),
+                },
+                _ = tokio::time::sleep_until(deadline) => self.master.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn submit(&mut self, command: LineCommand) {
+        if let Err(e) = self.master.submit(command.address, command.command.clone()) {
+            tracing::warn!(line = %self.name, pump = %command.address, error = %e,
+                ?command, "command not queued");
+        }
+    }
+
+    async fn forward_events(&mut self) -> Result<(), mpsc::error::SendError<Message>> {
+        while let Some(event) = self.master.poll_event() {
+            self.send_event(event).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_event(&self, event: PumpEvent) -> Result<(), mpsc::error::SendError<Message>> {
+        self.events
+            .send(Message::Pump {
+                line: self.name.clone(),
+                event,
+            })
+            .await
+    }
+
+    async fn report_heard(&self) {
+        let pumps: Vec<_> = self
+            .master
+            .pumps()
+            .into_iter()
+            .filter_map(|p| self.master.last_heard(p).map(|at| (p, at)))
+            .collect();
+        if pumps.is_empty() {
+            return;
+        }
+        let _ = self
+            .events
+            .send(Message::Heard {
+                line: self.name.clone(),
+                pumps,
+            })
+            .await;
+    }
+}
