@@ -7,3 +7,8 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod sale;
+pub mod forecourt;
+pub mod http;
+pub mod lines;
+pub mod sim;
+pub mod admin_client;

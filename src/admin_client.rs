@@ -1,0 +1,113 @@
+//! A small client for the admin API, used by the CLI (`forecourtd status`,
+//! `forecourtd authorize …`). The CLI changes state only through the admin API, exactly as
+//! an attendant console would.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// How long the CLI waits for the daemon.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminClientError {
+    /// The URL could not be built.
+    #[error("bad admin URL {0:?}")]
+    BadUrl(String),
+    /// The daemon could not be reached.
+    #[error("cannot reach the daemon at {url}: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The daemon answered with something that is not JSON.
+    #[error("the daemon answered {status} with a body that is not JSON")]
+    NotJson {
+        /// The status.
+        status: StatusCode,
+    },
+}
+
+/// Calls the admin API at `base` (e.g. `http://127.0.0.1:8081`) and returns the status and
+/// JSON body.
+pub async fn call(
+    base: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Value), AdminClientError> {
+    let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| AdminClientError::BadUrl(url.clone()))?;
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(payload)))
+        .map_err(|_| AdminClientError::BadUrl(url.clone()))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let unreachable = |reason: String| AdminClientError::Unreachable {
+        url: url.clone(),
+        reason,
+    };
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| unreachable("timed out".to_owned()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    let status = response.status();
+    let bytes = tokio::time::timeout(TIMEOUT, response.into_body().collect())
+        .await
+        .map_err(|_| unreachable("timed out reading the answer".to_owned()))?
+        .map_err(|e| unreachable(e.to_string()))?
+        .to_bytes();
+    let value = serde_json::from_slice(&bytes).map_err(|_| AdminClientError::NotJson { status })?;
+    Ok((status, value))
+}
+
+/// Renders `GET /api/positions` as a table for people.
+pub fn positions_table(positions: &Value) -> String {
+    let mut out = String::from("POS  LINE        PUMP            ORDER        NOZZLE  RUNNING              PAYABLE\n");
+    for p in positions.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let text = |v: &Value| match v {
+            Value::Null => "-".to_owned(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let running = match &p["running"] {
+            Value::Null => "-".to_owned(),
+            r => format!("{} / {}", text(&r["volume"]), text(&r["amount"])),
+        };
+        let payable = p["payable"]
+            .as_array()
+            .map(|sales| {
+                sales
+                    .iter()
+                    .map(|s| format!("{} ${}", text(&s["external_reference"]), text(&s["amount"])))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "-".to_owned());
+        out.push_str(&format!(
+            "{:<4} {:<11} {:<15} {:<12} {:<7} {:<20} {}\n",
+            text(&p["position"]),
+            text(&p["line"]),
+            text(&p["pump_status"]),
+            text(&p["order_state"]),
+            text(&p["nozzle_out"]),
+            running,
+            payable
+        ));
+    }
+    out
+}
