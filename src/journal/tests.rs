@@ -8,6 +8,8 @@ use pump_protocols::{GradeId, Money, NozzleId, PositionId, Preset, UnitPrice, Vo
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use tokio::sync::oneshot;
+
 use super::*;
 use crate::sale::SaleStatus;
 
@@ -975,6 +977,35 @@ async fn concurrent_callers_get_consistent_results() {
 async fn close_answers_queued_requests_then_refuses() {
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = open(&dir).await;
+
+    // Hold the journal thread inside a request, so that the close and the requests
+    // after it pile up in the queue in a known order.
+    let (started_tx, started_rx) = oneshot::channel::<()>();
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = {
+        let j = journal.clone();
+        tokio::spawn(async move {
+            j.call(move |_| {
+                let _ = started_tx.send(());
+                let _ = gate_rx.recv();
+                Ok(())
+            })
+            .await
+        })
+    };
+    started_rx
+        .await
+        .expect("the journal thread runs the blocker");
+
+    let closer = {
+        let j = journal.clone();
+        tokio::spawn(async move { j.close().await })
+    };
+    // On this single-threaded runtime, yielding lets every spawned task run up to its
+    // first wait, i.e. until its message is in the queue.
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
     let mut queued = Vec::new();
     for _ in 0..20 {
         let j = journal.clone();
@@ -982,20 +1013,19 @@ async fn close_answers_queued_requests_then_refuses() {
             j.complete_sale(completed(3, "1.00")).await
         }));
     }
-    // Give every spawned request the chance to reach the queue before the close does.
-    for _ in 0..20 {
+    for _ in 0..5 {
         tokio::task::yield_now().await;
     }
-    journal.close().await.expect("close");
-    let mut recorded = 0;
+    gate_tx.send(()).expect("blocker still waiting");
+
+    blocker.await.expect("task").expect("blocker answered");
+    closer.await.expect("task").expect("close");
     for handle in queued {
-        match handle.await.expect("task") {
-            Ok(_) => recorded += 1,
-            Err(JournalError::Closed) => {}
-            Err(other) => panic!("unexpected {other:?}"),
-        }
+        handle
+            .await
+            .expect("task")
+            .expect("a request queued before the thread saw the close is answered");
     }
-    assert_eq!(recorded, 20, "requests queued before the close are all answered");
     assert!(matches!(
         journal.unpaid_sales().await,
         Err(JournalError::Closed)
@@ -1007,9 +1037,8 @@ async fn close_answers_queued_requests_then_refuses() {
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     assert_eq!(wal_len, 0, "the WAL is checkpointed on close");
 
-    // Everything answered Ok is in the file; nothing else is.
     let journal = open(&dir).await;
-    assert_eq!(journal.unpaid_sales().await.expect("read").len(), recorded);
+    assert_eq!(journal.unpaid_sales().await.expect("read").len(), 20);
 }
 
 #[tokio::test]
@@ -1072,4 +1101,40 @@ async fn a_corrupted_row_is_a_typed_error() {
             ..
         })
     ));
+}
+
+#[tokio::test]
+async fn a_request_runs_to_its_end_even_if_the_caller_stops_waiting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = open(&dir).await;
+    let (started_tx, started_rx) = oneshot::channel::<()>();
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = {
+        let j = journal.clone();
+        tokio::spawn(async move {
+            j.call(move |_| {
+                let _ = started_tx.send(());
+                let _ = gate_rx.recv();
+                Ok(())
+            })
+            .await
+        })
+    };
+    started_rx
+        .await
+        .expect("the journal thread runs the blocker");
+    let caller = {
+        let j = journal.clone();
+        tokio::spawn(async move { j.complete_sale(completed(3, "1.00")).await })
+    };
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
+    // The HTTP handler (say) is cancelled while its sale waits in the queue.
+    caller.abort();
+    assert!(caller.await.is_err_and(|e| e.is_cancelled()));
+    gate_tx.send(()).expect("blocker still waiting");
+    blocker.await.expect("task").expect("blocker answered");
+    let unpaid = journal.unpaid_sales().await.expect("read");
+    assert_eq!(unpaid.len(), 1, "the queued sale was recorded all the same");
 }
