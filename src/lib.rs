@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod journal;
 pub mod sale;
 pub mod forecourt;
 pub mod http;

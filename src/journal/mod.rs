@@ -1,0 +1,532 @@
+//! The sale journal: one thread owns the SQLite connection; async callers hold a handle.
+//!
+//! Owns the journal database (DESIGN.md "Sale lifecycle (journal)", STYLE.md habit 7).
+//! A std thread named `journal` owns the rusqlite [`Connection`]; every [`Journal`] clone
+//! sends it a request over a bounded tokio channel and awaits a `oneshot` reply, so no
+//! blocking SQLite call ever runs on an async worker and no lock guards the connection.
+//! Requests run one at a time in arrival order, each in its own transaction.
+//!
+//! Durability: WAL mode with `synchronous=FULL`, so when `complete_sale`, `mark_paid` or
+//! `upsert_payment` returns, the change is on disk. A request that reached the thread
+//! runs to its end even if the caller stops waiting (a cancelled HTTP handler cannot
+//! half-record a sale). Times the journal records itself (`events.at`, `created_at`,
+//! `updated_at`, `cancelled_at`) come from the wall clock of the journal thread; business
+//! times (authorized, completed, served, paid) are given by the caller.
+//!
+//! Never here: pump state, payment decisions, Mercado Pago calls, signature checks. The
+//! schema and its conventions are documented in [`schema`]; the sale identity rules in
+//! [`identity`].
+//!
+//! Files: [`schema`] (pragmas, migrations), [`identity`] (invoice/reference formats),
+//! [`sales`], [`dispatches`], [`events`], [`notifications`], [`payments`] (with refunds),
+//! `row` (value formats and typed decoding), [`error`].
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use jiff::Timestamp;
+use pump_protocols::PositionId;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sale::{Sale, SaleId};
+
+pub mod dispatches;
+pub mod error;
+pub mod events;
+pub mod identity;
+pub mod notifications;
+pub mod payments;
+mod row;
+pub mod sales;
+pub mod schema;
+
+#[cfg(test)]
+mod tests;
+
+pub use dispatches::{Dispatch, DispatchId, NewDispatch};
+pub use error::JournalError;
+pub use events::{Event, EventId, NewEvent};
+pub use identity::{SaleIdentity, StoreId};
+pub use notifications::{
+    NewNotification, Notification, NotificationId, NotificationOutcome, NotificationSource,
+    NotificationState, StoreOutcome, Verification,
+};
+pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
+pub use sales::{CompletedSale, SaleRecord};
+
+use error::Result;
+
+/// How many requests may wait for the journal thread before senders wait their turn.
+const QUEUE: usize = 1024;
+
+/// Settings of the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSettings {
+    /// The station's store id (APIES / SiteID), 1 to 5 letters or digits; it goes into
+    /// every sale's reference and transaction id ([`identity`]).
+    pub store_id: String,
+}
+
+/// What the journal thread owns.
+struct Db {
+    conn: Connection,
+    store: StoreId,
+}
+
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+enum Message {
+    Job(Job),
+    Close(oneshot::Sender<Result<()>>),
+}
+
+/// A cheap, cloneable handle to the journal thread.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`, applies pending migrations and starts
+    /// the journal thread. The directory must exist: it is never created here.
+    pub async fn open(path: impl AsRef<Path>, settings: JournalSettings) -> Result<Journal> {
+        let path = path.as_ref().to_path_buf();
+        let store = StoreId::parse(&settings.store_id)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread_path = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal".to_owned())
+            .spawn(move || run(&thread_path, store, rx, ready_tx))
+            .map_err(JournalError::Spawn)?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Journal {
+                inner: Arc::new(Inner {
+                    tx,
+                    thread: Mutex::new(Some(thread)),
+                    path,
+                }),
+            }),
+            Ok(Err(e)) => {
+                join(thread).await;
+                Err(e)
+            }
+            Err(_) => Err(JournalError::Lost),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Closes the journal: requests already queued still run, later ones get
+    /// [`JournalError::Closed`]; then the WAL is checkpointed into the main file, the
+    /// connection closed and the thread joined. Closing twice is harmless.
+    pub async fn close(&self) -> Result<()> {
+        let (reply, done) = oneshot::channel();
+        if self.inner.tx.send(Message::Close(reply)).await.is_err() {
+            return Ok(());
+        }
+        let result = done.await.map_err(|_| JournalError::Lost)?;
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            join(thread).await;
+        }
+        result
+    }
+
+    /// Runs `f` on the journal thread and returns its result.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            // The caller may have stopped waiting; the work is done and committed anyway.
+            let _ = reply.send(f(db));
+        });
+        self.inner
+            .tx
+            .send(Message::Job(job))
+            .await
+            .map_err(|_| JournalError::Closed)?;
+        answer.await.map_err(|_| JournalError::Lost)?
+    }
+
+    // ---- dispatches ----
+
+    /// Records a dispatch started by an attendant (one open dispatch per position).
+    pub async fn start_dispatch(&self, new: NewDispatch) -> Result<DispatchId> {
+        self.call(move |db| dispatches::start(&mut db.conn, Timestamp::now(), &new))
+            .await
+    }
+
+    /// One dispatch by id.
+    pub async fn dispatch(&self, id: DispatchId) -> Result<Option<Dispatch>> {
+        self.call(move |db| dispatches::get(&db.conn, id)).await
+    }
+
+    /// The open dispatch of a position, if any.
+    pub async fn open_dispatch(&self, position: PositionId) -> Result<Option<Dispatch>> {
+        self.call(move |db| dispatches::open_for(&db.conn, position))
+            .await
+    }
+
+    /// Every open dispatch (restart recovery), by position.
+    pub async fn open_dispatches(&self) -> Result<Vec<Dispatch>> {
+        self.call(|db| dispatches::open_all(&db.conn)).await
+    }
+
+    /// Closes an open dispatch without a sale.
+    pub async fn cancel_dispatch(&self, id: DispatchId, reason: impl Into<String>) -> Result<()> {
+        let reason = reason.into();
+        self.call(move |db| dispatches::cancel(&mut db.conn, Timestamp::now(), id, &reason))
+            .await
+    }
+
+    // ---- sales ----
+
+    /// Records a completed dispatch as a payable sale: one transaction bumps the invoice
+    /// counter, inserts the sale, links the dispatch and writes the event. Durable when
+    /// it returns.
+    pub async fn complete_sale(&self, completed: CompletedSale) -> Result<Sale> {
+        self.call(move |db| sales::complete(&mut db.conn, &db.store, Timestamp::now(), &completed))
+            .await
+    }
+
+    /// Every payable (`ready`) sale, oldest first.
+    pub async fn unpaid_sales(&self) -> Result<Vec<Sale>> {
+        self.call(|db| sales::unpaid(&db.conn)).await
+    }
+
+    /// The newest payable sale of a position: the one the order endpoint serves.
+    pub async fn latest_payable(&self, position: PositionId) -> Result<Option<Sale>> {
+        self.call(move |db| sales::latest_payable(&db.conn, position))
+            .await
+    }
+
+    /// One sale by id.
+    pub async fn sale(&self, id: SaleId) -> Result<Option<Sale>> {
+        self.call(move |db| sales::get(&db.conn, id)).await
+    }
+
+    /// One sale with its bookkeeping (served, paid, notes, dispatch).
+    pub async fn sale_record(&self, id: SaleId) -> Result<Option<SaleRecord>> {
+        self.call(move |db| sales::record(&db.conn, id)).await
+    }
+
+    /// A sale by external reference, ignoring case (Mercado Pago ignores it too).
+    pub async fn sale_by_reference(&self, reference: &str) -> Result<Option<Sale>> {
+        let reference = reference.to_owned();
+        self.call(move |db| sales::by_reference(&db.conn, &reference))
+            .await
+    }
+
+    /// The newest `limit` sales with their bookkeeping, newest first.
+    pub async fn recent_sales(&self, limit: u32) -> Result<Vec<SaleRecord>> {
+        self.call(move |db| sales::recent(&db.conn, limit)).await
+    }
+
+    /// Counts one serving of the sale by the order endpoint at `at` (the first one sets
+    /// `first_served_at`); returns the new count.
+    pub async fn mark_served(&self, id: SaleId, at: Timestamp) -> Result<u32> {
+        self.call(move |db| sales::mark_served(&mut db.conn, Timestamp::now(), id, at))
+            .await
+    }
+
+    /// Stores the sale's Mercado Pago preference id unless one is stored already;
+    /// returns the stored id (the first one wins, so every scan serves the same one).
+    pub async fn set_preference(
+        &self,
+        id: SaleId,
+        preference_id: impl Into<String>,
+    ) -> Result<String> {
+        let preference_id = preference_id.into();
+        self.call(move |db| {
+            sales::set_preference(&mut db.conn, Timestamp::now(), id, &preference_id)
+        })
+        .await
+    }
+
+    /// `ready` → `paid` by this payment. Any other starting status is
+    /// [`JournalError::InvalidTransition`] and changes nothing. Durable when it returns.
+    pub async fn mark_paid(
+        &self,
+        id: SaleId,
+        payment_id: impl Into<String>,
+        paid_at: Timestamp,
+    ) -> Result<Sale> {
+        let payment_id = payment_id.into();
+        self.call(move |db| {
+            let outcome = sales::Outcome::Paid {
+                payment_id: &payment_id,
+                paid_at,
+            };
+            sales::finish(&mut db.conn, Timestamp::now(), id, outcome)
+        })
+        .await
+    }
+
+    /// `ready` → `settled_other` (cash, card at the counter), with a note.
+    pub async fn settle_other(&self, id: SaleId, note: impl Into<String>) -> Result<Sale> {
+        let note = note.into();
+        self.call(move |db| {
+            sales::finish(
+                &mut db.conn,
+                Timestamp::now(),
+                id,
+                sales::Outcome::SettledOther(&note),
+            )
+        })
+        .await
+    }
+
+    /// `ready` → `voided`, with a note.
+    pub async fn void(&self, id: SaleId, note: impl Into<String>) -> Result<Sale> {
+        let note = note.into();
+        self.call(move |db| {
+            sales::finish(
+                &mut db.conn,
+                Timestamp::now(),
+                id,
+                sales::Outcome::Voided(&note),
+            )
+        })
+        .await
+    }
+
+    // ---- events ----
+
+    /// Appends an event (for changes recorded outside the journal, e.g. a pump going
+    /// offline).
+    pub async fn append_event(&self, event: NewEvent) -> Result<EventId> {
+        self.call(move |db| events::append(&db.conn, Timestamp::now(), &event))
+            .await
+    }
+
+    /// Events of one sale, oldest first.
+    pub async fn events_for_sale(&self, id: SaleId) -> Result<Vec<Event>> {
+        self.call(move |db| events::for_sale(&db.conn, id)).await
+    }
+
+    /// The newest `limit` events, newest first.
+    pub async fn recent_events(&self, limit: u32) -> Result<Vec<Event>> {
+        self.call(move |db| events::recent(&db.conn, limit)).await
+    }
+
+    /// One event by id.
+    pub async fn event(&self, id: EventId) -> Result<Option<Event>> {
+        self.call(move |db| events::get(&db.conn, id)).await
+    }
+
+    // ---- notifications ----
+
+    /// Stores a notification delivery, deduplicated by `(topic, resource_id, request_id)`.
+    pub async fn store_notification(&self, new: NewNotification) -> Result<StoreOutcome> {
+        self.call(move |db| notifications::store(&mut db.conn, &new))
+            .await
+    }
+
+    /// One notification by id.
+    pub async fn notification(&self, id: NotificationId) -> Result<Option<Notification>> {
+        self.call(move |db| notifications::get(&db.conn, id)).await
+    }
+
+    /// Pending notifications due at `now`, earliest first, at most `limit`.
+    pub async fn pending_notifications(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        self.call(move |db| notifications::pending(&db.conn, now, limit))
+            .await
+    }
+
+    /// Ends the processing of a notification (done or given up).
+    pub async fn finish_notification(
+        &self,
+        id: NotificationId,
+        outcome: NotificationOutcome,
+    ) -> Result<()> {
+        self.call(move |db| notifications::finish(&db.conn, id, &outcome))
+            .await
+    }
+
+    /// Records a failed attempt and schedules the next one.
+    pub async fn retry_notification(
+        &self,
+        id: NotificationId,
+        error: impl Into<String>,
+        next_attempt_at: Timestamp,
+    ) -> Result<()> {
+        let error = error.into();
+        self.call(move |db| notifications::retry(&db.conn, id, &error, next_attempt_at))
+            .await
+    }
+
+    // ---- payments and refunds ----
+
+    /// Inserts or refreshes a payment read from the API (an event when its state
+    /// changed). Durable when it returns.
+    pub async fn upsert_payment(&self, payment: PaymentRecord) -> Result<PaymentChange> {
+        self.call(move |db| payments::upsert(&mut db.conn, Timestamp::now(), &payment))
+            .await
+    }
+
+    /// One payment by id.
+    pub async fn payment(&self, payment_id: &str) -> Result<Option<PaymentRecord>> {
+        let payment_id = payment_id.to_owned();
+        self.call(move |db| payments::get(&db.conn, &payment_id))
+            .await
+    }
+
+    /// Payments matched to a sale.
+    pub async fn payments_for_sale(&self, id: SaleId) -> Result<Vec<PaymentRecord>> {
+        self.call(move |db| payments::for_sale(&db.conn, id)).await
+    }
+
+    /// Records a refund request (status `requested`), or returns the earlier refund with
+    /// the same idempotency key; the key reused with other figures is an error.
+    pub async fn insert_refund(&self, refund: NewRefund) -> Result<RefundOutcome> {
+        self.call(move |db| payments::insert_refund(&mut db.conn, Timestamp::now(), &refund))
+            .await
+    }
+
+    /// Records Mercado Pago's answer to a refund.
+    pub async fn update_refund(
+        &self,
+        id: i64,
+        mp_refund_id: Option<String>,
+        status: impl Into<String>,
+    ) -> Result<Refund> {
+        let status = status.into();
+        self.call(move |db| {
+            payments::update_refund(
+                &mut db.conn,
+                Timestamp::now(),
+                id,
+                mp_refund_id.as_deref(),
+                &status,
+            )
+        })
+        .await
+    }
+
+    /// Refunds of a payment, oldest first.
+    pub async fn refunds_for_payment(&self, payment_id: &str) -> Result<Vec<Refund>> {
+        let payment_id = payment_id.to_owned();
+        self.call(move |db| payments::refunds_for(&db.conn, &payment_id))
+            .await
+    }
+
+    /// Runs raw SQL on the journal thread (tests only: corrupting rows on purpose).
+    #[cfg(test)]
+    async fn raw(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Result<()> {
+        self.call(move |db| f(&db.conn).map_err(JournalError::from))
+            .await
+    }
+}
+
+/// Waits for the journal thread to end without blocking an async worker.
+async fn join(thread: JoinHandle<()>) {
+    let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
+        tracing::error!("the journal thread ended abnormally");
+    }
+}
+
+/// The journal thread: open, report readiness, serve until closed or abandoned.
+fn run(
+    path: &Path,
+    store: StoreId,
+    rx: mpsc::Receiver<Message>,
+    ready: oneshot::Sender<Result<()>>,
+) {
+    match open_db(path, store) {
+        Ok(db) => {
+            // If the opener gave up waiting, its sender is gone too and `serve` ends at
+            // once.
+            let _ = ready.send(Ok(()));
+            serve(db, rx);
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+        }
+    }
+}
+
+fn open_db(path: &Path, store: StoreId) -> Result<Db> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(JournalError::MissingDirectory(dir.to_path_buf()));
+    }
+    let mut conn = Connection::open(path)?;
+    schema::configure(&conn)?;
+    let version = schema::migrate(&mut conn)?;
+    tracing::info!(path = %path.display(), version, "journal open");
+    Ok(Db { conn, store })
+}
+
+fn serve(mut db: Db, mut rx: mpsc::Receiver<Message>) {
+    let mut closers = Vec::new();
+    // After `close`, the channel refuses new requests but still yields the queued ones,
+    // so everything accepted before the close is answered.
+    while let Some(message) = rx.blocking_recv() {
+        match message {
+            Message::Job(job) => {
+                // A panic inside a request drops its reply (the caller gets `Lost`) and
+                // its open transaction rolls back; the journal keeps serving the others.
+                if catch_unwind(AssertUnwindSafe(|| job(&mut db))).is_err() {
+                    tracing::error!("a journal request panicked; its transaction was rolled back");
+                }
+            }
+            Message::Close(reply) => {
+                closers.push(reply);
+                rx.close();
+            }
+        }
+    }
+    let mut result = shutdown(db);
+    for reply in closers {
+        let _ = reply.send(std::mem::replace(&mut result, Ok(())));
+    }
+}
+
+/// Folds the WAL into the main file and closes the connection.
+fn shutdown(db: Db) -> Result<()> {
+    db.conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    db.conn.close().map_err(|(_, e)| JournalError::Sqlite(e))?;
+    tracing::info!("journal closed");
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Connection settings and schema migrations.
+//!
+//! Owns the SQL schema. Migrations are a list of SQL steps; `PRAGMA user_version` counts
+//! how many are applied. Each pending step runs in its own IMMEDIATE transaction together
+//! with the bump of `user_version`, so a crash leaves the file at a step boundary and a
+//! reopen applies nothing twice. A file from a newer build is refused, never downgraded.
+//! Steps are append-only: a released step is never edited, a change is a new step.
+//!
+//! Conventions of every table: `STRICT`; amounts, volumes and prices are TEXT exact
+//! decimals (never REAL); times are RFC 3339 UTC TEXT with nine fractional digits (so text
+//! order is time order); statuses are TEXT with a CHECK.
+//!
+//! Tables (version 1):
+//! - `counters(name, value)`: monotonic counters; `invoice` is N of the sale identity.
+//!   Triggers forbid lowering a value or deleting a counter.
+//! - `dispatches`: dispatches started by attendants. `sale_id` links the sale it became;
+//!   `cancelled_at`/`cancel_reason` close it without a sale. At most one open dispatch
+//!   (no sale, not cancelled) per position (partial unique index).
+//! - `sales`: one row per completed dispatch with its identity (`external_reference`
+//!   unique case-insensitively, as Mercado Pago compares it), figures, lifecycle `status`
+//!   and bookkeeping. Sales are never deleted (trigger).
+//! - `events`: append-only log; triggers forbid UPDATE and DELETE. `detail` is JSON.
+//! - `notifications`: inbox of Mercado Pago notifications, deduplicated by
+//!   `(topic, resource_id, request_id)` (`request_id` is `''` when absent, because SQLite
+//!   never treats NULLs as equal in a UNIQUE constraint).
+//! - `payments`: the last state read from the API for each payment id.
+//! - `refunds`: refunds asked for, keyed by idempotency key; `amount` NULL is a total
+//!   refund.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::error::{JournalError, Result};
+
+/// How long a statement waits for another connection's lock (e.g. the CLI) before
+/// failing with "database is busy".
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema steps, in order. Index i brings `user_version` from i to i + 1.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    // The list is a compile-time constant of a handful of steps.
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+const V1: &str = r#"
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL CHECK (value >= 0)
+) STRICT;
+INSERT INTO counters (name, value) VALUES ('invoice', 0);
+CREATE TRIGGER counters_never_decrease BEFORE UPDATE OF value ON counters
+    WHEN NEW.value < OLD.value
+BEGIN SELECT RAISE(ABORT, 'counters never decrease'); END;
+CREATE TRIGGER counters_never_deleted BEFORE DELETE ON counters
+BEGIN SELECT RAISE(ABORT, 'counters are never deleted'); END;
+
+CREATE TABLE sales (
+    id                 INTEGER PRIMARY KEY,
+    external_reference TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    transaction_id     TEXT NOT NULL UNIQUE,
+    invoice_number     TEXT NOT NULL UNIQUE,
+    position           INTEGER NOT NULL,
+    nozzle             INTEGER NOT NULL,
+    grade              INTEGER,
+    volume             TEXT NOT NULL,
+    amount             TEXT NOT NULL,
+    unit_price         TEXT NOT NULL,
+    attendant          TEXT,
+    completed_at       TEXT NOT NULL,
+    status             TEXT NOT NULL
+                       CHECK (status IN ('ready', 'paid', 'settled_other', 'voided')),
+    preference_id      TEXT,
+    served_count       INTEGER NOT NULL DEFAULT 0 CHECK (served_count >= 0),
+    first_served_at    TEXT,
+    payment_id         TEXT,
+    paid_at            TEXT,
+    settled_note       TEXT,
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX sales_ready_by_position ON sales (position, id) WHERE status = 'ready';
+CREATE TRIGGER sales_never_deleted BEFORE DELETE ON sales
+BEGIN SELECT RAISE(ABORT, 'sales are never deleted'); END;
+
+CREATE TABLE dispatches (
+    id            INTEGER PRIMARY KEY,
+    position      INTEGER NOT NULL,
+    attendant     TEXT,
+    preset_kind   TEXT CHECK (preset_kind IN ('amount', 'volume')),
+    preset_value  TEXT,
+    authorized_at TEXT NOT NULL,
+    sale_id       INTEGER REFERENCES sales (id),
+    cancelled_at  TEXT,
+    cancel_reason TEXT,
+    CHECK ((preset_kind IS NULL) = (preset_value IS NULL)),
+    CHECK (sale_id IS NULL OR cancelled_at IS NULL)
+) STRICT;
+CREATE UNIQUE INDEX dispatches_one_open_per_position ON dispatches (position)
+    WHERE sale_id IS NULL AND cancelled_at IS NULL;
+CREATE UNIQUE INDEX dispatches_by_sale ON dispatches (sale_id) WHERE sale_id IS NOT NULL;
+
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    sale_id  INTEGER REFERENCES sales (id),
+    position INTEGER,
+    kind     TEXT NOT NULL,
+    detail   TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail))
+) STRICT;
+CREATE INDEX events_by_sale ON events (sale_id, id) WHERE sale_id IS NOT NULL;
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+CREATE TABLE notifications (
+    id               INTEGER PRIMARY KEY,
+    received_at      TEXT NOT NULL,
+    last_received_at TEXT NOT NULL,
+    deliveries       INTEGER NOT NULL DEFAULT 1 CHECK (deliveries >= 1),
+    source           TEXT NOT NULL CHECK (source IN ('ipn', 'webhook')),
+    topic            TEXT NOT NULL,
+    resource_id      TEXT NOT NULL,
+    request_id       TEXT NOT NULL DEFAULT '',
+    query            TEXT NOT NULL,
+    body             TEXT,
+    verified         TEXT NOT NULL CHECK (verified IN ('valid', 'unsigned', 'ipn')),
+    state            TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (state IN ('pending', 'done', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  TEXT NOT NULL,
+    last_error       TEXT,
+    UNIQUE (topic, resource_id, request_id)
+) STRICT;
+CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE state = 'pending';
+
+CREATE TABLE payments (
+    payment_id         TEXT PRIMARY KEY NOT NULL,
+    sale_id            INTEGER REFERENCES sales (id),
+    status             TEXT NOT NULL,
+    status_detail      TEXT,
+    amount             TEXT NOT NULL,
+    currency           TEXT NOT NULL,
+    external_reference TEXT,
+    flagged_reason     TEXT,
+    raw                TEXT NOT NULL CHECK (json_valid(raw)),
+    seen_at            TEXT NOT NULL
+) STRICT;
+CREATE INDEX payments_by_sale ON payments (sale_id) WHERE sale_id IS NOT NULL;
+
+CREATE TABLE refunds (
+    id              INTEGER PRIMARY KEY,
+    payment_id      TEXT NOT NULL REFERENCES payments (payment_id),
+    amount          TEXT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    mp_refund_id    TEXT,
+    status          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) STRICT;
+CREATE INDEX refunds_by_payment ON refunds (payment_id, id);
+"#;
+
+/// Sets the connection up: busy timeout, WAL, `synchronous=FULL`, foreign keys.
+///
+/// `synchronous=FULL` makes every commit reach the disk before it returns: a completed
+/// sale or a payment is acknowledged only once it would survive a power cut.
+pub fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(JournalError::NoWal(mode));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// Applies the pending migration steps; returns the version the file is now at.
+pub fn migrate(conn: &mut Connection) -> Result<i64> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+fn migrate_with(conn: &mut Connection, steps: &[&str]) -> Result<i64> {
+    let supported = i64::try_from(steps.len()).unwrap_or(i64::MAX);
+    loop {
+        // IMMEDIATE takes the write lock before reading the version, so two processes
+        // opening the same file cannot both apply one step.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > supported {
+            return Err(JournalError::NewerSchema {
+                found: version,
+                supported,
+            });
+        }
+        let Some(step) = usize::try_from(version).ok().and_then(|v| steps.get(v)) else {
+            return Ok(version);
+        };
+        tracing::info!(from = version, to = version + 1, "migrating journal schema");
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version readable")
+    }
+
+    fn table_count(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema readable")
+    }
+
+    #[test]
+    fn migrations_apply_once_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("j.sqlite");
+        {
+            let mut conn = Connection::open(&path).expect("open");
+            configure(&conn).expect("configure");
+            assert_eq!(migrate(&mut conn).expect("migrate"), latest_version());
+            assert_eq!(user_version(&conn), latest_version());
+        }
+        let mut conn = Connection::open(&path).expect("reopen");
+        configure(&conn).expect("configure");
+        let tables = table_count(&conn);
+        assert_eq!(migrate(&mut conn).expect("migrate again"), latest_version());
+        assert_eq!(table_count(&conn), tables);
+        let invoice_rows: i64 = conn
+            .query_row("SELECT count(*) FROM counters", [], |r| r.get(0))
+            .expect("counters readable");
+        assert_eq!(invoice_rows, 1, "the seed row of step 1 must not run twice");
+    }
+
+    #[test]
+    fn a_later_step_applies_on_top_of_an_existing_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("j.sqlite");
+        let mut conn = Connection::open(&path).expect("open");
+        assert_eq!(migrate_with(&mut conn, &[V1]).expect("v1"), 1);
+        let v2 = "CREATE TABLE extra (id INTEGER PRIMARY KEY) STRICT;";
+        assert_eq!(migrate_with(&mut conn, &[V1, v2]).expect("v2"), 2);
+        assert_eq!(migrate_with(&mut conn, &[V1, v2]).expect("again"), 2);
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_previous_version() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("j.sqlite")).expect("open");
+        let bad = "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO nowhere VALUES (1);";
+        assert!(migrate_with(&mut conn, &[V1, bad]).is_err());
+        assert_eq!(user_version(&conn), 1);
+        let t_exists: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema readable");
+        assert_eq!(t_exists, 0, "the failed step must be rolled back whole");
+    }
+
+    #[test]
+    fn a_newer_file_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("j.sqlite")).expect("open");
+        conn.pragma_update(None, "user_version", latest_version() + 1)
+            .expect("set version");
+        match migrate(&mut conn) {
+            Err(JournalError::NewerSchema { found, supported }) => {
+                assert_eq!(found, latest_version() + 1);
+                assert_eq!(supported, latest_version());
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        assert_eq!(
+            table_count(&conn),
+            0,
+            "nothing may be created in a newer file"
+        );
+    }
+}
