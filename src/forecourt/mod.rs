@@ -419,6 +419,7 @@ impl Forecourt {
                 position,
                 attendant: attendant.clone(),
                 preset,
+                authorized_at: jiff::Timestamp::now(),
             })
             .await
             .map_err(|e| ForecourtError::Journal(e.to_string()))?;

@@ -1,0 +1,262 @@
+//! Wiring: builds every subsystem from a validated [`Config`], runs them, and shuts them
+//! down in order.
+//!
+//! Start order: journal (migrated) → forecourt actor (unpaid sales and open dispatches
+//! loaded) → line tasks → listeners bound. Shutdown order is the reverse of what could
+//! lose data: stop accepting HTTP and drain, let each line finish its exchange, let the
+//! actor write what the lines reported, close the journal last.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pump_protocols::{LineMaster, PositionId};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Line};
+use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
+use crate::forecourt::{Forecourt, ForecourtHandle};
+use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
+use crate::http::server::{self, Limits};
+use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
+use crate::journal::{Journal, JournalSettings};
+use crate::lines::LineTask;
+use crate::protocols;
+
+/// A running daemon.
+pub struct Daemon {
+    /// Where the public listener is bound.
+    pub public_addr: SocketAddr,
+    /// Where the admin listener is bound.
+    pub admin_addr: SocketAddr,
+    /// The forecourt actor.
+    pub forecourt: ForecourtHandle,
+    journal: Journal,
+    http_shutdown: CancellationToken,
+    http_tasks: TaskTracker,
+    line_shutdown: CancellationToken,
+    line_tasks: TaskTracker,
+    actor_shutdown: CancellationToken,
+    actor_task: tokio::task::JoinHandle<()>,
+}
+
+/// Settings of the order endpoint, from the configuration.
+pub fn order_settings(config: &Config) -> OrderSettings {
+    let station = config.station();
+    let mp = config.mercadopago();
+    OrderSettings {
+        store_id: station.store_id.clone(),
+        store_id_padded: station.store_id_padded(),
+        token: config
+            .order_endpoint()
+            .token
+            .as_ref()
+            .map(|t| t.expose().to_owned()),
+        allowed_methods: config.order_endpoint().allowed_methods.clone(),
+        collector_id: mp.collector_id,
+        sponsor_id: mp.sponsor_id,
+        notification_url: mp.notification_url.clone(),
+        currency: station.currency.clone(),
+        time_zone: station.time_zone.clone(),
+        loyalty: config.loyalty().map(|l| LoyaltySettings {
+            program: l.program.clone(),
+            affinity_plan: l.affinity_plan.clone(),
+            period: l.period.clone(),
+            shift: l.shift.clone(),
+        }),
+        grades: config
+            .grades()
+            .iter()
+            .map(|g| {
+                (
+                    g.id,
+                    GradeInfo {
+                        name: g.name.clone(),
+                        code: g.code.clone(),
+                        unit: g.unit.as_str().to_owned(),
+                    },
+                )
+            })
+            .collect(),
+        attendants: config
+            .attendants()
+            .iter()
+            .map(|a| {
+                (
+                    a.id.clone(),
+                    Cashier {
+                        document_type: a.document_type.clone(),
+                        document_number: a
+                            .document_number
+                            .clone()
+                            .unwrap_or_else(|| "00000000".to_owned()),
+                    },
+                )
+            })
+            .collect(),
+        position_label: "Surtidor".to_owned(),
+    }
+}
+
+/// The positions the forecourt actor manages.
+pub fn position_setups(config: &Config) -> Vec<PositionSetup> {
+    config
+        .pumps()
+        .map(|(line, pump)| PositionSetup {
+            position: pump.position,
+            line: line.name.clone(),
+            address: pump.address,
+            stale_limit: line.stale_limit,
+            nozzles: pump
+                .nozzles
+                .iter()
+                .filter_map(|(nozzle, grade)| {
+                    config.grade(*grade).map(|g| NozzlePrice {
+                        nozzle: *nozzle,
+                        grade: *grade,
+                        price: g.price,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn open_serial(line: &Line) -> std::io::Result<tokio_serial::SerialStream> {
+    use tokio_serial::SerialPortBuilderExt;
+    let device = line.device.to_string_lossy().into_owned();
+    tokio_serial::new(device, line.baud)
+        .parity(line.parity.into())
+        .data_bits(line.data_bits.into())
+        .stop_bits(line.stop_bits.into())
+        .open_native_async()
+        .map_err(std::io::Error::other)
+}
+
+impl Daemon {
+    /// Starts every subsystem. Fails (without leaving tasks behind) if the journal cannot
+    /// be opened or a listener cannot be bound.
+    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        let journal = Journal::open(
+            &config.database().path,
+            JournalSettings {
+                store_id: config.station().store_id.clone(),
+            },
+        )
+        .await
+        .with_context(|| format!("opening the journal {}", config.database().path.display()))?;
+
+        let mut line_senders = HashMap::new();
+        let mut line_inputs = Vec::new();
+        for line in config.lines() {
+            let (tx, rx) = mpsc::channel(64);
+            line_senders.insert(line.name.clone(), tx);
+            let master: Box<dyn LineMaster> = protocols::build_master(line)
+                .with_context(|| format!("line {}", line.name))?;
+            line_inputs.push((line.clone(), master, rx));
+        }
+        let (actor, forecourt) =
+            Forecourt::new(position_setups(&config), line_senders, journal.clone())
+                .await
+                .context("loading the forecourt state from the journal")?;
+
+        let public = TcpListener::bind(config.listen().public)
+            .await
+            .with_context(|| format!("binding the public listener {}", config.listen().public))?;
+        let admin = TcpListener::bind(config.listen().admin)
+            .await
+            .with_context(|| format!("binding the admin listener {}", config.listen().admin))?;
+        let public_addr = public.local_addr()?;
+        let admin_addr = admin.local_addr()?;
+
+        let actor_shutdown = CancellationToken::new();
+        let actor_task = tokio::spawn(actor.run(actor_shutdown.clone()));
+
+        let line_shutdown = CancellationToken::new();
+        let line_tasks = TaskTracker::new();
+        for (line, master, commands) in line_inputs {
+            let opener_line = line.clone();
+            let task = LineTask {
+                name: line.name.clone(),
+                master,
+                opener: Box::new(move || open_serial(&opener_line)),
+                commands,
+                events: forecourt.sender(),
+                reopen_backoff_max: line.reopen_backoff_max,
+            };
+            line_tasks.spawn(task.run(line_shutdown.clone()));
+        }
+        line_tasks.close();
+
+        let http_shutdown = CancellationToken::new();
+        let http_tasks = TaskTracker::new();
+        let public_handler = Arc::new(PublicHandler {
+            order_path: config.order_endpoint().path.clone(),
+            order: Arc::new(order_settings(&config)),
+            forecourt: forecourt.clone(),
+        });
+        let admin_handler = Arc::new(AdminHandler {
+            context: AdminContext {
+                forecourt: forecourt.clone(),
+                attendants: config.attendants().iter().map(|a| a.id.clone()).collect(),
+            },
+        });
+        http_tasks.spawn(server::serve(
+            public,
+            public_handler,
+            Limits::default(),
+            http_shutdown.clone(),
+        ));
+        http_tasks.spawn(server::serve(
+            admin,
+            admin_handler,
+            Limits::default(),
+            http_shutdown.clone(),
+        ));
+        http_tasks.close();
+        tracing::info!(%public_addr, %admin_addr, positions = config.positions().count(),
+            "forecourtd running");
+        Ok(Daemon {
+            public_addr,
+            admin_addr,
+            forecourt,
+            journal,
+            http_shutdown,
+            http_tasks,
+            line_shutdown,
+            line_tasks,
+            actor_shutdown,
+            actor_task,
+        })
+    }
+
+    /// The journal, for read-only inspection (tests, CLI).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Shuts down in order and closes the journal last.
+    pub async fn shutdown(self) {
+        self.http_shutdown.cancel();
+        self.http_tasks.wait().await;
+        self.line_shutdown.cancel();
+        self.line_tasks.wait().await;
+        self.actor_shutdown.cancel();
+        if let Err(e) = self.actor_task.await {
+            tracing::error!(error = %e, "forecourt task failed");
+        }
+        if let Err(e) = self.journal.close().await {
+            tracing::error!(error = %e, "closing the journal");
+        }
+        tracing::info!("forecourtd stopped");
+    }
+}
+
+/// Positions known to the daemon, for messages.
+pub fn position_list(config: &Config) -> Vec<PositionId> {
+    config.positions().collect()
+}
