@@ -6,10 +6,15 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
-pub mod journal;
-pub mod sale;
+pub mod admin_client;
+pub mod app;
+pub mod cli_support;
+pub mod config;
+pub mod demo;
 pub mod forecourt;
 pub mod http;
+pub mod journal;
 pub mod lines;
+pub mod protocols;
+pub mod sale;
 pub mod sim;
-pub mod admin_client;

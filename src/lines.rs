@@ -150,7 +150,7 @@ where
         Ok(())
     }
 
-    async fn send_event(&self, event: PumpEvent) -> Result<(), mpsc::error::SendError<Message>> {
+    async fn send_event(&mut self, event: PumpEvent) -> Result<(), mpsc::error::SendError<Message>> {
         self.events
             .send(Message::Pump {
                 line: self.name.clone(),
@@ -159,7 +159,7 @@ where
             .await
     }
 
-    async fn report_heard(&self) {
+    async fn report_heard(&mut self) {
         let pumps: Vec<_> = self
             .master
             .pumps()

@@ -1,3 +1,263 @@
-//! The `forecourtd` command line.
+//! The `forecourtd` command line: thin glue over the library.
 
-fn main() {}
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use forecourtd::config::{Config, ConfigError, LogFormat, EXAMPLE};
+use forecourtd::{admin_client, app::Daemon, cli_support};
+use serde_json::json;
+
+/// Exit status for a configuration that cannot be used (unreadable, bad TOML, invalid).
+const EXIT_BAD_CONFIG: u8 = 2;
+
+/// Forecourt controller daemon: pump lines, live dispatch state, Mercado Pago integrated QR.
+#[derive(Debug, Parser)]
+#[command(name = "forecourtd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a configuration file and report every problem with its key path.
+    CheckConfig {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
+    /// Print an example configuration documenting every option.
+    ExampleConfig,
+    /// Run the daemon.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Log as JSON lines instead of human-readable text (overrides the file).
+        #[arg(long)]
+        json_logs: bool,
+    },
+    /// Show the live state of every position (admin API).
+    Status {
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Authorize a dispatch on a position (admin API).
+    Authorize {
+        /// The position number.
+        position: u16,
+        /// Preset amount of money.
+        #[arg(long, conflicts_with = "volume")]
+        amount: Option<String>,
+        /// Preset volume.
+        #[arg(long)]
+        volume: Option<String>,
+        /// Id of the attendant starting the dispatch.
+        #[arg(long)]
+        attendant: Option<String>,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Stop the dispatch on a position (admin API).
+    Stop {
+        /// The position number.
+        position: u16,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
+    Simulate(cli_support::SimulateArgs),
+    /// Simulated pumps, the real daemon and scripted cars: the whole flow, no hardware.
+    Demo(cli_support::DemoArgs),
+}
+
+/// Where the admin API is.
+#[derive(Debug, clap::Args)]
+struct AdminTarget {
+    /// Admin API base URL.
+    #[arg(long, conflicts_with = "config")]
+    admin: Option<String>,
+    /// Take the admin address from this configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl AdminTarget {
+    fn url(&self) -> Result<String, String> {
+        if let Some(url) = &self.admin {
+            return Ok(url.clone());
+        }
+        if let Some(path) = &self.config {
+            let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(format!("http://{}", config.listen().admin));
+        }
+        Ok("http://127.0.0.1:8081".to_owned())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::ExampleConfig => {
+            print!("{EXAMPLE}");
+            ExitCode::SUCCESS
+        }
+        Command::Run { config, json_logs } => run_async(run_daemon(config, json_logs)),
+        Command::Status { admin } => run_async(status(admin)),
+        Command::Authorize {
+            position,
+            amount,
+            volume,
+            attendant,
+            admin,
+        } => run_async(admin_post(
+            admin,
+            format!("/api/positions/{position}/authorize"),
+            json!({ "amount": amount, "volume": volume, "attendant": attendant }),
+        )),
+        Command::Stop { position, admin } => run_async(admin_post(
+            admin,
+            format!("/api/positions/{position}/stop"),
+            json!({}),
+        )),
+        Command::Simulate(args) => run_async(cli_support::simulate(args)),
+        Command::Demo(args) => run_async(cli_support::demo(args)),
+    }
+}
+
+fn run_async<F>(future: F) -> ExitCode
+where
+    F: std::future::Future<Output = ExitCode>,
+{
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_daemon(path: PathBuf, json_logs: bool) -> ExitCode {
+    let config = match Config::load(&path) {
+        Ok(config) => config,
+        Err(ConfigError::Invalid(issues)) => {
+            for issue in &issues {
+                eprintln!("{issue}");
+            }
+            eprintln!("{}: {} error(s)", path.display(), issues.len());
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let format = if json_logs {
+        LogFormat::Json
+    } else {
+        config.logging().format
+    };
+    cli_support::init_logging(format, &config.logging().level);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let daemon = match Daemon::start(config).await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            tracing::error!("cannot start: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    cli_support::wait_for_signal().await;
+    tracing::info!("stopping");
+    daemon.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn status(admin: AdminTarget) -> ExitCode {
+    let url = match admin.url() {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match admin_client::call(&url, hyper::Method::GET, "/api/positions", None).await {
+        Ok((status, body)) if status.is_success() => {
+            print!("{}", admin_client::positions_table(&body));
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("{status}: {body}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn admin_post(admin: AdminTarget, path: String, body: serde_json::Value) -> ExitCode {
+    let url = match admin.url() {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    // Leave out what was not given, so the daemon sees exactly the request made.
+    let body = match body {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        ),
+        other => other,
+    };
+    match admin_client::call(&url, hyper::Method::POST, &path, Some(&body)).await {
+        Ok((status, body)) if status.is_success() => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            let message = body["error"]["message"].as_str().unwrap_or("request refused");
+            eprintln!("{status}: {message}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `FILE: OK`, the summary and any warnings; or every error, one per line.
+fn check_config(file: &Path) -> ExitCode {
+    let shown = file.display();
+    match Config::load(file) {
+        Ok(config) => {
+            println!("{shown}: OK");
+            println!("{}", config.summary());
+            for warning in config.warnings() {
+                println!("warning: {warning}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid(issues)) => {
+            for issue in &issues {
+                eprintln!("{issue}");
+            }
+            eprintln!("{shown}: {} error(s)", issues.len());
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("{shown}: {e}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}

@@ -25,6 +25,9 @@ enum Request {
     View {
         reply: oneshot::Sender<Vec<SimPumpView>>,
     },
+    Inject {
+        bytes: Vec<u8>,
+    },
 }
 
 /// A handle to a running simulated line.
@@ -63,6 +66,14 @@ impl SimLineHandle {
             .await
             .map_err(|_| SimError::Stopped)?;
         Ok(answer.await.map_err(|_| SimError::Stopped)??)
+    }
+
+    /// Writes raw bytes onto the line, as line noise or a broken device would.
+    pub async fn inject(&self, bytes: Vec<u8>) -> Result<(), SimError> {
+        self.tx
+            .send(Request::Inject { bytes })
+            .await
+            .map_err(|_| SimError::Stopped)
     }
 
     /// The state of every simulated pump.
@@ -132,6 +143,11 @@ async fn run(
                 }
                 Some(Request::View { reply }) => {
                     let _ = reply.send(simulator.view());
+                }
+                Some(Request::Inject { bytes }) => {
+                    if let Err(e) = master.write_all(&bytes).await {
+                        tracing::warn!(error = %e, "simulator write failed");
+                    }
                 }
                 None => return,
             },

@@ -1,0 +1,488 @@
+//! The configuration file as written: serde types that mirror the TOML layout.
+//!
+//! This module owns the shape of the file (section and key names, `deny_unknown_fields`)
+//! and the parse from text into [`RawConfig`]. It never judges values: numbers are kept as
+//! TOML integers, choices as strings, prices as written, so that
+//! [`validate`](super::validate) can report every problem with its key path instead of
+//! serde stopping at the first one.
+//!
+//! To report several structural errors (unknown keys, wrong types) in one pass, each
+//! section and each element of an array of tables is wrapped in [`Lenient`]: a broken
+//! element keeps its error and lets its siblings parse.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::ConfigIssue;
+
+/// A part of the file that either parsed or failed with one structural error.
+#[derive(Debug)]
+pub enum Lenient<T> {
+    /// The part parsed.
+    Parsed(T),
+    /// The part did not parse; the error has a key path relative to the part.
+    Broken {
+        /// Key path inside the part, empty when the part itself is at fault.
+        path: String,
+        /// serde's message, e.g. ``unknown field `foo`, expected one of …``.
+        message: String,
+    },
+}
+
+impl<T> Lenient<T> {
+    /// The parsed value, or the error as an issue whose path starts at `prefix`.
+    pub fn into_result(self, prefix: &str) -> Result<T, ConfigIssue> {
+        match self {
+            Lenient::Parsed(value) => Ok(value),
+            Lenient::Broken { path, message } => Err(ConfigIssue::new(
+                super::validate::join_path(prefix, &path),
+                message,
+            )),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(deserializer)?;
+        Ok(match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(parsed) => Lenient::Parsed(parsed),
+            Err(e) => {
+                let path = e.path().to_string();
+                Lenient::Broken {
+                    path: if path == "." { String::new() } else { path },
+                    message: one_line(e.inner().message()),
+                }
+            }
+        })
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawConfig {
+    /// `[station]`.
+    pub station: Option<Lenient<RawStation>>,
+    /// `[mercadopago]`.
+    pub mercadopago: Option<Lenient<RawMercadoPago>>,
+    /// `[order_endpoint]`.
+    pub order_endpoint: Option<Lenient<RawOrderEndpoint>>,
+    /// `[listen]`.
+    pub listen: Option<Lenient<RawListen>>,
+    /// `[database]`.
+    pub database: Option<Lenient<RawDatabase>>,
+    /// `[logging]`.
+    pub logging: Option<Lenient<RawLogging>>,
+    /// `[[lines]]`.
+    #[serde(default)]
+    pub lines: Vec<Lenient<RawLine>>,
+    /// `[grades.<key>]`, in key order.
+    #[serde(default)]
+    pub grades: BTreeMap<String, Lenient<RawGrade>>,
+    /// `[loyalty]`.
+    pub loyalty: Option<Lenient<RawLoyalty>>,
+    /// `[[attendants]]`.
+    #[serde(default)]
+    pub attendants: Vec<Lenient<RawAttendant>>,
+}
+
+/// `[station]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawStation {
+    /// APIES / store id, digits.
+    pub store_id: String,
+    /// Station name.
+    pub name: String,
+    /// IANA time zone name.
+    pub time_zone: String,
+    /// ISO 4217 code.
+    pub currency: Option<String>,
+    /// Prefix of every POS external id.
+    pub pos_external_id_prefix: Option<String>,
+    /// Template of every POS name.
+    pub pos_name_template: Option<String>,
+}
+
+/// `[mercadopago]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawMercadoPago {
+    /// `order` or `preference`.
+    pub mode: Option<String>,
+    /// API base URL.
+    pub api_base_url: Option<String>,
+    /// File holding the access token.
+    pub access_token_file: Option<String>,
+    /// Environment variable holding the access token.
+    pub access_token_env: Option<String>,
+    /// Collector (seller) user id.
+    pub collector_id: Option<i64>,
+    /// Sponsor (integrator) user id.
+    pub sponsor_id: Option<i64>,
+    /// Where Mercado Pago sends notifications.
+    pub notification_url: Option<String>,
+    /// Public base URL of the order endpoint.
+    pub public_base_url: Option<String>,
+    /// One webhook secret file.
+    pub webhook_secret_file: Option<String>,
+    /// One webhook secret variable.
+    pub webhook_secret_env: Option<String>,
+    /// Webhook secret files (rotation).
+    pub webhook_secret_files: Option<Vec<String>>,
+    /// Webhook secret variables (rotation).
+    pub webhook_secret_envs: Option<Vec<String>>,
+    /// Accept unsigned notifications as hints.
+    pub accept_unsigned: Option<bool>,
+    /// Allowed age of a signature timestamp.
+    pub signature_tolerance_secs: Option<i64>,
+    /// Timeout of one API request.
+    pub request_timeout_ms: Option<i64>,
+    /// Bound on API work inside an order endpoint answer.
+    pub order_answer_timeout_ms: Option<i64>,
+    /// Age after which a served sale is reconciled by search.
+    pub reconcile_after_secs: Option<i64>,
+    /// Refund duplicate approvals automatically.
+    pub refund_duplicates: Option<bool>,
+}
+
+/// `[order_endpoint]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawOrderEndpoint {
+    /// URL path.
+    pub path: Option<String>,
+    /// URL token.
+    pub token: Option<String>,
+    /// HTTP methods answered.
+    pub allowed_methods: Option<Vec<String>>,
+}
+
+/// `[listen]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawListen {
+    /// Public listener address.
+    pub public: Option<String>,
+    /// Admin listener address.
+    pub admin: Option<String>,
+}
+
+/// `[database]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawDatabase {
+    /// Journal file.
+    pub path: Option<String>,
+}
+
+/// `[logging]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawLogging {
+    /// `human` or `json`.
+    pub format: Option<String>,
+    /// EnvFilter directives.
+    pub level: Option<String>,
+}
+
+/// One `[[lines]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawLine {
+    /// Line name.
+    pub name: Option<String>,
+    /// Serial device path.
+    pub device: Option<String>,
+    /// Baud rate.
+    pub baud: Option<i64>,
+    /// `odd`, `even` or `none`.
+    pub parity: Option<String>,
+    /// 7 or 8.
+    pub data_bits: Option<i64>,
+    /// 1 or 2.
+    pub stop_bits: Option<i64>,
+    /// Protocol name.
+    pub protocol: Option<String>,
+    /// Silence after which the line's positions answer `timeout`.
+    pub stale_limit_ms: Option<i64>,
+    /// Wait for a pump's answer.
+    pub response_timeout_ms: Option<i64>,
+    /// Gap between polls.
+    pub poll_interval_ms: Option<i64>,
+    /// Missed polls before a pump is offline.
+    pub offline_after_misses: Option<i64>,
+    /// Retransmissions of a block.
+    pub retries: Option<i64>,
+    /// `f_to_1` or `f_to_0`.
+    pub tx_wrap: Option<String>,
+    /// `reset_to_0` or `same_tx`.
+    pub on_nak: Option<String>,
+    /// Longest wait between attempts to reopen the port.
+    pub reopen_backoff_max_ms: Option<i64>,
+    /// `[[lines.pumps]]`.
+    #[serde(default)]
+    pub pumps: Vec<Lenient<RawPump>>,
+}
+
+/// One `[[lines.pumps]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawPump {
+    /// Bus address.
+    pub address: Option<i64>,
+    /// Fuelling position number.
+    pub position: Option<i64>,
+    /// Decimal positions of the pump's fields.
+    pub decimals: Option<RawDecimals>,
+    /// Nozzle number (as a key) → grade key.
+    #[serde(default)]
+    pub nozzles: BTreeMap<String, String>,
+}
+
+/// `decimals = { volume, amount, price }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawDecimals {
+    /// Volume decimals.
+    pub volume: Option<i64>,
+    /// Amount decimals.
+    pub amount: Option<i64>,
+    /// Price decimals.
+    pub price: Option<i64>,
+}
+
+/// One `[grades.<key>]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawGrade {
+    /// Explicit grade id.
+    pub id: Option<i64>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Product code (loyalty).
+    pub code: Option<String>,
+    /// `litre` or `piece`.
+    pub unit: Option<String>,
+    /// Unit price as written.
+    pub price: Option<RawPrice>,
+}
+
+/// A price as written in the file. Floats are kept only to be refused with a helpful
+/// message: a binary float cannot hold most decimal prices exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawPrice {
+    /// `price = "1234.56"`.
+    Text(String),
+    /// `price = 1234`.
+    Integer(i64),
+    /// `price = 1234.56` (refused).
+    Float(f64),
+}
+
+impl<'de> Deserialize<'de> for RawPrice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PriceVisitor;
+
+        impl Visitor<'_> for PriceVisitor {
+            type Value = RawPrice;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a decimal string such as \"1234.56\" or an integer")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPrice, E> {
+                Ok(RawPrice::Text(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawPrice, E> {
+                Ok(RawPrice::Integer(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawPrice, E> {
+                i64::try_from(v)
+                    .map(RawPrice::Integer)
+                    .map_err(|_| E::custom(format!("price {v} is too large")))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawPrice, E> {
+                Ok(RawPrice::Float(v))
+            }
+        }
+
+        deserializer.deserialize_any(PriceVisitor)
+    }
+}
+
+/// `[loyalty]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawLoyalty {
+    /// Program name.
+    pub program: Option<String>,
+    /// Affinity plan, one character.
+    pub affinity_plan: Option<String>,
+    /// Period, four characters.
+    pub period: Option<String>,
+    /// Shift, one character.
+    pub shift: Option<String>,
+}
+
+/// One `[[attendants]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawAttendant {
+    /// Attendant id.
+    pub id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Document type, e.g. DNI.
+    pub document_type: Option<String>,
+    /// Document number, digits.
+    pub document_number: Option<String>,
+}
+
+/// Where a TOML syntax error is, 1-based, with the parser's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// The parser's message on one line.
+    pub message: String,
+}
+
+/// Parses `text` into a [`RawConfig`] plus the structural issues found on the way.
+///
+/// A syntax error stops everything (nothing after it can be trusted). An unknown or
+/// mistyped top-level key is reported and dropped so the rest still parses; errors
+/// deeper down are kept inside [`Lenient`] parts for the validator to report.
+pub fn parse(text: &str) -> Result<(RawConfig, Vec<ConfigIssue>), SyntaxError> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_column(text, span.start))
+            .unwrap_or((1, 1));
+        SyntaxError {
+            line,
+            column,
+            message: one_line(e.message()),
+        }
+    })?;
+    let mut issues = Vec::new();
+    // Each round removes one offending top-level key, so this ends after at most as many
+    // rounds as there are keys.
+    loop {
+        let value = toml::Value::Table(table.clone());
+        match serde_path_to_error::deserialize::<_, RawConfig>(value) {
+            Ok(raw) => return Ok((raw, issues)),
+            Err(e) => {
+                let key = e.path().iter().next().map(|segment| segment.to_string());
+                issues.push(ConfigIssue::new(
+                    e.path().to_string(),
+                    one_line(e.inner().message()),
+                ));
+                match key.and_then(|k| table.remove(&k).map(|_| ())) {
+                    Some(()) => continue,
+                    // Nothing left to drop: report what we have over an empty file.
+                    None => return Ok((RawConfig::default(), issues)),
+                }
+            }
+        }
+    }
+}
+
+/// 1-based line and character column of byte offset `at` in `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+/// serde and toml messages may span lines; the report prints one issue per line.
+fn one_line(message: &str) -> String {
+    message.trim().replace('\n', "; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_from_one() {
+        let text = "a = 1\nbé = [\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        // "é" is two bytes but one column.
+        assert_eq!(line_column(text, 10), (2, 4));
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let err = parse("[station]\nname = \"x\"\nstore_id = \n").err();
+        let err = err.map(|e| (e.line, e.column));
+        assert_eq!(err, Some((3, 12)));
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_all_reported() {
+        let (raw, issues) = parse("foo = 1\nbar = 2\n[logging]\nlevel = \"debug\"\n")
+            .unwrap_or_else(|e| panic!("parse failed: {e:?}"));
+        let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["bar", "foo"]);
+        assert!(matches!(raw.logging, Some(Lenient::Parsed(_))));
+    }
+
+    #[test]
+    fn broken_elements_keep_their_path_and_siblings_parse() {
+        let text = "[[lines]]\nname = \"a\"\n[[lines.pumps]]\naddress = 80\nfoo = 1\n\
+                    [[lines.pumps]]\naddress = 81\n";
+        let (raw, issues) = parse(text).unwrap_or_else(|e| panic!("parse failed: {e:?}"));
+        assert!(issues.is_empty());
+        let Some(Lenient::Parsed(line)) = raw.lines.into_iter().next() else {
+            panic!("line did not parse");
+        };
+        let broken = line.pumps.iter().filter_map(|p| match p {
+            Lenient::Broken { path, message } => Some((path.clone(), message.clone())),
+            Lenient::Parsed(_) => None,
+        });
+        let broken: Vec<_> = broken.collect();
+        assert_eq!(broken.len(), 1);
+        assert_eq!(broken[0].0, "foo");
+        assert!(
+            broken[0].1.contains("unknown field `foo`"),
+            "{}",
+            broken[0].1
+        );
+        assert!(matches!(line.pumps[1], Lenient::Parsed(_)));
+    }
+
+    #[test]
+    fn prices_keep_their_written_form() {
+        let text = "[grades.a]\nprice = \"800.50\"\n[grades.b]\nprice = 800\n\
+                    [grades.c]\nprice = 800.5\n";
+        let (raw, _) = parse(text).unwrap_or_else(|e| panic!("parse failed: {e:?}"));
+        let prices: Vec<_> = raw
+            .grades
+            .into_values()
+            .map(|g| match g {
+                Lenient::Parsed(g) => g.price,
+                Lenient::Broken { message, .. } => panic!("{message}"),
+            })
+            .collect();
+        assert_eq!(
+            prices,
+            [
+                Some(RawPrice::Text("800.50".into())),
+                Some(RawPrice::Integer(800)),
+                Some(RawPrice::Float(800.5)),
+            ]
+        );
+    }
+}

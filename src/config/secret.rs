@@ -1,0 +1,169 @@
+//! Secrets read at load time: the Mercado Pago access token, webhook signing secrets and
+//! the order endpoint's URL token.
+//!
+//! This module owns the [`Secret`] wrapper and the two ways a secret reaches the daemon: a
+//! file (systemd `LoadCredential=`, a root-only file) or an environment variable. It never
+//! accepts a secret written inline in the configuration, and nothing in it ever formats a
+//! secret's value: `Debug` and `Display` print `***`, and every error message names the
+//! source (path or variable), never the content.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+
+/// A secret string whose `Debug` and `Display` print `***`.
+///
+/// The value is reachable only through [`expose`](Self::expose), so it cannot end up in a
+/// log line or an error message by accident. There is no `PartialEq`: compare with
+/// [`matches`](Self::matches), which does not stop at the first differing byte.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value, for the one place that must send it (an HTTP header, a MAC key).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `candidate` equals the secret, compared in time independent of where the
+    /// first difference is (only the length can be learnt from timing).
+    pub fn matches(&self, candidate: &str) -> bool {
+        let a = self.0.as_bytes();
+        let b = candidate.as_bytes();
+        if a.len() != b.len() {
+            return false;
+        }
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+        diff == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A secret read from a file, plus a warning when the file is readable by every user.
+pub(crate) struct FileSecret {
+    pub(crate) secret: Secret,
+    pub(crate) world_readable: bool,
+}
+
+/// Reads a secret from `path`, trimming the surrounding whitespace an editor or `echo`
+/// leaves (a trailing newline would otherwise become part of a bearer token).
+///
+/// The error message names the file and the failure, never any of its content.
+pub(crate) fn read_file(path: &Path) -> Result<FileSecret, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{} does not contain UTF-8 text", path.display()))?;
+    let secret = checked(text.trim()).map_err(|why| format!("{} {why}", path.display()))?;
+    Ok(FileSecret {
+        secret,
+        world_readable: world_readable(path),
+    })
+}
+
+/// Reads a secret from the environment variable `name` through `env`.
+pub(crate) fn read_env(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Secret, String> {
+    if !is_env_name(name) {
+        return Err(format!(
+            "{name:?} is not a valid environment variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    let value = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+    let text = value
+        .into_string()
+        .map_err(|_| format!("environment variable {name} is not UTF-8"))?;
+    checked(text.trim()).map_err(|why| format!("environment variable {name} {why}"))
+}
+
+/// Refuses values that cannot be a token: empty, or with inner whitespace or control
+/// characters (which would corrupt an HTTP header and usually mean the wrong file).
+fn checked(value: &str) -> Result<Secret, &'static str> {
+    if value.is_empty() {
+        return Err("is empty");
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace or control characters");
+    }
+    Ok(Secret::new(value))
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(unix)]
+fn world_readable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o004 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn world_readable(_path: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_never_shows_the_value() {
+        let s = Secret::new("APP_USR-123-456");
+        assert_eq!(format!("{s}"), "***");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(format!("{:?}", Some(s)), "Some(***)");
+    }
+
+    #[test]
+    fn matches_compares_whole_values() {
+        let s = Secret::new("abcdef");
+        assert!(s.matches("abcdef"));
+        assert!(!s.matches("abcdeg"));
+        assert!(!s.matches("abcde"));
+        assert!(!s.matches(""));
+    }
+
+    #[test]
+    fn env_reading_checks_name_presence_and_content() {
+        let env = |name: &str| match name {
+            "SET" => Some(OsString::from("  tok-1\n")),
+            "EMPTY" => Some(OsString::from("\n")),
+            "SPACED" => Some(OsString::from("a b")),
+            _ => None,
+        };
+        assert_eq!(read_env("SET", &env).map(|s| s.0), Ok("tok-1".to_owned()));
+        assert_eq!(
+            read_env("UNSET", &env).map(|s| s.0),
+            Err("environment variable UNSET is not set".to_owned())
+        );
+        assert!(read_env("EMPTY", &env).is_err());
+        assert!(read_env("SPACED", &env).is_err());
+        assert!(read_env("1BAD", &env).is_err());
+        assert!(read_env("", &env).is_err());
+    }
+}

@@ -1,0 +1,596 @@
+//! Validation of the pump side: `[grades]`, `[[lines]]` and `[[lines.pumps]]`.
+//!
+//! This module owns the cross-references between them: unique line names, bus addresses
+//! unique per line and valid for the protocol, positions unique across all lines, nozzles
+//! mapped to existing grades, and every grade price programmable into every pump that
+//! sells it. It never reads files or the environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, UnitPrice};
+use rust_decimal::Decimal;
+
+use super::{BrokenKeys, Report, Seen, MAX_NAME};
+use crate::config::raw::{Lenient, RawGrade, RawLine, RawPrice, RawPump};
+use crate::config::{
+    DataBits, Grade, GradeUnit, Line, OnNak, Parity, Protocol, Pump, StopBits, TxWrap,
+};
+
+/// Digits of a pump's unit price field (DART: 3 bytes of BCD, protocols/dart.md §5.8).
+const PRICE_DIGITS: u8 = 6;
+/// Baud rates a serial adapter is expected to offer.
+const STANDARD_BAUDS: [i64; 10] = [
+    300, 600, 1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200,
+];
+/// Pump addresses on a DART bus (protocols/dart.md §2).
+const DART_ADDRESSES: std::ops::RangeInclusive<i64> = 0x50..=0x6F;
+/// Highest logical nozzle (protocols/dart.md §5.9).
+const MAX_NOZZLE: i64 = 15;
+
+/// The validated grades, by key, and the keys whose section did not parse.
+pub(crate) struct Grades {
+    by_key: BTreeMap<String, Grade>,
+    broken: BrokenKeys,
+}
+
+impl Grades {
+    /// The grades by ascending id.
+    pub(crate) fn into_sorted(self) -> Vec<Grade> {
+        let mut grades: Vec<Grade> = self.by_key.into_values().collect();
+        grades.sort_by_key(|g| g.id);
+        grades
+    }
+}
+
+/// The validated lines, and each valid position's (line, pump) index in the file.
+pub(crate) struct Lines {
+    pub(crate) lines: Vec<Line>,
+    pub(crate) positions: BTreeMap<PositionId, (usize, usize)>,
+}
+
+/// A grade whose fields are checked, waiting for its id.
+struct Pending {
+    key: String,
+    explicit_id: Option<GradeId>,
+    name: Option<String>,
+    code: Option<String>,
+    unit: Option<GradeUnit>,
+    price: Option<UnitPrice>,
+}
+
+/// Validates `[grades]`. Explicit ids are kept; the others get the lowest free ids in key
+/// order.
+pub(crate) fn grades(r: &mut Report, raw: BTreeMap<String, Lenient<RawGrade>>) -> Grades {
+    let mut broken = BrokenKeys::new();
+    let mut pending = Vec::new();
+    let mut ids = Seen::new();
+    for (key, part) in raw {
+        let prefix = format!("grades.{key}");
+        let Some(g) = r.parsed(part, &prefix) else {
+            broken.insert(key);
+            continue;
+        };
+        let explicit_id = g.id.and_then(|id| {
+            let path = format!("{prefix}.id");
+            let id = r.int(Some(id), id, 1..=i64::from(u16::MAX), &path)?;
+            let id = GradeId(u16::try_from(id).ok()?);
+            if let Some(first) = ids.insert(id, &prefix) {
+                r.error(path, format!("id {id} is already used by {first}"));
+            }
+            Some(id)
+        });
+        let name = r
+            .required(g.name, &format!("{prefix}.name"))
+            .and_then(|n| r.text(&n, MAX_NAME, &format!("{prefix}.name")));
+        let code = r
+            .required(g.code, &format!("{prefix}.code"))
+            .and_then(|c| r.text(&c, 20, &format!("{prefix}.code")));
+        let unit = r.choice(
+            g.unit.as_deref(),
+            GradeUnit::Litre,
+            &[("litre", GradeUnit::Litre), ("piece", GradeUnit::Piece)],
+            "unit",
+            &format!("{prefix}.unit"),
+        );
+        let price = r
+            .required(g.price, &format!("{prefix}.price"))
+            .and_then(|p| price(r, p, &format!("{prefix}.price")));
+        // An id that failed its check leaves the grade without one; its error is reported.
+        if g.id.is_some() && explicit_id.is_none() {
+            broken.insert(key);
+            continue;
+        }
+        pending.push(Pending {
+            key,
+            explicit_id,
+            name,
+            code,
+            unit,
+            price,
+        });
+    }
+
+    let mut by_key = BTreeMap::new();
+    let mut next = 1u16;
+    for p in pending {
+        let id = match p.explicit_id {
+            Some(id) => id,
+            None => {
+                let free = (next..=u16::MAX).find(|&n| ids.insert(GradeId(n), &p.key).is_none());
+                let Some(free) = free else {
+                    r.error(format!("grades.{}", p.key), "no free grade id left");
+                    continue;
+                };
+                next = free;
+                GradeId(free)
+            }
+        };
+        match (p.name, p.code, p.unit, p.price) {
+            (Some(name), Some(code), Some(unit), Some(price)) => {
+                by_key.insert(
+                    p.key.clone(),
+                    Grade {
+                        id,
+                        key: p.key,
+                        name,
+                        code,
+                        unit,
+                        price,
+                    },
+                );
+            }
+            // Its errors are reported; references to it must not be reported again.
+            _ => {
+                broken.insert(p.key);
+            }
+        }
+    }
+    Grades { by_key, broken }
+}
+
+/// A price written as a decimal string or an integer, > 0. Floats are refused: `800.1` as
+/// a binary float is not 800.1.
+fn price(r: &mut Report, raw: RawPrice, path: &str) -> Option<UnitPrice> {
+    let value = match raw {
+        RawPrice::Text(text) => match Decimal::from_str_exact(text.trim()) {
+            Ok(d) => d,
+            Err(_) => {
+                r.error(
+                    path,
+                    format!("{text:?} is not a decimal number such as \"1234.56\""),
+                );
+                return None;
+            }
+        },
+        RawPrice::Integer(i) => Decimal::from(i),
+        RawPrice::Float(f) => {
+            r.error(
+                path,
+                format!(
+                    "{f} is a floating-point number; write prices as strings, e.g. \"1234.56\""
+                ),
+            );
+            return None;
+        }
+    };
+    if value <= Decimal::ZERO {
+        r.error(path, format!("{value} must be greater than 0"));
+        return None;
+    }
+    Some(UnitPrice::new(value))
+}
+
+/// Validates `[[lines]]` and their pumps against `grades`.
+pub(crate) fn lines(r: &mut Report, raw: Vec<Lenient<RawLine>>, grades: &Grades) -> Lines {
+    if raw.is_empty() {
+        r.error(
+            "lines",
+            "no [[lines]] configured; at least one serial line with a pump is needed",
+        );
+    }
+    let mut out = Lines {
+        lines: Vec::new(),
+        positions: BTreeMap::new(),
+    };
+    let mut names = Seen::new();
+    let mut positions = Seen::new();
+    for (i, part) in raw.into_iter().enumerate() {
+        let prefix = format!("lines[{i}]");
+        let Some(l) = r.parsed(part, &prefix) else {
+            continue;
+        };
+        if let Some(line) = line(
+            r,
+            l,
+            &prefix,
+            i,
+            grades,
+            &mut names,
+            &mut positions,
+            &mut out,
+        ) {
+            out.lines.push(line);
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // One call site; the arguments are the shared checks.
+fn line(
+    r: &mut Report,
+    l: RawLine,
+    prefix: &str,
+    index: usize,
+    grades: &Grades,
+    names: &mut Seen<String>,
+    positions: &mut Seen<PositionId>,
+    out: &mut Lines,
+) -> Option<Line> {
+    let p = |key: &str| format!("{prefix}.{key}");
+    let name = r
+        .required(l.name, &p("name"))
+        .and_then(|n| r.text(&n, 40, &p("name")));
+    if let Some(name) = &name {
+        if let Some(first) = names.insert(name.clone(), prefix) {
+            r.error(
+                p("name"),
+                format!("name {name:?} is already used by {first}"),
+            );
+        }
+    }
+    let device = r.required(l.device, &p("device")).and_then(|d| {
+        if d.trim().is_empty() {
+            r.error(p("device"), "must not be empty");
+            None
+        } else {
+            Some(PathBuf::from(d))
+        }
+    });
+    let baud = l.baud.unwrap_or(9600);
+    let baud = if STANDARD_BAUDS.contains(&baud) {
+        u32::try_from(baud).ok()
+    } else {
+        r.error(
+            p("baud"),
+            format!("{baud} is not a standard rate (expected one of {STANDARD_BAUDS:?})"),
+        );
+        None
+    };
+    let parity = r.choice(
+        l.parity.as_deref(),
+        Parity::Odd,
+        &[
+            ("odd", Parity::Odd),
+            ("even", Parity::Even),
+            ("none", Parity::None),
+        ],
+        "parity",
+        &p("parity"),
+    );
+    let data_bits = match l.data_bits.unwrap_or(8) {
+        7 => Some(DataBits::Seven),
+        8 => Some(DataBits::Eight),
+        other => {
+            r.error(p("data_bits"), format!("{other} is not 7 or 8"));
+            None
+        }
+    };
+    let stop_bits = match l.stop_bits.unwrap_or(1) {
+        1 => Some(StopBits::One),
+        2 => Some(StopBits::Two),
+        other => {
+            r.error(p("stop_bits"), format!("{other} is not 1 or 2"));
+            None
+        }
+    };
+    let protocol = match l.protocol.as_deref().unwrap_or("dart") {
+        "dart" => Some(Protocol::Dart),
+        other => {
+            r.error(
+                p("protocol"),
+                format!("unknown protocol {other:?} (supported: dart)"),
+            );
+            None
+        }
+    };
+    // DART pumps must answer within 25 ms (protocols/dart.md §4.1); waiting less would
+    // declare healthy pumps silent.
+    let response_timeout = r.millis(
+        l.response_timeout_ms,
+        50,
+        25..=10_000,
+        &p("response_timeout_ms"),
+    );
+    let stale_limit = r.millis(l.stale_limit_ms, 3_000, 1..=600_000, &p("stale_limit_ms"));
+    if let (Some(stale), Some(response)) = (stale_limit, response_timeout) {
+        if stale <= response {
+            r.error(
+                p("stale_limit_ms"),
+                format!(
+                    "{} ms must be longer than response_timeout_ms ({} ms)",
+                    stale.as_millis(),
+                    response.as_millis()
+                ),
+            );
+        }
+    }
+    let poll_interval = r.millis(l.poll_interval_ms, 30, 0..=60_000, &p("poll_interval_ms"));
+    let offline_after_misses = r
+        .int(
+            l.offline_after_misses,
+            5,
+            1..=1_000,
+            &p("offline_after_misses"),
+        )
+        .and_then(|v| u32::try_from(v).ok());
+    let retries = r
+        .int(l.retries, 3, 0..=10, &p("retries"))
+        .and_then(|v| u32::try_from(v).ok());
+    let tx_wrap = r.choice(
+        l.tx_wrap.as_deref(),
+        TxWrap::FTo1,
+        &[("f_to_1", TxWrap::FTo1), ("f_to_0", TxWrap::FTo0)],
+        "tx_wrap",
+        &p("tx_wrap"),
+    );
+    let on_nak = r.choice(
+        l.on_nak.as_deref(),
+        OnNak::ResetTo0,
+        &[("reset_to_0", OnNak::ResetTo0), ("same_tx", OnNak::SameTx)],
+        "on_nak",
+        &p("on_nak"),
+    );
+    let reopen_backoff_max = r.millis(
+        l.reopen_backoff_max_ms,
+        10_000,
+        100..=3_600_000,
+        &p("reopen_backoff_max_ms"),
+    );
+
+    if l.pumps.is_empty() {
+        r.error(
+            p("pumps"),
+            "no [[lines.pumps]]: a line needs at least one pump",
+        );
+    }
+    let mut pumps = Vec::new();
+    let mut pumps_ok = true;
+    let mut addresses = Seen::new();
+    for (j, part) in l.pumps.into_iter().enumerate() {
+        let pump_prefix = format!("{prefix}.pumps[{j}]");
+        let pump = r
+            .parsed(part, &pump_prefix)
+            .and_then(|raw| pump(r, raw, &pump_prefix, protocol, grades, &mut addresses));
+        // The position is indexed even when the pump has other errors, so a duplicate of
+        // it is still reported.
+        match pump {
+            Some((position, pump)) => {
+                if register_position(r, position, &pump_prefix, positions) {
+                    out.positions.insert(position, (index, j));
+                }
+                if let Some(pump) = pump {
+                    pumps.push(pump);
+                } else {
+                    pumps_ok = false;
+                }
+            }
+            None => pumps_ok = false,
+        }
+    }
+
+    Some(Line {
+        name: name?,
+        device: device?,
+        baud: baud?,
+        parity: parity?,
+        data_bits: data_bits?,
+        stop_bits: stop_bits?,
+        protocol: protocol?,
+        stale_limit: stale_limit?,
+        response_timeout: response_timeout?,
+        poll_interval: poll_interval?,
+        offline_after_misses: offline_after_misses?,
+        retries: retries?,
+        tx_wrap: tx_wrap?,
+        on_nak: on_nak?,
+        reopen_backoff_max: reopen_backoff_max?,
+        pumps: pumps_ok.then_some(pumps)?,
+    })
+}
+
+/// Records `position`; false (with the error) when another pump has it.
+fn register_position(
+    r: &mut Report,
+    position: PositionId,
+    pump_prefix: &str,
+    positions: &mut Seen<PositionId>,
+) -> bool {
+    match positions.insert(position, pump_prefix) {
+        Some(first) => {
+            let first = first.to_owned();
+            r.error(
+                format!("{pump_prefix}.position"),
+                format!("position {position} is already used by {first}"),
+            );
+            false
+        }
+        None => true,
+    }
+}
+
+/// Checks one pump. Returns its position when that is valid, with the pump when all of
+/// it is.
+fn pump(
+    r: &mut Report,
+    raw: RawPump,
+    prefix: &str,
+    protocol: Option<Protocol>,
+    grades: &Grades,
+    addresses: &mut Seen<BusAddress>,
+) -> Option<(PositionId, Option<Pump>)> {
+    let p = |key: &str| format!("{prefix}.{key}");
+    let address = r.required(raw.address, &p("address")).and_then(|a| {
+        let in_range = match protocol {
+            Some(Protocol::Dart) => DART_ADDRESSES.contains(&a),
+            // The protocol is wrong and reported; only the byte range can be checked.
+            None => (0..=0xFF).contains(&a),
+        };
+        if !in_range {
+            let shown = if (0..=0xFF).contains(&a) {
+                format!("0x{a:02X}")
+            } else {
+                a.to_string()
+            };
+            r.error(
+                p("address"),
+                format!("address {shown} is out of range for dart (0x50..=0x6F)"),
+            );
+            return None;
+        }
+        let address = BusAddress(u8::try_from(a).ok()?);
+        if let Some(first) = addresses.insert(address, prefix) {
+            let first = first.to_owned();
+            r.error(
+                p("address"),
+                format!("address {address} is already used by {first}"),
+            );
+            return None;
+        }
+        Some(address)
+    });
+    let position = r
+        .required(raw.position, &p("position"))
+        .and_then(|v| r.int(Some(v), v, 1..=99, &p("position")))
+        .and_then(|v| u16::try_from(v).ok())
+        .map(PositionId);
+
+    let decimals = decimals(r, raw.decimals, prefix);
+    let nozzles = nozzles(r, raw.nozzles, prefix, grades, decimals);
+
+    let pump = match (address, position, decimals, nozzles) {
+        (Some(address), Some(position), Some(decimals), Some(nozzles)) => Some(Pump {
+            position,
+            address,
+            decimals,
+            nozzles,
+        }),
+        _ => None,
+    };
+    position.map(|position| (position, pump))
+}
+
+fn decimals(
+    r: &mut Report,
+    raw: Option<crate::config::raw::RawDecimals>,
+    prefix: &str,
+) -> Option<Decimals> {
+    let Some(d) = raw else {
+        return Some(Decimals::default());
+    };
+    let default = Decimals::default();
+    let mut one = |value: Option<i64>, default: u8, max: i64, key: &str| {
+        r.int(
+            value,
+            i64::from(default),
+            0..=max,
+            &format!("{prefix}.decimals.{key}"),
+        )
+        .and_then(|v| u8::try_from(v).ok())
+    };
+    let volume = one(d.volume, default.volume, 8, "volume");
+    let amount = one(d.amount, default.amount, 8, "amount");
+    let price = one(d.price, default.price, 4, "price");
+    Some(Decimals {
+        volume: volume?,
+        amount: amount?,
+        price: price?,
+    })
+}
+
+/// Nozzle → grade, sorted by nozzle. Each grade's price must fit this pump's price field
+/// exactly: the pump is programmed with it, and a rounded price would charge another
+/// amount than the one configured.
+fn nozzles(
+    r: &mut Report,
+    raw: BTreeMap<String, String>,
+    prefix: &str,
+    grades: &Grades,
+    decimals: Option<Decimals>,
+) -> Option<Vec<(NozzleId, GradeId)>> {
+    if raw.is_empty() {
+        r.error(
+            format!("{prefix}.nozzles"),
+            "at least one nozzle is needed, e.g. nozzles = { \"1\" = \"super\" }",
+        );
+        return None;
+    }
+    let mut ok = true;
+    let mut out: Vec<(NozzleId, GradeId)> = Vec::new();
+    let mut seen = Seen::new();
+    for (number, grade_key) in raw {
+        let path = format!("{prefix}.nozzles.{number}");
+        let nozzle = match i64::from_str(number.trim()) {
+            Ok(n) if (1..=MAX_NOZZLE).contains(&n) => u8::try_from(n).ok().map(NozzleId),
+            _ => None,
+        };
+        let Some(nozzle) = nozzle else {
+            r.error(
+                &path,
+                format!("nozzle {number:?} must be a number from 1 to {MAX_NOZZLE}"),
+            );
+            ok = false;
+            continue;
+        };
+        if let Some(first) = seen.insert(nozzle, &path) {
+            let first = first.to_owned();
+            r.error(
+                &path,
+                format!("nozzle {nozzle} is already mapped by {first}"),
+            );
+            ok = false;
+            continue;
+        }
+        let Some(grade) = grades.by_key.get(&grade_key) else {
+            if !grades.broken.contains(&grade_key) {
+                let known: Vec<_> = grades
+                    .by_key
+                    .keys()
+                    .chain(grades.broken.iter())
+                    .map(String::as_str)
+                    .collect();
+                r.error(
+                    &path,
+                    format!(
+                        "unknown grade {grade_key:?} (configured: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            ok = false;
+            continue;
+        };
+        if let Some(d) = decimals {
+            if let Err(e) = grade.price.to_raw(d.price, PRICE_DIGITS) {
+                r.error(
+                    &path,
+                    format!(
+                        "price {} of grade {grade_key:?} cannot be programmed into this pump \
+                         ({} price decimals, {PRICE_DIGITS} digits): {e}",
+                        grade.price, d.price
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+        }
+        out.push((nozzle, grade.id));
+    }
+    out.sort_by_key(|(n, _)| *n);
+    ok.then_some(out)
+}

@@ -1,0 +1,322 @@
+//! Test stations: simulated DART pumps on a pseudo-terminal pair, the daemon on the other
+//! end (in-process, or as a child process for kill/restart tests), a temporary journal,
+//! listeners on 127.0.0.1.
+//!
+//! Waiting is event-driven (snapshot changes) with a generous upper bound that only turns
+//! a hang into a failure; no test asserts on elapsed time.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use forecourtd::admin_client;
+use forecourtd::app::Daemon;
+use forecourtd::config::Config;
+use forecourtd::demo::station_config_toml;
+use forecourtd::forecourt::{ForecourtHandle, Snapshot};
+use forecourtd::protocols;
+use forecourtd::sim::{spawn_sim_line, SimLineHandle};
+use hyper::{Method, StatusCode};
+use pump_protocols::{BusAddress, PositionId, SimAction};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound for anything a test waits for.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Pump bus address of position `n` on the single simulated line.
+pub fn address(n: u16) -> BusAddress {
+    BusAddress(0x4F + u8::try_from(n).expect("test positions are small"))
+}
+
+/// Simulated pumps plus a configuration pointing at them.
+pub struct Rig {
+    /// The simulated line.
+    pub sim: SimLineHandle,
+    /// Temporary directory with the journal and the configuration file.
+    pub dir: tempfile::TempDir,
+    /// Stops the simulator.
+    pub sim_shutdown: CancellationToken,
+    /// Number of pumps.
+    pub pumps: u8,
+}
+
+impl Rig {
+    /// `pumps` simulated DART pumps on a new pseudo-terminal.
+    pub fn new(pumps: u8) -> Rig {
+        let sim_shutdown = CancellationToken::new();
+        let sim = spawn_sim_line(protocols::demo_simulator(pumps, 1), sim_shutdown.clone())
+            .expect("pseudo-terminal");
+        Rig {
+            sim,
+            dir: tempfile::tempdir().expect("temporary directory"),
+            sim_shutdown,
+            pumps,
+        }
+    }
+
+    /// The journal path.
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("journal.db")
+    }
+
+    /// A configuration for this rig. `tweak` edits the TOML text (e.g. a stale limit).
+    pub fn config_text(&self, public: &str, admin: &str, tweak: impl Fn(String) -> String) -> String {
+        tweak(station_config_toml(
+            &[self.sim.path()],
+            self.pumps,
+            &self.database(),
+            public,
+            admin,
+        ))
+    }
+
+    /// Starts the daemon in-process on ports chosen by the system.
+    pub async fn start(&self, tweak: impl Fn(String) -> String) -> Station {
+        let text = self.config_text("127.0.0.1:0", "127.0.0.1:0", tweak);
+        let config = Config::from_toml_str(&text, self.dir.path()).expect("valid configuration");
+        let daemon = Daemon::start(config).await.expect("daemon starts");
+        Station::new(daemon)
+    }
+
+    /// Applies a simulator action on position `n`'s pump.
+    pub async fn act(&self, n: u16, action: SimAction) {
+        self.sim.act(address(n), action).await.expect("simulator action");
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.sim_shutdown.cancel();
+    }
+}
+
+/// A running in-process daemon.
+pub struct Station {
+    /// The daemon.
+    pub daemon: Daemon,
+    /// Base URL of the public listener.
+    pub public: String,
+    /// Base URL of the admin listener.
+    pub admin: String,
+}
+
+impl Station {
+    fn new(daemon: Daemon) -> Station {
+        Station {
+            public: format!("http://{}", daemon.public_addr),
+            admin: format!("http://{}", daemon.admin_addr),
+            daemon,
+        }
+    }
+
+    /// The forecourt actor.
+    pub fn forecourt(&self) -> &ForecourtHandle {
+        &self.daemon.forecourt
+    }
+
+    /// Scans position `n` as Mercado Pago would.
+    pub async fn scan(&self, n: u16) -> (StatusCode, Value) {
+        get(&self.public, &format!("/pay-mp?apies=29&pos={n}")).await
+    }
+
+    /// Authorizes position `n` through the admin API.
+    pub async fn authorize(&self, n: u16, body: Value) -> (StatusCode, Value) {
+        post(&self.admin, &format!("/api/positions/{n}/authorize"), body).await
+    }
+
+    /// Waits until `predicate` holds on a snapshot.
+    pub async fn wait_for(&self, what: &str, predicate: impl Fn(&Snapshot) -> bool) {
+        wait_for(self.forecourt(), what, predicate).await
+    }
+
+    /// Waits until the order endpoint answers position `n` with `kind` (an error type, or
+    /// "order" for a 200).
+    pub async fn wait_for_answer(&self, n: u16, kind: &str) -> (StatusCode, Value) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut snapshots = self.forecourt().subscribe();
+        loop {
+            let answer = self.scan(n).await;
+            if answer_kind(&answer) == kind {
+                return answer;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("position {n} never answered {kind}; last answer {answer:?}");
+            }
+            // Wake on the next state change, or re-check shortly for time-based answers
+            // (stale limits).
+            let _ = tokio::time::timeout(Duration::from_millis(200), snapshots.changed()).await;
+        }
+    }
+
+    /// Stops the daemon cleanly.
+    pub async fn stop(self) {
+        self.daemon.shutdown().await;
+    }
+}
+
+/// `"order"` for a 200, else the error type.
+pub fn answer_kind(answer: &(StatusCode, Value)) -> String {
+    if answer.0 == StatusCode::OK {
+        "order".to_owned()
+    } else {
+        answer.1["error"]["type"].as_str().unwrap_or("?").to_owned()
+    }
+}
+
+/// Waits until `predicate` holds on a snapshot of `forecourt`.
+pub async fn wait_for(forecourt: &ForecourtHandle, what: &str, predicate: impl Fn(&Snapshot) -> bool) {
+    let mut snapshots = forecourt.subscribe();
+    let result = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if predicate(&snapshots.borrow_and_update()) {
+                return;
+            }
+            if snapshots.changed().await.is_err() {
+                panic!("forecourt stopped while waiting for {what}");
+            }
+        }
+    })
+    .await;
+    if result.is_err() {
+        panic!("timed out waiting for {what}: {:#?}", forecourt.snapshot());
+    }
+}
+
+/// GET returning status and JSON.
+pub async fn get(base: &str, path: &str) -> (StatusCode, Value) {
+    admin_client::call(base, Method::GET, path, None)
+        .await
+        .expect("HTTP GET")
+}
+
+/// POST a JSON body returning status and JSON.
+pub async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    admin_client::call(base, Method::POST, path, Some(&body))
+        .await
+        .expect("HTTP POST")
+}
+
+/// True when position `n` has a payable sale.
+pub fn has_payable(snapshot: &Snapshot, n: u16) -> bool {
+    snapshot
+        .positions
+        .get(&PositionId(n))
+        .map(|p| !p.payable.is_empty())
+        .unwrap_or(false)
+}
+
+/// Drives one whole dispatch on position `n` with an amount preset and returns the order.
+pub async fn full_dispatch(rig: &Rig, station: &Station, n: u16, amount: &str) -> Value {
+    station
+        .wait_for("pump online and programmed", |s| {
+            s.positions.get(&PositionId(n)).is_some_and(|p| {
+                p.last_heard.is_some()
+                    && matches!(
+                        p.pump_status,
+                        pump_protocols::PumpStatus::Idle | pump_protocols::PumpStatus::Completed
+                    )
+            })
+        })
+        .await;
+    let (status, body) = station
+        .authorize(n, json!({ "amount": amount, "attendant": "7" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "authorize: {body}");
+    rig.act(n, SimAction::LiftNozzle(pump_protocols::NozzleId(1))).await;
+    let (_, order) = station.wait_for_answer(n, "order").await;
+    rig.act(n, SimAction::HangNozzle).await;
+    order
+}
+
+/// A free port on 127.0.0.1 (bound and released; for child-process daemons, which need a
+/// known address before they start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The daemon as a separate process (for kill and restart tests).
+pub struct ChildDaemon {
+    child: tokio::process::Child,
+    /// Base URL of the public listener.
+    pub public: String,
+    /// Base URL of the admin listener.
+    pub admin: String,
+}
+
+impl ChildDaemon {
+    /// Writes the rig's configuration with fixed ports and starts `forecourtd run`.
+    pub async fn start(rig: &Rig, public: u16, admin: u16) -> ChildDaemon {
+        let public = format!("127.0.0.1:{public}");
+        let admin = format!("127.0.0.1:{admin}");
+        let text = rig.config_text(&public, &admin, |t| t);
+        let path = rig.dir.path().join("config.toml");
+        std::fs::write(&path, text).expect("write configuration");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn forecourtd");
+        let daemon = ChildDaemon {
+            child,
+            public: format!("http://{public}"),
+            admin: format!("http://{admin}"),
+        };
+        daemon.wait_until_serving().await;
+        daemon
+    }
+
+    async fn wait_until_serving(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if admin_client::call(&self.admin, Method::GET, "/api/positions", None)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "daemon never served");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Positions as the admin API shows them.
+    pub async fn positions(&self) -> Value {
+        get(&self.admin, "/api/positions").await.1
+    }
+
+    /// Polls the admin API until `predicate` holds on position `n`.
+    pub async fn wait_position(&self, n: u16, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let positions = self.positions().await;
+            let position = positions
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["position"] == json!(n)))
+                .cloned()
+                .unwrap_or(Value::Null);
+            if predicate(&position) {
+                return position;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "position {n} never reached {what}: {position}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush beyond what the journal already made durable.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill forecourtd");
+    }
+}
