@@ -723,11 +723,8 @@ fn unreadable_file_exits_2() {
     let run = forecourtd(&["check-config".as_ref(), missing.as_os_str()], &[]);
     assert_eq!(run.code, Some(2));
     assert!(
-        run.stderr.starts_with(&format!(
-            "{}: cannot read {}: ",
-            missing.display(),
-            missing.display()
-        )),
+        run.stderr
+            .starts_with(&format!("cannot read {}: ", missing.display())),
         "{}",
         run.stderr
     );
@@ -991,4 +988,46 @@ fn missing_sections_and_lines() {
             "lines: no [[lines]] configured; at least one serial line with a pump is needed",
         ]
     );
+}
+
+#[test]
+fn a_mistyped_token_source_is_not_taken_for_no_token() {
+    let text = edit(BASE, "collector_id = 446566691", "access_token_file = 5");
+    assert_eq!(
+        issues(&text),
+        ["mercadopago.access_token_file: invalid type: integer `5`, expected a string"]
+    );
+}
+
+#[test]
+fn config_is_shareable_and_serial_settings_convert() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Config>();
+
+    let text = edit(
+        BASE,
+        "device = \"/dev/ttyUSB0\"",
+        "device = \"/dev/ttyUSB0\"\nparity = \"even\"\ndata_bits = 7\nstop_bits = 2\nbaud = 19200",
+    );
+    let config = loaded(&text);
+    let line = &config.lines()[0];
+    assert_eq!(line.baud, 19_200);
+    assert_eq!(
+        tokio_serial::Parity::from(line.parity),
+        tokio_serial::Parity::Even
+    );
+    assert_eq!(
+        tokio_serial::DataBits::from(line.data_bits),
+        tokio_serial::DataBits::Seven
+    );
+    assert_eq!(
+        tokio_serial::StopBits::from(line.stop_bits),
+        tokio_serial::StopBits::Two
+    );
+    let text = edit(
+        BASE,
+        "device = \"/dev/ttyUSB0\"",
+        "device = \"/dev/ttyUSB0\"\nbaud = 9601",
+    );
+    assert!(issues(&text)[0].starts_with("lines[0].baud: 9601 is not a standard rate"));
 }

@@ -42,6 +42,7 @@ pub(crate) struct Context<'a> {
 const MAX_NAME: usize = 45;
 /// Longest POS external id Mercado Pago accepts.
 const MAX_EXTERNAL_ID: usize = 40;
+
 /// Errors and warnings found so far.
 #[derive(Default)]
 pub(crate) struct Report {
@@ -73,6 +74,11 @@ impl Report {
             self.dropped.insert(issue.path.clone());
             self.errors.push(issue);
         }
+    }
+
+    /// True when the key at `path` was reported as mistyped and dropped.
+    pub(crate) fn was_dropped(&self, path: &str) -> bool {
+        self.dropped.contains(path)
     }
 
     /// `value`, or `None` after recording that it is missing (unless it was dropped as

@@ -19,6 +19,7 @@ const NOTIFICATIONS_PATH: &str = "/mp/notifications";
 /// Fewest characters of an order endpoint token, so it cannot be guessed.
 const MIN_TOKEN_LEN: usize = 16;
 
+/// Checks that the POS url of every position stays under Mercado Pago's length limit.
 pub(super) fn order_urls<'a>(
     r: &mut Report,
     base: &str,
@@ -26,8 +27,8 @@ pub(super) fn order_urls<'a>(
     station: &Station,
     positions: impl Iterator<Item = &'a PositionId>,
 ) {
-    let too_long = positions.map(|p| order_url(base, endpoint, &station.store_id, *p));
-    if let Some(url) = too_long.into_iter().find(|u| u.len() >= MAX_POS_URL) {
+    let mut urls = positions.map(|p| order_url(base, endpoint, &station.store_id, *p));
+    if let Some(url) = urls.find(|u| u.len() >= MAX_POS_URL) {
         // The URL carries the token: report its length, not the URL.
         r.error(
             "mercadopago.public_base_url",
@@ -40,7 +41,8 @@ pub(super) fn order_urls<'a>(
     }
 }
 
-/// The POS `url` of a position (see [`Config::order_url`]).
+/// The POS `url` of a position (see
+/// [`Config::order_url`](crate::config::Config::order_url)).
 pub(crate) fn order_url(
     base: &str,
     endpoint: &OrderEndpoint,
@@ -83,6 +85,7 @@ fn base_url(r: &mut Report, value: &str, path: &str) -> Option<String> {
     Some(url.trim_end_matches('/').to_owned())
 }
 
+/// Validates `[mercadopago]`, reading the access token and webhook secrets it names.
 pub(super) fn mercadopago(
     r: &mut Report,
     m: RawMercadoPago,
@@ -122,6 +125,13 @@ pub(super) fn mercadopago(
                 Err(())
             }
         },
+        // A source given with the wrong type is reported already; it is not "no token".
+        (None, None)
+            if r.was_dropped("mercadopago.access_token_file")
+                || r.was_dropped("mercadopago.access_token_env") =>
+        {
+            Err(())
+        }
         (None, None) => {
             r.warn(
                 P,
@@ -344,6 +354,7 @@ fn webhook_secrets(r: &mut Report, m: &RawMercadoPago, ctx: &Context<'_>) -> Opt
     ok.then_some(secrets)
 }
 
+/// Validates `[order_endpoint]`.
 pub(super) fn order_endpoint(r: &mut Report, o: RawOrderEndpoint) -> Option<OrderEndpoint> {
     let path = o.path.unwrap_or_else(|| "/pay-mp".to_owned());
     let path = if !path.starts_with('/')
