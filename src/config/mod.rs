@@ -147,7 +147,6 @@ impl Station {
             s.trim_start_matches('0')
         }
         !candidate.is_empty()
-            && candidate.len() <= 10
             && candidate.bytes().all(|b| b.is_ascii_digit())
             && significant(candidate) == significant(&self.store_id)
     }
