@@ -255,7 +255,12 @@ fn check_config(file: &Path) -> ExitCode {
             eprintln!("{shown}: {} error(s)", issues.len());
             ExitCode::from(EXIT_BAD_CONFIG)
         }
-        Err(e) => {
+        // The message names the file already.
+        Err(e @ ConfigError::Read { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+        Err(e @ ConfigError::Syntax { .. }) => {
             eprintln!("{shown}: {e}");
             ExitCode::from(EXIT_BAD_CONFIG)
         }

@@ -1,7 +1,7 @@
 //! The daemon's configuration: one TOML file, read once at start.
 //!
 //! Two stages (STYLE.md, "Config in two stages"): [`raw`] mirrors the file with serde
-//! (`deny_unknown_fields`), [`validate`] checks every value and builds the typed
+//! (`deny_unknown_fields`), `validate` checks every value and builds the typed
 //! [`Config`], collecting *every* problem with its key path (for example
 //! `lines[0].pumps[1].position: position 3 is already used by lines[0].pumps[0]`).
 //! Downstream code relies on a `Config`'s invariants without checking again: positions are
@@ -18,7 +18,7 @@
 
 pub mod raw;
 mod secret;
-pub mod validate;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -147,7 +147,6 @@ impl Station {
             s.trim_start_matches('0')
         }
         !candidate.is_empty()
-            && candidate.len() <= 10
             && candidate.bytes().all(|b| b.is_ascii_digit())
             && significant(candidate) == significant(&self.store_id)
     }

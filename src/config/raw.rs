@@ -3,7 +3,7 @@
 //! This module owns the shape of the file (section and key names, `deny_unknown_fields`)
 //! and the parse from text into [`RawConfig`]. It never judges values: numbers are kept as
 //! TOML integers, choices as strings, prices as written, so that
-//! [`validate`](super::validate) can report every problem with its key path instead of
+//! `validate` can report every problem with its key path instead of
 //! serde stopping at the first one.
 //!
 //! To report several structural errors (unknown keys, wrong types) in one pass, each
@@ -14,50 +14,100 @@ use std::collections::BTreeMap;
 
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
+use serde_path_to_error::Segment;
 
 use super::ConfigIssue;
 
-/// A part of the file that either parsed or failed with one structural error.
+/// A part of the file, parsed as far as possible.
+///
+/// Each key that does not fit (unknown, or of the wrong type) is reported and dropped, and
+/// the part is parsed again without it, so one typo does not hide the other problems of
+/// its section. `value` is `None` only when the part cannot be parsed even then (e.g. a
+/// required key is missing, or the part is not a table).
 #[derive(Debug)]
-pub enum Lenient<T> {
-    /// The part parsed.
-    Parsed(T),
-    /// The part did not parse; the error has a key path relative to the part.
-    Broken {
-        /// Key path inside the part, empty when the part itself is at fault.
-        path: String,
-        /// serde's message, e.g. ``unknown field `foo`, expected one of …``.
-        message: String,
-    },
+pub struct Lenient<T> {
+    /// The part without its broken keys.
+    pub value: Option<T>,
+    /// (key path relative to the part, message) of each broken key.
+    pub errors: Vec<(String, String)>,
 }
 
 impl<T> Lenient<T> {
-    /// The parsed value, or the error as an issue whose path starts at `prefix`.
-    pub fn into_result(self, prefix: &str) -> Result<T, ConfigIssue> {
-        match self {
-            Lenient::Parsed(value) => Ok(value),
-            Lenient::Broken { path, message } => Err(ConfigIssue::new(
-                super::validate::join_path(prefix, &path),
-                message,
-            )),
-        }
+    /// The value and the errors as issues whose paths start at `prefix`.
+    pub fn into_parts(self, prefix: &str) -> (Option<T>, Vec<ConfigIssue>) {
+        let issues = self
+            .errors
+            .into_iter()
+            .map(|(path, message)| {
+                ConfigIssue::new(super::validate::join_path(prefix, &path), message)
+            })
+            .collect();
+        (self.value, issues)
     }
 }
 
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = toml::Value::deserialize(deserializer)?;
-        Ok(match serde_path_to_error::deserialize::<_, T>(value) {
-            Ok(parsed) => Lenient::Parsed(parsed),
-            Err(e) => {
-                let path = e.path().to_string();
-                Lenient::Broken {
-                    path: if path == "." { String::new() } else { path },
-                    message: one_line(e.inner().message()),
+        Ok(lenient(toml::Value::deserialize(deserializer)?))
+    }
+}
+
+/// Deserializes `value`, dropping and recording each key serde refuses until the rest
+/// parses or nothing more can be dropped.
+fn lenient<T: DeserializeOwned>(mut value: toml::Value) -> Lenient<T> {
+    let mut errors = Vec::new();
+    // Each round drops one key, so this ends after at most as many rounds as there are
+    // keys in `value`.
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => {
+                return Lenient {
+                    value: Some(parsed),
+                    errors,
                 }
             }
-        })
+            Err(e) => {
+                let path = e.path().to_string();
+                errors.push((
+                    if path == "." { String::new() } else { path },
+                    one_line(e.inner().message()),
+                ));
+                if !remove_key(&mut value, e.path()) {
+                    return Lenient {
+                        value: None,
+                        errors,
+                    };
+                }
+            }
+        }
     }
+}
+
+/// Removes the innermost table key on `path` from `value`; false when there is none.
+fn remove_key(value: &mut toml::Value, path: &serde_path_to_error::Path) -> bool {
+    let segments: Vec<&Segment> = path.iter().collect();
+    for (depth, segment) in segments.iter().enumerate().rev() {
+        let Segment::Map { key } = segment else {
+            continue;
+        };
+        let parent = segments.get(..depth).and_then(|above| walk(value, above));
+        if let Some(toml::Value::Table(table)) = parent {
+            return table.remove(key).is_some();
+        }
+    }
+    false
+}
+
+/// The value at `segments` below `value`.
+fn walk<'v>(mut value: &'v mut toml::Value, segments: &[&Segment]) -> Option<&'v mut toml::Value> {
+    for segment in segments {
+        value = match (segment, value) {
+            (Segment::Map { key }, toml::Value::Table(t)) => t.get_mut(key)?,
+            (Segment::Seq { index }, toml::Value::Array(a)) => a.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(value)
 }
 
 /// The whole file.
@@ -94,11 +144,11 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub struct RawStation {
     /// APIES / store id, digits.
-    pub store_id: String,
+    pub store_id: Option<String>,
     /// Station name.
-    pub name: String,
+    pub name: Option<String>,
     /// IANA time zone name.
-    pub time_zone: String,
+    pub time_zone: Option<String>,
     /// ISO 4217 code.
     pub currency: Option<String>,
     /// Prefix of every POS external id.
@@ -358,11 +408,11 @@ pub struct SyntaxError {
 
 /// Parses `text` into a [`RawConfig`] plus the structural issues found on the way.
 ///
-/// A syntax error stops everything (nothing after it can be trusted). An unknown or
-/// mistyped top-level key is reported and dropped so the rest still parses; errors
-/// deeper down are kept inside [`Lenient`] parts for the validator to report.
+/// A syntax error stops everything (nothing after it can be trusted). Keys that do not
+/// fit are reported and dropped, at the top level here and inside each section by
+/// [`Lenient`], so the rest is still parsed and validated.
 pub fn parse(text: &str) -> Result<(RawConfig, Vec<ConfigIssue>), SyntaxError> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
         let (line, column) = e
             .span()
             .map(|span| line_column(text, span.start))
@@ -373,27 +423,8 @@ pub fn parse(text: &str) -> Result<(RawConfig, Vec<ConfigIssue>), SyntaxError> {
             message: one_line(e.message()),
         }
     })?;
-    let mut issues = Vec::new();
-    // Each round removes one offending top-level key, so this ends after at most as many
-    // rounds as there are keys.
-    loop {
-        let value = toml::Value::Table(table.clone());
-        match serde_path_to_error::deserialize::<_, RawConfig>(value) {
-            Ok(raw) => return Ok((raw, issues)),
-            Err(e) => {
-                let key = e.path().iter().next().map(|segment| segment.to_string());
-                issues.push(ConfigIssue::new(
-                    e.path().to_string(),
-                    one_line(e.inner().message()),
-                ));
-                match key.and_then(|k| table.remove(&k).map(|_| ())) {
-                    Some(()) => continue,
-                    // Nothing left to drop: report what we have over an empty file.
-                    None => return Ok((RawConfig::default(), issues)),
-                }
-            }
-        }
-    }
+    let (raw, issues) = lenient::<RawConfig>(toml::Value::Table(table)).into_parts("");
+    Ok((raw.unwrap_or_default(), issues))
 }
 
 /// 1-based line and character column of byte offset `at` in `text`.
@@ -405,9 +436,19 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// serde and toml messages may span lines; the report prints one issue per line.
+/// serde and toml messages may span lines (the report prints one issue per line) and
+/// name Rust types where the reader knows TOML ones.
 fn one_line(message: &str) -> String {
-    message.trim().replace('\n', "; ")
+    let mut text = message.trim().replace('\n', "; ");
+    for (rust, toml) in [
+        ("expected i64", "expected an integer"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        text = text.replace(rust, toml);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -436,31 +477,55 @@ mod tests {
             .unwrap_or_else(|e| panic!("parse failed: {e:?}"));
         let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(paths, ["bar", "foo"]);
-        assert!(matches!(raw.logging, Some(Lenient::Parsed(_))));
+        assert!(raw.logging.is_some_and(|l| l.value.is_some()));
     }
 
     #[test]
-    fn broken_elements_keep_their_path_and_siblings_parse() {
-        let text = "[[lines]]\nname = \"a\"\n[[lines.pumps]]\naddress = 80\nfoo = 1\n\
-                    [[lines.pumps]]\naddress = 81\n";
+    fn broken_keys_are_dropped_and_the_rest_parses() {
+        let text = "[[lines]]\nname = \"a\"\nbaud = \"fast\"\n[[lines.pumps]]\naddress = 80\n\
+                    foo = 1\ndecimals = { volume = 2, amont = 2 }\n[[lines.pumps]]\naddress = 81\n";
         let (raw, issues) = parse(text).unwrap_or_else(|e| panic!("parse failed: {e:?}"));
         assert!(issues.is_empty());
-        let Some(Lenient::Parsed(line)) = raw.lines.into_iter().next() else {
-            panic!("line did not parse");
+        let Some(line) = raw.lines.into_iter().next() else {
+            panic!("no line");
         };
-        let broken = line.pumps.iter().filter_map(|p| match p {
-            Lenient::Broken { path, message } => Some((path.clone(), message.clone())),
-            Lenient::Parsed(_) => None,
-        });
-        let broken: Vec<_> = broken.collect();
-        assert_eq!(broken.len(), 1);
-        assert_eq!(broken[0].0, "foo");
-        assert!(
-            broken[0].1.contains("unknown field `foo`"),
-            "{}",
-            broken[0].1
+        let (line, errors) = line.into_parts("lines[0]");
+        let errors: Vec<_> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            ["lines[0].baud: invalid type: string \"fast\", expected an integer"]
         );
-        assert!(matches!(line.pumps[1], Lenient::Parsed(_)));
+        let line = line.unwrap_or_else(|| panic!("line dropped"));
+        assert_eq!(line.name.as_deref(), Some("a"));
+        assert_eq!(line.baud, None);
+        let mut pumps = line.pumps.into_iter();
+        let (first, errors) = pumps
+            .next()
+            .map(|p| p.into_parts("p"))
+            .unwrap_or_else(|| panic!("no pump"));
+        let paths: Vec<_> = errors.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["p.decimals.amont", "p.foo"]);
+        assert!(errors[1].message.starts_with("unknown field `foo`"));
+        assert_eq!(first.and_then(|p| p.address), Some(80));
+        assert!(pumps
+            .next()
+            .is_some_and(|p| p.value.is_some() && p.errors.is_empty()));
+    }
+
+    #[test]
+    fn a_part_that_is_not_a_table_is_reported_whole() {
+        let (raw, issues) =
+            parse("station = 3\n").unwrap_or_else(|e| panic!("parse failed: {e:?}"));
+        assert!(issues.is_empty());
+        let (station, errors) = raw
+            .station
+            .map(|s| s.into_parts("station"))
+            .unwrap_or_else(|| panic!("no station"));
+        assert!(station.is_none());
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["station: invalid type: integer `3`, expected a table"]
+        );
     }
 
     #[test]
@@ -471,10 +536,7 @@ mod tests {
         let prices: Vec<_> = raw
             .grades
             .into_values()
-            .map(|g| match g {
-                Lenient::Parsed(g) => g.price,
-                Lenient::Broken { message, .. } => panic!("{message}"),
-            })
+            .map(|g| g.value.and_then(|g| g.price))
             .collect();
         assert_eq!(
             prices,

@@ -7,9 +7,11 @@
 //! already found wrong, so one run shows the operator everything to fix. It never logs;
 //! warnings go into the [`Config`].
 //!
-//! The pump side (lines, pumps, grades) is in [`forecourt`].
+//! The pump side (lines, pumps, grades) is in [`forecourt`], Mercado Pago and the order
+//! endpoint in [`mercadopago`]; this file holds the shared helpers and the rest.
 
 mod forecourt;
+mod mercadopago;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -20,40 +22,34 @@ use std::time::Duration;
 
 use pump_protocols::PositionId;
 
-use super::raw::{
-    Lenient, RawConfig, RawDatabase, RawListen, RawLogging, RawMercadoPago, RawOrderEndpoint,
-    RawStation,
-};
-use super::secret::{self, Secret};
+pub(crate) use mercadopago::order_url;
+use mercadopago::{mercadopago, order_endpoint, order_urls};
+
+use super::raw::{Lenient, RawConfig, RawDatabase, RawListen, RawLogging, RawStation};
 use super::{
-    Attendant, Config, ConfigIssue, Database, Listen, LogFormat, Logging, Loyalty, MercadoPago,
-    MpMode, OrderEndpoint, Station,
+    Attendant, Config, ConfigIssue, Database, Listen, LogFormat, Logging, Loyalty, Station,
 };
 
 /// Where relative paths start and how environment variables are read.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// Directory of the configuration file.
-    pub base_dir: &'a Path,
+    pub(crate) base_dir: &'a Path,
     /// Environment lookup.
-    pub env: &'a dyn Fn(&str) -> Option<OsString>,
+    pub(crate) env: &'a dyn Fn(&str) -> Option<OsString>,
 }
 
 /// Longest station, grade and POS name Mercado Pago accepts.
 const MAX_NAME: usize = 45;
 /// Longest POS external id Mercado Pago accepts.
 const MAX_EXTERNAL_ID: usize = 40;
-/// A POS `url` must be shorter than this (mercadopago.md §5).
-const MAX_POS_URL: usize = 300;
-/// The path the notification handler is mounted on; the order endpoint must differ.
-const NOTIFICATIONS_PATH: &str = "/mp/notifications";
-/// Fewest characters of an order endpoint token, so it cannot be guessed.
-const MIN_TOKEN_LEN: usize = 16;
 
 /// Errors and warnings found so far.
 #[derive(Default)]
 pub(crate) struct Report {
     errors: Vec<ConfigIssue>,
     warnings: Vec<ConfigIssue>,
+    /// Paths of keys dropped for not fitting their type; not reported again as missing.
+    dropped: BTreeSet<String>,
 }
 
 impl Report {
@@ -65,20 +61,30 @@ impl Report {
         self.warnings.push(ConfigIssue::new(path, message));
     }
 
-    /// The parsed part, or `None` after recording why it is broken.
+    /// The parsed part after recording its structural errors; `None` when it could not
+    /// be parsed at all.
     pub(crate) fn parsed<T>(&mut self, part: Lenient<T>, path: &str) -> Option<T> {
-        match part.into_result(path) {
-            Ok(value) => Some(value),
-            Err(issue) => {
-                self.errors.push(issue);
-                None
-            }
+        let (value, issues) = part.into_parts(path);
+        self.structural(issues);
+        value
+    }
+
+    fn structural(&mut self, issues: Vec<ConfigIssue>) {
+        for issue in issues {
+            self.dropped.insert(issue.path.clone());
+            self.errors.push(issue);
         }
     }
 
-    /// `value`, or `None` after recording that it is missing.
+    /// True when the key at `path` was reported as mistyped and dropped.
+    pub(crate) fn was_dropped(&self, path: &str) -> bool {
+        self.dropped.contains(path)
+    }
+
+    /// `value`, or `None` after recording that it is missing (unless it was dropped as
+    /// mistyped, which is reported already).
     pub(crate) fn required<T>(&mut self, value: Option<T>, path: &str) -> Option<T> {
-        if value.is_none() {
+        if value.is_none() && !self.dropped.contains(path) {
             self.error(path, "missing (required)");
         }
         value
@@ -192,10 +198,8 @@ pub(crate) fn validate(
     structural: Vec<ConfigIssue>,
     ctx: &Context<'_>,
 ) -> Result<Config, Vec<ConfigIssue>> {
-    let mut r = Report {
-        errors: structural,
-        warnings: Vec::new(),
-    };
+    let mut r = Report::default();
+    r.structural(structural);
 
     let station = match raw.station {
         Some(part) => r.parsed(part, "station").and_then(|s| station(&mut r, s)),
@@ -293,32 +297,37 @@ fn section<T: Default>(r: &mut Report, part: Option<Lenient<T>>, path: &str) -> 
 }
 
 fn station(r: &mut Report, s: RawStation) -> Option<Station> {
-    let store_id = if !s.store_id.is_empty()
-        && s.store_id.len() <= 5
-        && s.store_id.bytes().all(|b| b.is_ascii_digit())
-    {
-        Some(s.store_id)
-    } else {
-        r.error(
-            "station.store_id",
-            format!("must be 1 to 5 digits (the APIES), got {:?}", s.store_id),
-        );
-        None
-    };
-    let name = r.text(&s.name, MAX_NAME, "station.name");
-    let time_zone = match jiff::tz::TimeZone::get(&s.time_zone) {
-        Ok(tz) => Some(tz),
-        Err(_) => {
+    let store_id = r.required(s.store_id, "station.store_id").and_then(|id| {
+        if !id.is_empty() && id.len() <= 5 && id.bytes().all(|b| b.is_ascii_digit()) {
+            Some(id)
+        } else {
             r.error(
-                "station.time_zone",
-                format!(
-                    "unknown time zone {:?} (use an IANA name such as \"America/Argentina/Buenos_Aires\")",
-                    s.time_zone
-                ),
+                "station.store_id",
+                format!("must be 1 to 5 digits (the APIES), got {id:?}"),
             );
             None
         }
-    };
+    });
+    let name = r
+        .required(s.name, "station.name")
+        .and_then(|n| r.text(&n, MAX_NAME, "station.name"));
+    let time_zone_name = r.required(s.time_zone, "station.time_zone");
+    let time_zone =
+        time_zone_name
+            .as_deref()
+            .and_then(|name| match jiff::tz::TimeZone::get(name) {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    r.error(
+                        "station.time_zone",
+                        format!(
+                            "unknown time zone {name:?} (use an IANA name such as \
+                         \"America/Argentina/Buenos_Aires\")"
+                        ),
+                    );
+                    None
+                }
+            });
     let currency = s.currency.unwrap_or_else(|| "ARS".to_owned());
     let currency = if currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()) {
         Some(currency)
@@ -365,7 +374,7 @@ fn station(r: &mut Report, s: RawStation) -> Option<Station> {
         store_id: store_id?,
         name: name?,
         time_zone: time_zone?,
-        time_zone_name: s.time_zone,
+        time_zone_name: time_zone_name?,
         currency: currency?,
         pos_external_id_prefix: prefix?,
         pos_name_template: template?,
@@ -409,27 +418,6 @@ fn positions_names(
     }
 }
 
-fn order_urls<'a>(
-    r: &mut Report,
-    base: &str,
-    endpoint: &OrderEndpoint,
-    station: &Station,
-    positions: impl Iterator<Item = &'a PositionId>,
-) {
-    let too_long = positions.map(|p| order_url(base, endpoint, &station.store_id, *p));
-    if let Some(url) = too_long.into_iter().find(|u| u.len() >= MAX_POS_URL) {
-        // The URL carries the token: report its length, not the URL.
-        r.error(
-            "mercadopago.public_base_url",
-            format!(
-                "a POS url would be {} characters long; Mercado Pago accepts fewer than \
-                 {MAX_POS_URL}",
-                url.len()
-            ),
-        );
-    }
-}
-
 /// `prefix` + `P` + the position zero-padded to 2.
 pub(crate) fn pos_external_id(prefix: &str, position: PositionId) -> String {
     format!("{prefix}P{:02}", position.0)
@@ -438,395 +426,6 @@ pub(crate) fn pos_external_id(prefix: &str, position: PositionId) -> String {
 /// The template with `{position}` replaced.
 pub(crate) fn pos_name(template: &str, position: PositionId) -> String {
     template.replace("{position}", &position.to_string())
-}
-
-/// The POS `url` of a position (see [`Config::order_url`]).
-pub(crate) fn order_url(
-    base: &str,
-    endpoint: &OrderEndpoint,
-    store_id: &str,
-    position: PositionId,
-) -> String {
-    let mut url = format!("{base}{}?apies={store_id}&pos={position}", endpoint.path);
-    if let Some(token) = &endpoint.token {
-        // Checked at load to hold only URL-unreserved characters: no escaping needed.
-        url.push_str("&token=");
-        url.push_str(token.expose());
-    }
-    url
-}
-
-/// An absolute `http://` or `https://` URL, or `None` after recording why not.
-fn http_url(r: &mut Report, value: &str, path: &str) -> Option<String> {
-    let ok = value.parse::<hyper::Uri>().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("http" | "https"))
-            && uri.authority().is_some_and(|a| !a.host().is_empty())
-    });
-    if ok {
-        Some(value.to_owned())
-    } else {
-        r.error(
-            path,
-            format!("must be an absolute http:// or https:// URL, got {value:?}"),
-        );
-        None
-    }
-}
-
-/// A base URL: http(s), no query or fragment, no trailing slash.
-fn base_url(r: &mut Report, value: &str, path: &str) -> Option<String> {
-    let url = http_url(r, value, path)?;
-    if url.contains(['?', '#']) {
-        r.error(path, "a base URL cannot have a query (?) or fragment (#)");
-        return None;
-    }
-    Some(url.trim_end_matches('/').to_owned())
-}
-
-fn mercadopago(r: &mut Report, m: RawMercadoPago, ctx: &Context<'_>) -> Option<MercadoPago> {
-    const P: &str = "mercadopago";
-    let mode = r.choice(
-        m.mode.as_deref(),
-        MpMode::Order,
-        &[("order", MpMode::Order), ("preference", MpMode::Preference)],
-        "mode",
-        "mercadopago.mode",
-    );
-    let api_base_url = base_url(
-        r,
-        m.api_base_url
-            .as_deref()
-            .unwrap_or("https://api.mercadopago.com"),
-        "mercadopago.api_base_url",
-    );
-
-    // The token: `Ok(None)` when none is configured, `Err` when one is but failed.
-    let token: Result<Option<Secret>, ()> = match (&m.access_token_file, &m.access_token_env) {
-        (Some(_), Some(_)) => {
-            r.error(
-                "mercadopago.access_token_file",
-                "access_token_file and access_token_env are both set; use only one",
-            );
-            Err(())
-        }
-        (Some(file), None) => file_secret(r, file, ctx, "mercadopago.access_token_file")
-            .map_or(Err(()), |s| Ok(Some(s))),
-        (None, Some(var)) => match secret::read_env(var, ctx.env) {
-            Ok(s) => Ok(Some(s)),
-            Err(why) => {
-                r.error("mercadopago.access_token_env", why);
-                Err(())
-            }
-        },
-        (None, None) => {
-            r.warn(
-                P,
-                "no access_token_file or access_token_env: no Mercado Pago API call is \
-                 possible (payments cannot be confirmed, preferences cannot be created)",
-            );
-            Ok(None)
-        }
-    };
-
-    let collector_id = collector_id(r, m.collector_id, token.as_ref().ok().map(Option::as_ref));
-    let sponsor_id = match m.sponsor_id {
-        Some(id) => match u64::try_from(id) {
-            Ok(id) if id > 0 => Some(Some(id)),
-            _ => {
-                r.error("mercadopago.sponsor_id", format!("{id} is not a user id"));
-                None
-            }
-        },
-        None => Some(None),
-    };
-    let notification_url = r
-        .required(
-            m.notification_url.as_deref(),
-            "mercadopago.notification_url",
-        )
-        .and_then(|u| http_url(r, u, "mercadopago.notification_url"));
-    let public_base_url = match &m.public_base_url {
-        Some(u) => base_url(r, u, "mercadopago.public_base_url").map(Some),
-        None => Some(None),
-    };
-    let webhook_secrets = webhook_secrets(r, &m, ctx);
-    let accept_unsigned = m.accept_unsigned.unwrap_or(true);
-    if !accept_unsigned && webhook_secrets.as_ref().is_some_and(Vec::is_empty) {
-        r.error(
-            "mercadopago.accept_unsigned",
-            "accept_unsigned = false needs a webhook secret; without one every notification \
-             would be refused",
-        );
-    }
-    let signature_tolerance = r.secs(
-        m.signature_tolerance_secs,
-        900,
-        1..=86_400,
-        "mercadopago.signature_tolerance_secs",
-    );
-    let request_timeout = r.millis(
-        m.request_timeout_ms,
-        5_000,
-        1..=120_000,
-        "mercadopago.request_timeout_ms",
-    );
-    let order_answer_timeout = r.millis(
-        m.order_answer_timeout_ms,
-        2_500,
-        1..=60_000,
-        "mercadopago.order_answer_timeout_ms",
-    );
-    let reconcile_after = r.secs(
-        m.reconcile_after_secs,
-        120,
-        1..=7 * 86_400,
-        "mercadopago.reconcile_after_secs",
-    );
-
-    Some(MercadoPago {
-        mode: mode?,
-        api_base_url: api_base_url?,
-        access_token: token.ok()?,
-        collector_id: collector_id?,
-        sponsor_id: sponsor_id?,
-        notification_url: notification_url?,
-        public_base_url: public_base_url?,
-        webhook_secrets: webhook_secrets?,
-        accept_unsigned,
-        signature_tolerance: signature_tolerance?,
-        request_timeout: request_timeout?,
-        order_answer_timeout: order_answer_timeout?,
-        reconcile_after: reconcile_after?,
-        refund_duplicates: m.refund_duplicates.unwrap_or(false),
-    })
-}
-
-/// The collector id: configured, or the user id the access token ends with (seed 003:
-/// "the digits of the access token after the last hyphen"). `token` is `None` when the
-/// token failed to load (already reported), `Some(None)` when none is configured.
-fn collector_id(
-    r: &mut Report,
-    configured: Option<i64>,
-    token: Option<Option<&Secret>>,
-) -> Option<u64> {
-    const PATH: &str = "mercadopago.collector_id";
-    let from_token = token.flatten().and_then(|t| {
-        let last = t
-            .expose()
-            .rsplit('-')
-            .next()
-            .filter(|_| t.expose().contains('-'))?;
-        if last.bytes().all(|b| b.is_ascii_digit()) {
-            last.parse::<u64>().ok().filter(|&id| id > 0)
-        } else {
-            None
-        }
-    });
-    match configured {
-        Some(id) => {
-            let Some(id) = u64::try_from(id).ok().filter(|&id| id > 0) else {
-                r.error(PATH, format!("{id} is not a user id"));
-                return None;
-            };
-            match from_token {
-                Some(derived) if derived != id => {
-                    // The user id is public (it is in every order); the rest of the token
-                    // is not and is never printed.
-                    r.error(
-                        PATH,
-                        format!(
-                            "collector_id {id} does not match the user id {derived} at the \
-                             end of the access token"
-                        ),
-                    );
-                    None
-                }
-                _ => Some(id),
-            }
-        }
-        None => match (token, from_token) {
-            (_, Some(derived)) => Some(derived),
-            (Some(Some(_)), None) => {
-                r.error(
-                    PATH,
-                    "not set, and the access token does not end in a numeric user id \
-                     (…-<digits>); set collector_id",
-                );
-                None
-            }
-            (Some(None), None) => {
-                r.error(PATH, "missing: required when no access token is configured");
-                None
-            }
-            // The token failed to load and that is reported; a second error would mislead.
-            (None, None) => None,
-        },
-    }
-}
-
-/// Reads a secret file named in the configuration (relative to the config directory).
-fn file_secret(r: &mut Report, file: &str, ctx: &Context<'_>, path: &str) -> Option<Secret> {
-    if file.trim().is_empty() {
-        r.error(path, "must not be empty");
-        return None;
-    }
-    let resolved = resolve(ctx.base_dir, file);
-    match secret::read_file(&resolved) {
-        Ok(s) => {
-            if s.world_readable {
-                r.warn(
-                    path,
-                    format!(
-                        "{} is readable by every user; restrict it (chmod 600) or use \
-                         systemd LoadCredential=",
-                        resolved.display()
-                    ),
-                );
-            }
-            Some(s.secret)
-        }
-        Err(why) => {
-            r.error(path, why);
-            None
-        }
-    }
-}
-
-/// Webhook secrets from `webhook_secret_file`, `webhook_secret_env`,
-/// `webhook_secret_files` and `webhook_secret_envs`, in that order; at most two.
-fn webhook_secrets(r: &mut Report, m: &RawMercadoPago, ctx: &Context<'_>) -> Option<Vec<Secret>> {
-    let mut files: Vec<(String, &str)> = Vec::new();
-    let mut envs: Vec<(String, &str)> = Vec::new();
-    if let Some(f) = &m.webhook_secret_file {
-        files.push(("mercadopago.webhook_secret_file".into(), f));
-    }
-    if let Some(e) = &m.webhook_secret_env {
-        envs.push(("mercadopago.webhook_secret_env".into(), e));
-    }
-    for (i, f) in m.webhook_secret_files.iter().flatten().enumerate() {
-        files.push((format!("mercadopago.webhook_secret_files[{i}]"), f));
-    }
-    for (i, e) in m.webhook_secret_envs.iter().flatten().enumerate() {
-        envs.push((format!("mercadopago.webhook_secret_envs[{i}]"), e));
-    }
-    let count = files.len() + envs.len();
-    if count > 2 {
-        r.error(
-            "mercadopago",
-            format!(
-                "{count} webhook secrets are configured; at most two (the current and, during \
-                 a rotation, the previous one) are allowed"
-            ),
-        );
-        return None;
-    }
-    let mut ok = true;
-    let mut secrets = Vec::new();
-    for (path, file) in files {
-        match file_secret(r, file, ctx, &path) {
-            Some(s) => secrets.push(s),
-            None => ok = false,
-        }
-    }
-    for (path, var) in envs {
-        match secret::read_env(var, ctx.env) {
-            Ok(s) => secrets.push(s),
-            Err(why) => {
-                r.error(path, why);
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(secrets)
-}
-
-fn order_endpoint(r: &mut Report, o: RawOrderEndpoint) -> Option<OrderEndpoint> {
-    let path = o.path.unwrap_or_else(|| "/pay-mp".to_owned());
-    let path = if !path.starts_with('/')
-        || path.contains(['?', '#'])
-        || path.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        r.error(
-            "order_endpoint.path",
-            format!("must start with \"/\" and hold no query, fragment or spaces, got {path:?}"),
-        );
-        None
-    } else if path == NOTIFICATIONS_PATH {
-        r.error(
-            "order_endpoint.path",
-            format!("{NOTIFICATIONS_PATH} is where notifications are received"),
-        );
-        None
-    } else {
-        Some(path)
-    };
-    let token = match o.token {
-        None => Some(None),
-        Some(t)
-            if t.len() >= MIN_TOKEN_LEN
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
-        {
-            Some(Some(Secret::new(t)))
-        }
-        // The token is a secret: describe the rule, never echo the value.
-        Some(_) => {
-            r.error(
-                "order_endpoint.token",
-                format!(
-                    "must be at least {MIN_TOKEN_LEN} characters of letters, digits, '-', '.', \
-                     '_' or '~' (e.g. from `openssl rand -hex 16`)"
-                ),
-            );
-            None
-        }
-    };
-    let names = o
-        .allowed_methods
-        .unwrap_or_else(|| vec!["GET".to_owned(), "HEAD".to_owned()]);
-    let mut methods = Vec::new();
-    let mut methods_ok = true;
-    for (i, name) in names.iter().enumerate() {
-        let path = format!("order_endpoint.allowed_methods[{i}]");
-        let method = match name.as_str() {
-            "GET" => hyper::Method::GET,
-            "HEAD" => hyper::Method::HEAD,
-            "POST" => hyper::Method::POST,
-            other => {
-                r.error(
-                    path,
-                    format!(
-                        "unsupported method {other:?} (expected \"GET\", \"HEAD\" or \"POST\")"
-                    ),
-                );
-                methods_ok = false;
-                continue;
-            }
-        };
-        if methods.contains(&method) {
-            r.error(path, format!("{name} is listed twice"));
-            methods_ok = false;
-        } else {
-            methods.push(method);
-        }
-    }
-    if names.is_empty() {
-        r.error(
-            "order_endpoint.allowed_methods",
-            "must list at least one method",
-        );
-        methods_ok = false;
-    } else if methods_ok && !methods.contains(&hyper::Method::GET) {
-        r.warn(
-            "order_endpoint.allowed_methods",
-            "GET is not allowed, but the Mercado Pago app calls the order URL with GET",
-        );
-    }
-    Some(OrderEndpoint {
-        path: path?,
-        token: token?,
-        allowed_methods: methods_ok.then_some(methods)?,
-    })
 }
 
 fn listen(r: &mut Report, l: RawListen) -> Option<Listen> {
