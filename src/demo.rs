@@ -60,11 +60,13 @@ admin = "{admin}"
 path = {database:?}
 
 [grades.super]
+id = 1
 name = "Super"
 code = "1"
 price = "1450.00"
 
 [grades.infinia]
+id = 2
 name = "Infinia"
 code = "4"
 price = "1720.00"
