@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod mercadopago;
 pub mod sale;
