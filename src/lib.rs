@@ -15,6 +15,7 @@ pub mod forecourt;
 pub mod http;
 pub mod journal;
 pub mod lines;
+pub mod mercadopago;
 pub mod protocols;
 pub mod sale;
 pub mod sim;

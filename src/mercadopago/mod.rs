@@ -1,0 +1,112 @@
+//! Mercado Pago: the API client, webhook signatures, the wire types and the local sandbox.
+//!
+//! This module owns everything that speaks Mercado Pago's language (mercadopago.md):
+//!
+//! - [`types`]: serde types of payments, merchant orders, POS, preferences, refunds, the
+//!   station's order answer and notification bodies. Money is `rust_decimal::Decimal`
+//!   written as exact JSON numbers; unknown fields are ignored because MP adds fields.
+//! - [`signature`]: `x-signature` verification and signing (§7). Pure: `now` is passed in.
+//! - [`client`]: [`MercadoPagoClient`], the HTTP client the daemon uses (§8–§11, §13).
+//! - [`sandbox`]: a local stand-in for the API and the app (§15), as a library and as the
+//!   `forecourtd sandbox` command.
+//!
+//! It never decides anything about a sale: the daemon's journal and reconciler do that from
+//! what this module fetches. It never logs an access token or a URL that carries one.
+
+#![warn(missing_docs)]
+
+pub mod client;
+mod query;
+pub mod sandbox;
+pub mod signature;
+pub mod types;
+
+use std::fmt;
+
+pub use client::{ClientSettings, IdempotencyKey, MercadoPagoClient, MpError};
+pub use signature::SignatureError;
+
+/// A credential (access token, client secret, webhook secret) that must never be printed.
+///
+/// `Debug` and `Display` print `***`; the value is reachable only through
+/// [`expose`](Self::expose), so every place that uses it is easy to find.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The credential itself, for the one place that must send or use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the credential is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl AsRef<[u8]> for Secret {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The seller's user id (`collector_id`) carried by an access token.
+///
+/// Access tokens end in `-<user id>` (seed 003: "the last digits of the access token after
+/// the hyphen"), e.g. `TEST-0000000000000000-112326-5f3c…-446566691` → `446566691`.
+/// Returns `None` when the last segment is not a positive number.
+pub fn collector_id_from_token(token: &str) -> Option<i64> {
+    let last = token.rsplit('-').next()?;
+    if last.is_empty() || !last.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    last.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_id_is_the_last_segment_of_the_token() {
+        assert_eq!(
+            collector_id_from_token(
+                "TEST-0000000000000000-112326-5f3c0d5f8a6e4b7c9d1e2f3a4b5c6d7e-446566691"
+            ),
+            Some(446566691)
+        );
+        assert_eq!(
+            collector_id_from_token("APP_USR-12-34-1273205088"),
+            Some(1273205088)
+        );
+        assert_eq!(collector_id_from_token("TEST-abc-"), None);
+        assert_eq!(collector_id_from_token("TEST-abc-12x"), None);
+        assert_eq!(collector_id_from_token("TEST-0"), None);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("APP_USR-very-secret-1");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(format!("{s}"), "***");
+        assert_eq!(s.expose(), "APP_USR-very-secret-1");
+    }
+}
