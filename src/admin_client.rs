@@ -76,7 +76,9 @@ pub async fn call(
 
 /// Renders `GET /api/positions` as a table for people.
 pub fn positions_table(positions: &Value) -> String {
-    let mut out = String::from("POS  LINE        PUMP            ORDER        NOZZLE  RUNNING              PAYABLE\n");
+    let mut out = String::from(
+        "POS  LINE        PUMP            ORDER        NOZZLE  RUNNING              PAYABLE\n",
+    );
     for p in positions.as_array().map(Vec::as_slice).unwrap_or_default() {
         let text = |v: &Value| match v {
             Value::Null => "-".to_owned(),

@@ -155,8 +155,8 @@ impl Daemon {
         for line in config.lines() {
             let (tx, rx) = mpsc::channel(64);
             line_senders.insert(line.name.clone(), tx);
-            let master: Box<dyn LineMaster> = protocols::build_master(line)
-                .with_context(|| format!("line {}", line.name))?;
+            let master: Box<dyn LineMaster> =
+                protocols::build_master(line).with_context(|| format!("line {}", line.name))?;
             line_inputs.push((line.clone(), master, rx));
         }
         let (actor, forecourt) =

@@ -135,7 +135,10 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
 
     let admin_url = format!("http://{}", daemon.admin_addr);
     let public_url = format!("http://{}", daemon.public_addr);
-    let watcher = tokio::spawn(watch_positions(daemon.forecourt.clone(), public_url.clone()));
+    let watcher = tokio::spawn(watch_positions(
+        daemon.forecourt.clone(),
+        public_url.clone(),
+    ));
     let mut cars = Vec::new();
     for pump in 1..=args.pumps {
         cars.push(tokio::spawn(drive_cars(
@@ -185,18 +188,27 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
 }
 
 fn print_banner(daemon: &Daemon, database: &Path, device: &Path, pumps: u8) {
-    println!("forecourtd demo: {pumps} simulated DART pump(s) on {}", device.display());
+    println!(
+        "forecourtd demo: {pumps} simulated DART pump(s) on {}",
+        device.display()
+    );
     println!("  journal         {}", database.display());
     println!(
         "  order endpoint  http://{}/pay-mp?apies={STORE_ID}&pos=1   (pos=1..{pumps})",
         daemon.public_addr
     );
-    println!("  admin API       http://{}/api/positions", daemon.admin_addr);
+    println!(
+        "  admin API       http://{}/api/positions",
+        daemon.admin_addr
+    );
     println!(
         "  try             curl -s 'http://{}/pay-mp?apies={STORE_ID}&pos=1'",
         daemon.public_addr
     );
-    println!("                  forecourtd status --admin http://{}", daemon.admin_addr);
+    println!(
+        "                  forecourtd status --admin http://{}",
+        daemon.admin_addr
+    );
     println!("Ctrl-C stops the demo.\n");
 }
 
@@ -214,15 +226,21 @@ async fn watch_positions(forecourt: crate::forecourt::ForecourtHandle, public_ur
         for (position, state) in &snapshot.positions {
             let (label, detail) = match state.order_state(now()) {
                 OrderState::Timeout => ("timeout", String::new()),
-                OrderState::InProcess => ("in_process", match state.running {
-                    Some(r) => format!(" ({} l, ${})", r.volume, r.amount),
-                    None => String::new(),
-                }),
+                OrderState::InProcess => (
+                    "in_process",
+                    match state.running {
+                        Some(r) => format!(" ({} l, ${})", r.volume, r.amount),
+                        None => String::new(),
+                    },
+                ),
                 OrderState::Unavailable => ("unavailable", String::new()),
-                OrderState::Payable(sale) => ("ready", format!(
-                    " {} ${} for {} l → {}/pay-mp?apies={STORE_ID}&pos={position}",
-                    sale.external_reference, sale.amount, sale.volume, public_url
-                )),
+                OrderState::Payable(sale) => (
+                    "ready",
+                    format!(
+                        " {} ${} for {} l → {}/pay-mp?apies={STORE_ID}&pos={position}",
+                        sale.external_reference, sale.amount, sale.volume, public_url
+                    ),
+                ),
             };
             let previous = last.insert(*position, label.to_owned());
             if previous.as_deref() != Some(label) {

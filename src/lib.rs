@@ -16,6 +16,7 @@ pub mod http;
 pub mod journal;
 pub mod lines;
 pub mod mercadopago;
+pub mod payments;
 pub mod protocols;
 pub mod sale;
 pub mod sim;

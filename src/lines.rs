@@ -150,7 +150,10 @@ where
         Ok(())
     }
 
-    async fn send_event(&mut self, event: PumpEvent) -> Result<(), mpsc::error::SendError<Message>> {
+    async fn send_event(
+        &mut self,
+        event: PumpEvent,
+    ) -> Result<(), mpsc::error::SendError<Message>> {
         self.events
             .send(Message::Pump {
                 line: self.name.clone(),

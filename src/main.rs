@@ -214,9 +214,9 @@ async fn admin_post(admin: AdminTarget, path: String, body: serde_json::Value) -
     };
     // Leave out what was not given, so the daemon sees exactly the request made.
     let body = match body {
-        serde_json::Value::Object(map) => serde_json::Value::Object(
-            map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
-        ),
+        serde_json::Value::Object(map) => {
+            serde_json::Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
         other => other,
     };
     match admin_client::call(&url, hyper::Method::POST, &path, Some(&body)).await {
@@ -225,7 +225,9 @@ async fn admin_post(admin: AdminTarget, path: String, body: serde_json::Value) -
             ExitCode::SUCCESS
         }
         Ok((status, body)) => {
-            let message = body["error"]["message"].as_str().unwrap_or("request refused");
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("request refused");
             eprintln!("{status}: {message}");
             ExitCode::FAILURE
         }

@@ -21,9 +21,9 @@ async fn dispatch_walks_through_every_answer_and_ends_with_the_exact_order() {
     let station = rig.start(|t| t).await;
     station
         .wait_for("pump 1 programmed and idle", |s| {
-            s.positions
-                .get(&PositionId(1))
-                .is_some_and(|p| p.pump_status == PumpStatus::Completed || p.pump_status == PumpStatus::Idle)
+            s.positions.get(&PositionId(1)).is_some_and(|p| {
+                p.pump_status == PumpStatus::Completed || p.pump_status == PumpStatus::Idle
+            })
         })
         .await;
 
@@ -66,9 +66,14 @@ async fn dispatch_walks_through_every_answer_and_ends_with_the_exact_order() {
         .expect("pump 1");
     assert_eq!(pump.amount.to_string(), "5000.00");
 
-    let reference = order["external_reference"].as_str().expect("reference").to_owned();
+    let reference = order["external_reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
     assert!(reference.starts_with("ST29P01T"), "{reference}");
-    assert!(reference.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    assert!(reference
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
     assert_eq!(order["collector_id"], json!(446566691));
     assert_eq!(order["sponsor_id"], json!(446559784));
     let item = &order["items"][0];
@@ -82,12 +87,18 @@ async fn dispatch_walks_through_every_answer_and_ends_with_the_exact_order() {
     assert_eq!(loyalty["transaction_amount"].to_string(), "5000.00");
     let invoice = loyalty["invoice_number"].as_str().expect("invoice");
     assert_eq!(invoice.len(), 8);
-    assert!(reference.ends_with(&invoice[2..]), "{reference} / {invoice}");
+    assert!(
+        reference.ends_with(&invoice[2..]),
+        "{reference} / {invoice}"
+    );
     assert!(loyalty["transaction_id"]
         .as_str()
         .is_some_and(|t| t.starts_with("00029-P01-") && t.len() <= 40));
     let date = loyalty["transaction_date"].as_str().expect("date");
-    assert!(date.ends_with("-03:00") && date.contains('T') && date.contains('.'), "{date}");
+    assert!(
+        date.ends_with("-03:00") && date.contains('T') && date.contains('.'),
+        "{date}"
+    );
     let product = &loyalty["products"][0];
     assert_eq!(product["code"], json!("1"));
     assert_eq!(product["unit"], json!("litre"));
@@ -166,7 +177,8 @@ async fn bad_parameters_are_invalid_and_other_requests_get_json_errors() {
     let mut socket = tokio::net::TcpStream::connect(station.daemon.public_addr)
         .await
         .expect("connect");
-    let request = format!("GET /pay-mp?apies=29&pos=1 HTTP/1.1\r\nHost: a\r\nX-Long: {long}\r\n\r\n");
+    let request =
+        format!("GET /pay-mp?apies=29&pos=1 HTTP/1.1\r\nHost: a\r\nX-Long: {long}\r\n\r\n");
     let _ = socket.write_all(request.as_bytes()).await;
     let mut reply = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut reply)).await;
@@ -180,7 +192,12 @@ async fn bad_parameters_are_invalid_and_other_requests_get_json_errors() {
 async fn silent_pump_answers_timeout_at_once_and_recovers() {
     let rig = Rig::new(2);
     let station = rig
-        .start(|t| t.replace("protocol = \"dart\"\n", "protocol = \"dart\"\nstale_limit_ms = 1000\n"))
+        .start(|t| {
+            t.replace(
+                "protocol = \"dart\"\n",
+                "protocol = \"dart\"\nstale_limit_ms = 1000\n",
+            )
+        })
         .await;
     station.wait_for_answer(1, "unavailable").await;
     rig.act(1, SimAction::Silent(true)).await;
@@ -206,7 +223,9 @@ async fn garbage_and_broken_frames_on_the_line_do_not_stop_a_dispatch() {
     assert_eq!(status, StatusCode::OK);
     rig.act(1, SimAction::CorruptAnswers(3)).await;
     rig.sim
-        .inject(vec![0xFA, 0x50, 0x30, 0x01, 0xFF, 0x10, 0xFA, 0x03, 0xFA, 0x00, 0x55])
+        .inject(vec![
+            0xFA, 0x50, 0x30, 0x01, 0xFF, 0x10, 0xFA, 0x03, 0xFA, 0x00, 0x55,
+        ])
         .await
         .expect("inject");
     rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
@@ -291,7 +310,10 @@ async fn killed_daemon_serves_the_same_order_and_records_a_sale_completed_while_
             assert_eq!(pump.amount.to_string(), "8000.00");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "pump 2 never completed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pump 2 never completed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     rig.act(2, SimAction::HangNozzle).await;
@@ -299,7 +321,9 @@ async fn killed_daemon_serves_the_same_order_and_records_a_sale_completed_while_
     let daemon = support::ChildDaemon::start(&rig, public, admin).await;
     // The unpaid sale is served again, identical.
     daemon
-        .wait_position(1, "payable after restart", |p| p["order_state"] == json!("payable"))
+        .wait_position(1, "payable after restart", |p| {
+            p["order_state"] == json!("payable")
+        })
         .await;
     let (status, again) = get(&daemon.public, "/pay-mp?apies=29&pos=1").await;
     assert_eq!(status, StatusCode::OK);

@@ -17,8 +17,8 @@
 use std::time::{Duration, Instant};
 
 use pump_protocols::{
-    Authorization, BusAddress, CompletedTransaction, GradeId, Money, NozzleId, PositionId,
-    Preset, PumpCommand, PumpEventKind, PumpStatus, UnitPrice, Volume,
+    Authorization, BusAddress, CompletedTransaction, GradeId, Money, NozzleId, PositionId, Preset,
+    PumpCommand, PumpEventKind, PumpStatus, UnitPrice, Volume,
 };
 
 use crate::sale::{Sale, SaleId};
@@ -335,8 +335,7 @@ impl PositionState {
         if silent || self.pump_status == PumpStatus::Offline || self.record_failed {
             return OrderState::Timeout;
         }
-        if self.pump_status.is_dispatch_in_progress() || self.dispatch.is_some() || self.recording
-        {
+        if self.pump_status.is_dispatch_in_progress() || self.dispatch.is_some() || self.recording {
             return OrderState::InProcess;
         }
         match self.payable.last() {
@@ -435,7 +434,10 @@ mod tests {
         assert_eq!(state.order_state(now), OrderState::InProcess);
         online(&mut state, now, PumpStatus::Authorized);
         online(&mut state, now, PumpStatus::Filling);
-        assert_eq!(state.check_authorize(), Err(RequestRefused::Busy(PositionId(3))));
+        assert_eq!(
+            state.check_authorize(),
+            Err(RequestRefused::Busy(PositionId(3)))
+        );
         online(&mut state, now, PumpStatus::Completed);
         // Completed, figures not written yet: still in process.
         assert_eq!(state.order_state(now), OrderState::InProcess);

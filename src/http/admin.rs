@@ -71,7 +71,11 @@ pub async fn handle(
     }
 }
 
-fn require(request: &Request<Bytes>, method: &Method, allowed: &'static str) -> Result<(), ApiError> {
+fn require(
+    request: &Request<Bytes>,
+    method: &Method,
+    allowed: &'static str,
+) -> Result<(), ApiError> {
     if request.method() == method {
         Ok(())
     } else {
@@ -158,7 +162,8 @@ fn refusal(error: ForecourtError) -> ApiError {
         | ForecourtError::Refused(r @ RequestRefused::NotProgrammed(_)) => {
             ApiError::Conflict(r.to_string())
         }
-        e @ (ForecourtError::Journal(_) | ForecourtError::LineDown(_) | ForecourtError::Stopped) => {
+        e
+        @ (ForecourtError::Journal(_) | ForecourtError::LineDown(_) | ForecourtError::Stopped) => {
             ApiError::Unavailable(e.to_string())
         }
     }
@@ -190,10 +195,14 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
         OrderState::Payable(_) => "payable",
         OrderState::Unavailable => "unavailable",
     };
-    let preset = state.dispatch.as_ref().and_then(|d| d.preset).map(|p| match p {
-        Preset::Amount(m) => json!({ "amount": json_decimal(m.value()) }),
-        Preset::Volume(v) => json!({ "volume": json_decimal(v.value()) }),
-    });
+    let preset = state
+        .dispatch
+        .as_ref()
+        .and_then(|d| d.preset)
+        .map(|p| match p {
+            Preset::Amount(m) => json!({ "amount": json_decimal(m.value()) }),
+            Preset::Volume(v) => json!({ "volume": json_decimal(v.value()) }),
+        });
     json!({
         "position": state.setup.position.0,
         "line": state.setup.line,

@@ -172,7 +172,9 @@ pub fn handle(
     now: std::time::Instant,
 ) -> Result<HttpResponse, ApiError> {
     if !settings.allowed_methods.contains(request.method()) {
-        return Err(ApiError::MethodNotAllowed(allowed_header(&settings.allowed_methods)));
+        return Err(ApiError::MethodNotAllowed(allowed_header(
+            &settings.allowed_methods,
+        )));
     }
     let location = parse_location(request.uri().query(), settings)?;
     answer(snapshot, location, settings, now)
@@ -242,7 +244,10 @@ pub fn order_body(sale: &Sale, settings: &OrderSettings) -> Value {
     order.insert("external_reference".into(), json!(sale.external_reference));
     order.insert("notification_url".into(), json!(settings.notification_url));
     if let Some(loyalty) = &settings.loyalty {
-        order.insert("loyalty".into(), loyalty_body(sale, settings, loyalty, grade));
+        order.insert(
+            "loyalty".into(),
+            loyalty_body(sale, settings, loyalty, grade),
+        );
     }
     Value::Object(order)
 }

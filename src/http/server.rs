@@ -130,12 +130,15 @@ async fn answer(
                 };
             }
         };
-        handler.handle(Request::from_parts(parts, bytes), peer).await
+        handler
+            .handle(Request::from_parts(parts, bytes), peer)
+            .await
     };
     match tokio::time::timeout(limits.request_timeout, work).await {
         Ok(response) => response,
         Err(_) => {
-            let mut response = ApiError::BadRequest("request took too long".to_owned()).into_response();
+            let mut response =
+                ApiError::BadRequest("request took too long".to_owned()).into_response();
             *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
             response
         }

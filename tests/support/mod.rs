@@ -63,7 +63,12 @@ impl Rig {
     }
 
     /// A configuration for this rig. `tweak` edits the TOML text (e.g. a stale limit).
-    pub fn config_text(&self, public: &str, admin: &str, tweak: impl Fn(String) -> String) -> String {
+    pub fn config_text(
+        &self,
+        public: &str,
+        admin: &str,
+        tweak: impl Fn(String) -> String,
+    ) -> String {
         tweak(station_config_toml(
             &[self.sim.path()],
             self.pumps,
@@ -83,7 +88,10 @@ impl Rig {
 
     /// Applies a simulator action on position `n`'s pump.
     pub async fn act(&self, n: u16, action: SimAction) {
-        self.sim.act(address(n), action).await.expect("simulator action");
+        self.sim
+            .act(address(n), action)
+            .await
+            .expect("simulator action");
     }
 }
 
@@ -167,7 +175,11 @@ pub fn answer_kind(answer: &(StatusCode, Value)) -> String {
 }
 
 /// Waits until `predicate` holds on a snapshot of `forecourt`.
-pub async fn wait_for(forecourt: &ForecourtHandle, what: &str, predicate: impl Fn(&Snapshot) -> bool) {
+pub async fn wait_for(
+    forecourt: &ForecourtHandle,
+    what: &str,
+    predicate: impl Fn(&Snapshot) -> bool,
+) {
     let mut snapshots = forecourt.subscribe();
     let result = tokio::time::timeout(PATIENCE, async {
         loop {
@@ -225,7 +237,8 @@ pub async fn full_dispatch(rig: &Rig, station: &Station, n: u16, amount: &str) -
         .authorize(n, json!({ "amount": amount, "attendant": "7" }))
         .await;
     assert_eq!(status, StatusCode::OK, "authorize: {body}");
-    rig.act(n, SimAction::LiftNozzle(pump_protocols::NozzleId(1))).await;
+    rig.act(n, SimAction::LiftNozzle(pump_protocols::NozzleId(1)))
+        .await;
     let (_, order) = station.wait_for_answer(n, "order").await;
     rig.act(n, SimAction::HangNozzle).await;
     order
@@ -284,7 +297,10 @@ impl ChildDaemon {
             {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "daemon never served");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "daemon never served"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -295,7 +311,12 @@ impl ChildDaemon {
     }
 
     /// Polls the admin API until `predicate` holds on position `n`.
-    pub async fn wait_position(&self, n: u16, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_position(
+        &self,
+        n: u16,
+        what: &str,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let positions = self.positions().await;
