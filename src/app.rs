@@ -13,18 +13,23 @@ use std::sync::Arc;
 use anyhow::Context;
 use pump_protocols::{LineMaster, PositionId};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Line};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
+use crate::http::notifications::{HintLimiter, NotificationEndpoint, NotificationSettings};
 use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
 use crate::http::server::{self, Limits};
 use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
 use crate::journal::{Journal, JournalSettings};
 use crate::lines::LineTask;
+use crate::mercadopago::{ClientSettings, MercadoPagoClient, Secret};
+use crate::payments::decide::PaymentPolicy;
+use crate::payments::processor::{NotificationProcessor, PaymentApplier};
+use crate::payments::reconcile::Reconciler;
 use crate::protocols;
 
 /// A running daemon.
@@ -42,6 +47,37 @@ pub struct Daemon {
     line_tasks: TaskTracker,
     actor_shutdown: CancellationToken,
     actor_task: tokio::task::JoinHandle<()>,
+    payment_shutdown: CancellationToken,
+    payment_tasks: TaskTracker,
+}
+
+/// Unverified notifications accepted at once, and per second after that.
+const HINT_BURST: u32 = 100;
+const HINT_PER_SECOND: u32 = 20;
+
+/// The payment applier, when an access token is configured.
+pub fn payment_applier(
+    config: &Config,
+    journal: &Journal,
+    forecourt: &ForecourtHandle,
+) -> anyhow::Result<Option<PaymentApplier>> {
+    let mp = config.mercadopago();
+    let Some(token) = &mp.access_token else {
+        return Ok(None);
+    };
+    let mut settings = ClientSettings::new(mp.api_base_url.clone(), Secret::new(token.expose()));
+    settings.request_timeout = mp.request_timeout;
+    let client = MercadoPagoClient::new(settings).context("building the Mercado Pago client")?;
+    Ok(Some(PaymentApplier {
+        journal: journal.clone(),
+        client,
+        forecourt: forecourt.clone(),
+        policy: PaymentPolicy {
+            collector_id: mp.collector_id,
+            currency: config.station().currency.clone(),
+            refund_unowed: mp.refund_duplicates,
+        },
+    }))
 }
 
 /// Settings of the order endpoint, from the configuration.
@@ -192,12 +228,52 @@ impl Daemon {
         }
         line_tasks.close();
 
+        let wake = Arc::new(Notify::new());
+        let payment_shutdown = CancellationToken::new();
+        let payment_tasks = TaskTracker::new();
+        match payment_applier(&config, &journal, &forecourt)? {
+            Some(applier) => {
+                let processor = NotificationProcessor {
+                    applier: applier.clone(),
+                    wake: wake.clone(),
+                };
+                payment_tasks.spawn(processor.run(payment_shutdown.clone()));
+                let reconciler = Reconciler::new(applier, config.mercadopago().reconcile_after);
+                payment_tasks.spawn(reconciler.run(payment_shutdown.clone()));
+            }
+            None => tracing::warn!(
+                "no Mercado Pago access token: notifications are stored but no payment can be \
+                 confirmed until one is configured"
+            ),
+        }
+        payment_tasks.close();
+
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();
+        let mp = config.mercadopago();
+        let notifications = Arc::new(NotificationEndpoint {
+            settings: NotificationSettings {
+                secrets: mp
+                    .webhook_secrets
+                    .iter()
+                    .map(|s| s.expose().to_owned())
+                    .collect(),
+                tolerance: mp.signature_tolerance,
+                accept_unsigned: mp.accept_unsigned,
+            },
+            journal: journal.clone(),
+            wake,
+            limiter: std::sync::Mutex::new(HintLimiter::new(HINT_BURST, HINT_PER_SECOND)),
+        });
+        if mp.webhook_secrets.is_empty() {
+            tracing::warn!("no webhook secret configured: webhook signatures cannot be verified");
+        }
         let public_handler = Arc::new(PublicHandler {
             order_path: config.order_endpoint().path.clone(),
             order: Arc::new(order_settings(&config)),
             forecourt: forecourt.clone(),
+            notifications,
+            journal: journal.clone(),
         });
         let admin_handler = Arc::new(AdminHandler {
             context: AdminContext {
@@ -231,6 +307,8 @@ impl Daemon {
             line_tasks,
             actor_shutdown,
             actor_task,
+            payment_shutdown,
+            payment_tasks,
         })
     }
 
@@ -243,6 +321,8 @@ impl Daemon {
     pub async fn shutdown(self) {
         self.http_shutdown.cancel();
         self.http_tasks.wait().await;
+        self.payment_shutdown.cancel();
+        self.payment_tasks.wait().await;
         self.line_shutdown.cancel();
         self.line_tasks.wait().await;
         self.actor_shutdown.cancel();

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod notifications;
 pub mod order;
 pub mod server;
 
@@ -17,9 +18,13 @@ use bytes::Bytes;
 use hyper::Request;
 
 use crate::forecourt::ForecourtHandle;
+use crate::journal::Journal;
 use crate::lines::now;
 use error::ApiError;
 use server::{Handler, HandlerFuture};
+
+/// Path of Mercado Pago's notifications on the public listener.
+pub const NOTIFICATIONS_PATH: &str = "/mp/notifications";
 
 /// The public listener's routes.
 pub struct PublicHandler {
@@ -29,27 +34,47 @@ pub struct PublicHandler {
     pub order: Arc<order::OrderSettings>,
     /// The forecourt.
     pub forecourt: ForecourtHandle,
+    /// The notification endpoint.
+    pub notifications: Arc<notifications::NotificationEndpoint>,
+    /// The journal, told when a sale is served (the reconciler searches served sales).
+    pub journal: Journal,
 }
 
 impl Handler for PublicHandler {
     fn handle(&self, request: Request<Bytes>, peer: SocketAddr) -> HandlerFuture {
+        if request.uri().path() == NOTIFICATIONS_PATH {
+            let endpoint = self.notifications.clone();
+            return Box::pin(async move {
+                endpoint
+                    .handle(&request)
+                    .await
+                    .unwrap_or_else(ApiError::into_response)
+            });
+        }
         let response = if request.uri().path() == self.order_path {
             let snapshot = self.forecourt.snapshot();
-            let result = order::handle(&request, &snapshot, &self.order, now());
-            let status = match &result {
-                Ok(r) => r.status().as_u16(),
-                Err(ApiError::Order { kind, .. }) => {
-                    tracing::info!(%peer, query = ?request.uri().query(), answer = kind.as_str(),
-                        user_agent = ?request.headers().get(hyper::header::USER_AGENT),
-                        "order call");
-                    400
+            let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
+            match order::handle(&request, &snapshot, &self.order, now()) {
+                Ok((response, sale)) => {
+                    tracing::info!(%peer, query = ?request.uri().query(), ?user_agent, sale,
+                        "order call answered with the order");
+                    // Recorded off the request path: the phone never waits on the journal.
+                    let journal = self.journal.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = journal.mark_served(sale, jiff::Timestamp::now()).await {
+                            tracing::warn!(sale, error = %e, "could not record that a sale was served");
+                        }
+                    });
+                    response
                 }
-                Err(_) => 0,
-            };
-            if status == 200 {
-                tracing::info!(%peer, query = ?request.uri().query(), "order call answered with the order");
+                Err(error) => {
+                    if let ApiError::Order { kind, .. } = &error {
+                        tracing::info!(%peer, query = ?request.uri().query(), ?user_agent,
+                            answer = kind.as_str(), "order call");
+                    }
+                    error.into_response()
+                }
             }
-            result.unwrap_or_else(ApiError::into_response)
         } else {
             ApiError::NotFound.into_response()
         };

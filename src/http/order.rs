@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use super::error::{json_response, ApiError, HttpResponse, OrderErrorKind};
 use crate::forecourt::dispatch::OrderState;
 use crate::forecourt::Snapshot;
-use crate::sale::Sale;
+use crate::sale::{Sale, SaleId};
 
 /// What the order body needs from the configuration.
 #[derive(Debug, Clone)]
@@ -136,13 +136,13 @@ pub fn parse_location(query: Option<&str>, settings: &OrderSettings) -> Result<L
     })
 }
 
-/// Answers a call for `location` from `snapshot` at `now`.
+/// Answers a call for `location` from `snapshot` at `now`; with the sale served, if any.
 pub fn answer(
     snapshot: &Snapshot,
     location: Location,
     settings: &OrderSettings,
     now: std::time::Instant,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(HttpResponse, SaleId), ApiError> {
     let state = snapshot
         .positions
         .get(&location.position)
@@ -160,17 +160,20 @@ pub fn answer(
             OrderErrorKind::Unavailable,
             "nothing in process or pending payment at this position",
         )),
-        OrderState::Payable(sale) => Ok(json_response(StatusCode::OK, &order_body(sale, settings))),
+        OrderState::Payable(sale) => Ok((
+            json_response(StatusCode::OK, &order_body(sale, settings)),
+            sale.id,
+        )),
     }
 }
 
-/// Handles a request on the order path.
+/// Handles a request on the order path; with the sale served, if any.
 pub fn handle(
     request: &Request<bytes::Bytes>,
     snapshot: &Snapshot,
     settings: &OrderSettings,
     now: std::time::Instant,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(HttpResponse, SaleId), ApiError> {
     if !settings.allowed_methods.contains(request.method()) {
         return Err(ApiError::MethodNotAllowed(allowed_header(
             &settings.allowed_methods,

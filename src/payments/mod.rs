@@ -5,3 +5,5 @@
 //! the decision.
 
 pub mod decide;
+pub mod processor;
+pub mod reconcile;

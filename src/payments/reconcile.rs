@@ -1,0 +1,121 @@
+//! The reconciler: a lost notification must not lose a sale.
+//!
+//! For every sale that was served to Mercado Pago (its order was answered at least once)
+//! and is still unpaid some time later, it searches payments by the sale's
+//! `external_reference` and applies what it finds, exactly as if it had been notified
+//! (mercadopago.md §10). Searches back off per sale (1, 2, 4 … 30 minutes) and are never
+//! repeated within a minute, which Mercado Pago refuses (error 2001).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use super::processor::PaymentApplier;
+use crate::sale::SaleId;
+
+/// How often the reconciler looks for served, unpaid sales.
+const SCAN_INTERVAL: Duration = Duration::from_secs(5);
+/// Mercado Pago refuses the same search twice within a minute.
+const MIN_GAP: Duration = Duration::from_secs(60);
+/// Longest wait between two searches for one sale.
+const MAX_GAP: Duration = Duration::from_secs(30 * 60);
+
+/// When a sale is searched next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Schedule {
+    next: Timestamp,
+    searches: u32,
+}
+
+/// The reconciler task.
+pub struct Reconciler {
+    /// Applies what the search finds.
+    pub applier: PaymentApplier,
+    /// How long after its first serving a sale is searched for the first time.
+    pub after: Duration,
+    schedules: HashMap<SaleId, Schedule>,
+}
+
+impl Reconciler {
+    /// A reconciler that first searches a sale `after` it was served.
+    pub fn new(applier: PaymentApplier, after: Duration) -> Self {
+        Self {
+            applier,
+            after,
+            schedules: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.pass(Timestamp::now()).await {
+                tracing::warn!(error = %e, "reconciliation pass failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(SCAN_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// One pass: searches every sale that is due at `now`.
+    pub async fn pass(&mut self, now: Timestamp) -> Result<(), super::processor::ProcessError> {
+        let journal = self.applier.journal.clone();
+        let unpaid = journal.unpaid_sales().await?;
+        self.schedules
+            .retain(|id, _| unpaid.iter().any(|sale| sale.id == *id));
+        for sale in unpaid {
+            let Some(record) = journal.sale_record(sale.id).await? else {
+                continue;
+            };
+            let Some(served) = record.first_served_at else {
+                continue;
+            };
+            let first = add(served, self.after);
+            let schedule = *self.schedules.entry(sale.id).or_insert(Schedule {
+                next: first,
+                searches: 0,
+            });
+            if now < schedule.next {
+                continue;
+            }
+            let found = self
+                .applier
+                .client
+                .search_payments_by_reference(&sale.external_reference)
+                .await;
+            let searches = schedule.searches + 1;
+            let gap = (MIN_GAP * 2u32.pow(searches.min(5) - 1)).min(MAX_GAP);
+            self.schedules.insert(
+                sale.id,
+                Schedule {
+                    next: add(now, gap),
+                    searches,
+                },
+            );
+            match found {
+                Ok(search) => {
+                    tracing::info!(sale = sale.id, reference = %sale.external_reference,
+                        found = search.results.len(), "reconciliation search");
+                    for payment in &search.results {
+                        self.applier.apply(payment).await?;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(sale = sale.id, error = %e, "reconciliation search failed")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn add(at: Timestamp, duration: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(duration)
+        .ok()
+        .and_then(|d| at.checked_add(d).ok())
+        .unwrap_or(at)
+}
