@@ -431,6 +431,23 @@ fn check_data(wire: &[u8]) -> Result<Frame, DiscardReason> {
     })
 }
 
+/// Bytes shown as spaced hex pairs (`50 20 FA`), the way protocols/dart.md writes frames;
+/// for logging dropped bytes and frames without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HexBytes<'a>(pub &'a [u8]);
+
+impl fmt::Display for HexBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, byte) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{byte:02X}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Incremental DART frame decoder: [`push`](Self::push) bytes as they arrive, then call
 /// [`next_item`](Self::next_item) until it returns `None`.
 ///
@@ -750,6 +767,12 @@ mod tests {
                 reason: DiscardReason::Garbage
             }]
         );
+    }
+
+    #[test]
+    fn hex_display_matches_the_spec_notation() {
+        assert_eq!(HexBytes(&[0x50, 0x20, 0xFA]).to_string(), "50 20 FA");
+        assert_eq!(HexBytes(&[]).to_string(), "");
     }
 
     #[test]

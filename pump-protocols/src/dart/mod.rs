@@ -71,7 +71,8 @@ pub use app::{
 };
 pub use bcd::BcdError;
 pub use frame::{
-    decode_all, BlockId, ControlKind, Decoded, DiscardReason, Frame, FrameDecoder, FrameEncodeError,
+    decode_all, BlockId, ControlKind, Decoded, DiscardReason, Frame, FrameDecoder,
+    FrameEncodeError, HexBytes,
 };
 
 /// Parity of a serial character.
