@@ -231,7 +231,8 @@ impl Daemon {
         let wake = Arc::new(Notify::new());
         let payment_shutdown = CancellationToken::new();
         let payment_tasks = TaskTracker::new();
-        match payment_applier(&config, &journal, &forecourt)? {
+        let applier = payment_applier(&config, &journal, &forecourt)?;
+        match applier.clone() {
             Some(applier) => {
                 let processor = NotificationProcessor {
                     applier: applier.clone(),
@@ -279,6 +280,8 @@ impl Daemon {
             context: AdminContext {
                 forecourt: forecourt.clone(),
                 attendants: config.attendants().iter().map(|a| a.id.clone()).collect(),
+                journal: journal.clone(),
+                payments: applier,
             },
         });
         http_tasks.spawn(server::serve(

@@ -69,6 +69,44 @@ enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// List recent sales (admin API).
+    Sales {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Mark a sale as settled by another means, e.g. cash (admin API).
+    Settle {
+        /// The sale id.
+        sale: i64,
+        /// What it was settled with.
+        #[arg(long, default_value = "cash")]
+        note: String,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Void a sale: nothing is owed (admin API).
+    Void {
+        /// The sale id.
+        sale: i64,
+        /// Why.
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Refund a paid sale through Mercado Pago, in full or in part (admin API).
+    Refund {
+        /// The sale id.
+        sale: i64,
+        /// Partial amount; omit to refund what is left.
+        #[arg(long)]
+        amount: Option<String>,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
     Simulate(cli_support::SimulateArgs),
     /// Simulated pumps, the real daemon and scripted cars: the whole flow, no hardware.
@@ -124,6 +162,28 @@ fn main() -> ExitCode {
             admin,
             format!("/api/positions/{position}/stop"),
             json!({}),
+        )),
+        Command::Sales { limit, admin } => {
+            run_async(admin_get(admin, format!("/api/sales?limit={limit}")))
+        }
+        Command::Settle { sale, note, admin } => run_async(admin_post(
+            admin,
+            format!("/api/sales/{sale}/settle"),
+            json!({ "note": note }),
+        )),
+        Command::Void { sale, note, admin } => run_async(admin_post(
+            admin,
+            format!("/api/sales/{sale}/void"),
+            json!({ "note": note }),
+        )),
+        Command::Refund {
+            sale,
+            amount,
+            admin,
+        } => run_async(admin_post(
+            admin,
+            format!("/api/sales/{sale}/refund"),
+            json!({ "amount": amount }),
         )),
         Command::Simulate(args) => run_async(cli_support::simulate(args)),
         Command::Demo(args) => run_async(cli_support::demo(args)),
@@ -195,6 +255,36 @@ async fn status(admin: AdminTarget) -> ExitCode {
         }
         Ok((status, body)) => {
             eprintln!("{status}: {body}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn admin_get(admin: AdminTarget, path: String) -> ExitCode {
+    let url = match admin.url() {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match admin_client::call(&url, hyper::Method::GET, &path, None).await {
+        Ok((status, body)) if status.is_success() => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("request refused");
+            eprintln!("{status}: {message}");
             ExitCode::FAILURE
         }
         Err(e) => {

@@ -8,6 +8,7 @@
 //! - `POST /api/positions/{n}/authorize`: `{"amount": "500"}` or `{"volume": "20"}`
 //!   (optional), `"attendant": "7"` (optional, must be configured).
 //! - `POST /api/positions/{n}/stop`.
+//! - sales: see [`super::admin_sales`].
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -20,10 +21,13 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::admin_sales;
 use super::error::{json_response, ApiError, HttpResponse};
 use super::order::json_decimal;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
+use crate::journal::Journal;
+use crate::payments::processor::PaymentApplier;
 use crate::sale::Sale;
 
 /// What the admin API needs.
@@ -33,6 +37,10 @@ pub struct AdminContext {
     pub forecourt: ForecourtHandle,
     /// Configured attendant ids.
     pub attendants: HashSet<String>,
+    /// The journal (sales, payments, refunds).
+    pub journal: Journal,
+    /// Payments through Mercado Pago, when an access token is configured.
+    pub payments: Option<PaymentApplier>,
 }
 
 /// Routes an admin request.
@@ -67,8 +75,31 @@ pub async fn handle(
                 ))
             }
         }
+        ["api", "sales"] => {
+            require(&request, &Method::GET, "GET")?;
+            admin_sales::list(context, request.uri().query()).await
+        }
+        ["api", "sales", id] => {
+            require(&request, &Method::GET, "GET")?;
+            admin_sales::show(context, sale_id(id)?).await
+        }
+        ["api", "sales", id, action @ ("settle" | "void" | "refund")] => {
+            require(&request, &Method::POST, "POST")?;
+            let id = sale_id(id)?;
+            match *action {
+                "refund" => admin_sales::refund(context, id, request.body()).await,
+                other => admin_sales::close(context, id, request.body(), other == "void").await,
+            }
+        }
         _ => Err(ApiError::NotFound),
     }
+}
+
+fn sale_id(text: &str) -> Result<crate::sale::SaleId, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)
 }
 
 fn require(
