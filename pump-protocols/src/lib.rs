@@ -5,6 +5,7 @@
 //! logic is tested with ordinary `#[test]`s and a fake clock, and the daemon brings the
 //! I/O (see DESIGN.md, "Data flow").
 //!
+//! - [`crc`]: CRC-16/ARC with its published check value.
 //! - [`units`]: addresses, nozzles, grades and exact fixed-point quantities.
 //! - [`model`]: the protocol-neutral pump model (status, commands, events) and the
 //!   [`LineMaster`]/[`LineSimulator`] traits every protocol implements.
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod crc;
 pub mod dart;
 pub mod model;
 pub mod units;
