@@ -493,3 +493,108 @@ impl PumpLink {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{BusAddress, Decimals, GradeId};
+
+    fn link() -> PumpLink {
+        let mut link = PumpLink::new(PumpSetup {
+            address: BusAddress(0x50),
+            decimals: Decimals::default(),
+            nozzles: vec![(NozzleId(1), GradeId(1))],
+        });
+        assert!(link.heard(Instant::now()), "first answer opens a session");
+        assert!(!link.heard(Instant::now()), "later answers do not");
+        link.block_acked();
+        link
+    }
+
+    fn feed(link: &mut PumpLink, transactions: Vec<PumpTransaction>) -> Vec<PumpEventKind> {
+        let mut events = VecDeque::new();
+        let mut sink = Sink {
+            events: &mut events,
+            now: Instant::now(),
+        };
+        link.apply(transactions, &mut sink);
+        events.into_iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn which_entries_into_5_and_6_are_sales() {
+        use DartStatus::*;
+        let cases = [
+            (None, FillingCompleted, true),
+            (None, MaxReached, true),
+            (Some(Authorized), FillingCompleted, true),
+            (Some(Filling), FillingCompleted, true),
+            (Some(Filling), MaxReached, true),
+            (Some(Suspended), FillingCompleted, true),
+            (Some(NotProgrammed), FillingCompleted, false),
+            (Some(Reset), FillingCompleted, false),
+            (Some(MaxReached), FillingCompleted, false),
+            (Some(FillingCompleted), FillingCompleted, false),
+            (Some(SwitchedOff), FillingCompleted, false),
+            (Some(Filling), Reset, false),
+        ];
+        for (before, after, sale) in cases {
+            let mut link = link();
+            // The session's own request is answered before the statuses under test.
+            link.info = None;
+            if let Some(before) = before {
+                feed(&mut link, vec![PumpTransaction::Status(before)]);
+            }
+            // Whatever `before` started is settled: only `after` is judged.
+            link.completion = None;
+            link.queue.clear();
+            feed(&mut link, vec![PumpTransaction::Status(after)]);
+            assert_eq!(link.completion.is_some(), sale, "{before:?} → {after:?}");
+            let asked = link
+                .queue
+                .iter()
+                .any(|b| b.origin == Origin::CompletionInfo);
+            assert_eq!(asked, sale, "{before:?} → {after:?} asks for figures");
+        }
+    }
+
+    #[test]
+    fn unknown_status_codes_change_nothing() {
+        let mut link = link();
+        feed(&mut link, vec![PumpTransaction::Status(DartStatus::Reset)]);
+        assert_eq!(link.reported, PumpStatus::Idle);
+        let events = feed(
+            &mut link,
+            vec![PumpTransaction::Status(DartStatus::Unknown(3))],
+        );
+        assert!(events.is_empty());
+        assert_eq!(link.dart_status(), Some(DartStatus::Reset));
+    }
+
+    #[test]
+    fn running_figures_are_reported_only_while_filling_and_when_they_move() {
+        let mut link = link();
+        link.info = None;
+        let dc2 = |volume, amount| PumpTransaction::FilledVolumeAmount { volume, amount };
+        assert!(feed(
+            &mut link,
+            vec![PumpTransaction::Status(DartStatus::Authorized), dc2(5, 7)]
+        )
+        .iter()
+        .all(|e| !matches!(e, PumpEventKind::Filling { .. })));
+        let events = feed(
+            &mut link,
+            vec![
+                PumpTransaction::Status(DartStatus::Filling),
+                dc2(5, 7),
+                dc2(5, 7),
+                dc2(6, 9),
+            ],
+        );
+        let fillings = events
+            .iter()
+            .filter(|e| matches!(e, PumpEventKind::Filling { .. }))
+            .count();
+        assert_eq!(fillings, 2);
+    }
+}
