@@ -1461,3 +1461,45 @@ fn nozzle_and_status_vectors_from_a_real_head() {
         ]
     );
 }
+
+#[test]
+fn the_masters_own_blocks_fail_like_commands() {
+    let mut b = Bench::one();
+    b.pump_idle();
+    // The session block is refused every time: reported as RETURN STATUS.
+    b.expect(&session_block(A));
+    b.reply(&hex("50 50 FA"));
+    for _ in 0..3 {
+        b.expect(&session_block(A));
+        b.reply(&hex("50 50 FA"));
+    }
+    assert_eq!(
+        b.events(),
+        [E::CommandFailed {
+            command: PumpCommand::ReturnStatus,
+            failure: CommandFailure::Rejected
+        }]
+    );
+    // The pump reports a finished sale by itself; its end-of-sale request is refused too.
+    b.ptx = 1;
+    b.pump_says(&[status(4), dc3(1459, 0x01), status(5)]);
+    b.events();
+    b.submit(PumpCommand::Reset);
+    // Computed: CD1 RETURN FILLING INFORMATION, TX# 1, then TX# 0 after each NAK.
+    b.expect_hex("50 31 01 01 04 9F 63 03 FA");
+    b.reply(&hex("50 51 FA"));
+    for _ in 0..3 {
+        b.expect_hex("50 30 01 01 04 9E 9F 03 FA");
+        b.reply(&hex("50 50 FA"));
+    }
+    assert_eq!(
+        b.events(),
+        [E::CommandFailed {
+            command: PumpCommand::ReturnFillingInfo,
+            failure: CommandFailure::Rejected
+        }]
+    );
+    // The sale is dropped for this session and the held RESET goes (TX# 1 after the
+    // burnt 0). Computed: CD1 RESET, TX# 1.
+    b.expect_hex("50 31 01 01 05 5E A3 03 FA");
+}

@@ -8,7 +8,7 @@
 use crate::dart::app::{encode_master, Dcc, MasterTransaction, MAX_NOZZLE};
 use crate::dart::frame::MAX_PAYLOAD_LEN;
 use crate::dart::DartStatus;
-use crate::model::{CommandFailure, Preset, PumpCommand, PumpSetup, SubmitError};
+use crate::model::{Preset, PumpCommand, PumpSetup, SubmitError};
 use crate::units::NozzleId;
 
 /// Digits of a DART volume or amount field (§5.8).
@@ -67,8 +67,6 @@ pub(super) struct QueuedBlock {
     pub frozen: Option<Vec<u8>>,
     /// Sends that were NAKed, unanswered or answered otherwise than by ACK.
     pub failures: u32,
-    /// How the last failed send failed.
-    pub last_failure: Option<CommandFailure>,
     /// True when an ACK of this block means the pump will answer with DC2 + DC3.
     pub requests_info: bool,
 }
@@ -80,7 +78,6 @@ impl QueuedBlock {
             payload,
             frozen: None,
             failures: 0,
-            last_failure: None,
             requests_info,
         }
     }

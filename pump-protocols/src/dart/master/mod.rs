@@ -79,16 +79,22 @@
 //! - A pump that restarts without missing `offline_after_misses` polls keeps its session;
 //!   if its first block repeats the last TX# accepted, it is taken for a duplicate (§3.4
 //!   gives the receiver no way to tell).
+//! - The master's own blocks fail like the daemon's: the session block as
+//!   `CommandFailed { ReturnStatus, .. }` (not repeated: the pump still reports status
+//!   changes by itself), the end-of-sale request as `CommandFailed { ReturnFillingInfo, .. }`
+//!   (that completion is then dropped until the next session finds it).
 //! - Session start asks no totals (§6.6 lists CD101 as optional): the daemon asks with
 //!   [`PumpCommand::ReadTotals`], which sends CD101 COUN n for nozzles 1..=8 (§5.6).
 //! - Authorize (§5.9): one block `[CD1 RESET] CD2 [CD3|CD4] CD1 AUTHORIZE`; RESET unless the
 //!   last DC1 was RESET (decided when the block is first sent, kept for resends); CD2 lists
 //!   every configured nozzle when none is given; prices are not resent (that is
 //!   [`PumpCommand::SetPrices`]); a zero preset is refused.
-//! - End of sale: 6 → 5 (the nozzle going back after a preset) and NOT PROGRAMMED → 5
-//!   (prices arriving) are not sales. If the answer has a DC2 but no DC3 when the pump
+//! - End of sale: only AUTHORIZED, FILLING or SUSPENDED (or no DC1 yet this session)
+//!   followed by 5 or 6 is a sale; NOT PROGRAMMED → 5 (prices arriving), RESET → 5 (a
+//!   STOP with nothing dispatched), SWITCHED OFF → 5 and 6 → 5 (the nozzle going back
+//!   after a preset) are not. If the answer has a DC2 but no DC3 when the pump
 //!   next says EOT, the session's last DC3 supplies price and nozzle; with no DC2 after
-//!   [`session::INFO_PATIENCE_EOTS`] EOTs the request is repeated, up to `retries` times,
+//!   [`INFO_PATIENCE_EOTS`] EOTs the request is repeated, up to `retries` times,
 //!   then abandoned with `CommandFailed { ReturnFillingInfo, NoAnswer }`. A DC3 with no
 //!   nozzle selected is completed with the session's last selected nozzle.
 
@@ -99,6 +105,7 @@ mod settings;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+pub use session::INFO_PATIENCE_EOTS;
 pub use settings::{
     DartMasterError, DartMasterSettings, MAX_PRICE_DECIMALS, MAX_QUANTITY_DECIMALS,
 };
@@ -466,7 +473,6 @@ impl DartMaster {
             return;
         };
         block.failures += 1;
-        block.last_failure = Some(failure.clone());
         if block.failures > retries {
             pump.tx_out = wrap.next(tx);
             pump.block_failed(failure, &mut sink);

@@ -22,7 +22,7 @@ use crate::units::{Money, NozzleId, UnitPrice, Volume};
 /// EOT answers after an acknowledged RETURN FILLING INFORMATION without its DC2, after
 /// which the master asks again. A head may need a poll or two to prepare the answer
 /// (§4.1 notes seconds of lag after CD5), so one EOT is not yet a refusal.
-pub(super) const INFO_PATIENCE_EOTS: u32 = 3;
+pub const INFO_PATIENCE_EOTS: u32 = 3;
 
 /// The DC2 and DC3 collected since a RETURN FILLING INFORMATION was acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
