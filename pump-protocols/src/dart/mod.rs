@@ -63,6 +63,7 @@
 pub mod app;
 pub mod bcd;
 pub mod frame;
+pub mod master;
 
 pub use app::{
     alarm_description, dart_status_to_model, decode_master, decode_pump, encode_master,
@@ -74,6 +75,7 @@ pub use frame::{
     decode_all, BlockId, ControlKind, Decoded, DiscardReason, Frame, FrameDecoder,
     FrameEncodeError, HexBytes,
 };
+pub use master::{DartMaster, DartMasterError, DartMasterSettings, LineStats};
 
 /// Parity of a serial character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
