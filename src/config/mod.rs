@@ -329,23 +329,7 @@ impl From<StopBits> for tokio_serial::StopBits {
     }
 }
 
-/// What the DART transaction number does after 0xF (protocols/dart.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxWrap {
-    /// 0xF → 0x1 (0 is kept for "restart").
-    FTo1,
-    /// 0xF → 0x0.
-    FTo0,
-}
-
-/// What the master does with its TX# after a NAK (protocols/dart.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnNak {
-    /// Resend the same payload with TX# 0.
-    ResetTo0,
-    /// Resend with the same TX#.
-    SameTx,
-}
+pub use pump_protocols::dart::{OnNak, TxWrap};
 
 /// One `[[lines]]`: a serial port, its protocol, timing and pumps.
 #[derive(Debug, Clone)]
