@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Line};
+use crate::config::{Config, Line, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
 use crate::http::notifications::{HintLimiter, NotificationEndpoint, NotificationSettings};
@@ -28,6 +28,7 @@ use crate::journal::{Journal, JournalSettings};
 use crate::lines::LineTask;
 use crate::mercadopago::{ClientSettings, MercadoPagoClient, Secret};
 use crate::payments::decide::PaymentPolicy;
+use crate::payments::preference::Preferences;
 use crate::payments::processor::{NotificationProcessor, PaymentApplier};
 use crate::payments::reconcile::Reconciler;
 use crate::protocols;
@@ -177,6 +178,11 @@ impl Daemon {
     /// Starts every subsystem. Fails (without leaving tasks behind) if the journal cannot
     /// be opened or a listener cannot be bound.
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        if config.mercadopago().mode == MpMode::Preference
+            && config.mercadopago().access_token.is_none()
+        {
+            anyhow::bail!("mercadopago.mode = \"preference\" needs an access token");
+        }
         let journal = Journal::open(
             &config.database().path,
             JournalSettings {
@@ -249,9 +255,20 @@ impl Daemon {
         }
         payment_tasks.close();
 
+        let mp = config.mercadopago();
+        let preferences = match (mp.mode, &applier) {
+            (MpMode::Preference, Some(applier)) => Some(Preferences::new(
+                applier.client.clone(),
+                journal.clone(),
+                mp.notification_url.clone(),
+                config.station().currency.clone(),
+                mp.order_answer_timeout,
+            )),
+            // Checked at the start, before anything was spawned.
+            (MpMode::Preference, None) | (MpMode::Order, _) => None,
+        };
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();
-        let mp = config.mercadopago();
         let notifications = Arc::new(NotificationEndpoint {
             settings: NotificationSettings {
                 secrets: mp
@@ -275,6 +292,7 @@ impl Daemon {
             forecourt: forecourt.clone(),
             notifications,
             journal: journal.clone(),
+            preferences,
         });
         let admin_handler = Arc::new(AdminHandler {
             context: AdminContext {

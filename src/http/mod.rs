@@ -21,6 +21,7 @@ use hyper::Request;
 use crate::forecourt::ForecourtHandle;
 use crate::journal::Journal;
 use crate::lines::now;
+use crate::payments::preference::Preferences;
 use error::ApiError;
 use server::{Handler, HandlerFuture};
 
@@ -39,6 +40,8 @@ pub struct PublicHandler {
     pub notifications: Arc<notifications::NotificationEndpoint>,
     /// The journal, told when a sale is served (the reconciler searches served sales).
     pub journal: Journal,
+    /// Preference mode (seed 000): the answer is a preference id instead of the order.
+    pub preferences: Option<Preferences>,
 }
 
 impl Handler for PublicHandler {
@@ -52,34 +55,54 @@ impl Handler for PublicHandler {
                     .unwrap_or_else(ApiError::into_response)
             });
         }
-        let response = if request.uri().path() == self.order_path {
-            let snapshot = self.forecourt.snapshot();
-            let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
-            match order::handle(&request, &snapshot, &self.order, now()) {
-                Ok((response, sale)) => {
-                    tracing::info!(%peer, query = ?request.uri().query(), ?user_agent, sale,
-                        "order call answered with the order");
-                    // Recorded off the request path: the phone never waits on the journal.
-                    let journal = self.journal.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = journal.mark_served(sale, jiff::Timestamp::now()).await {
-                            tracing::warn!(sale, error = %e, "could not record that a sale was served");
-                        }
-                    });
-                    response
-                }
+        if request.uri().path() != self.order_path {
+            return Box::pin(async { ApiError::NotFound.into_response() });
+        }
+        let snapshot = self.forecourt.snapshot();
+        let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
+        let query = request.uri().query().map(str::to_owned);
+        let answer = order::handle(&request, &snapshot, &self.order, now());
+        let journal = self.journal.clone();
+        let preferences = self.preferences.clone();
+        let settings = self.order.clone();
+        Box::pin(async move {
+            let (response, sale) = match answer {
+                Ok(served) => served,
                 Err(error) => {
                     if let ApiError::Order { kind, .. } = &error {
-                        tracing::info!(%peer, query = ?request.uri().query(), ?user_agent,
-                            answer = kind.as_str(), "order call");
+                        tracing::info!(%peer, ?query, ?user_agent, answer = kind.as_str(),
+                            "order call");
                     }
-                    error.into_response()
+                    return error.into_response();
                 }
-            }
-        } else {
-            ApiError::NotFound.into_response()
-        };
-        Box::pin(async move { response })
+            };
+            let response = match preferences {
+                None => response,
+                Some(preferences) => {
+                    let title = order::item_title(&sale, &settings);
+                    match preferences.preference_for(&sale, title).await {
+                        Ok(id) => error::json_response(
+                            hyper::StatusCode::OK,
+                            &serde_json::json!({ "preference_id": id }),
+                        ),
+                        Err(e) => {
+                            tracing::warn!(sale = sale.id, error = %e, "order call answered timeout");
+                            return ApiError::order(error::OrderErrorKind::Timeout, e.to_string())
+                                .into_response();
+                        }
+                    }
+                }
+            };
+            tracing::info!(%peer, ?query, ?user_agent, sale = sale.id,
+                reference = %sale.external_reference, "order call answered with the sale");
+            // Recorded off the answer's path: the phone never waits on the journal.
+            tokio::spawn(async move {
+                if let Err(e) = journal.mark_served(sale.id, jiff::Timestamp::now()).await {
+                    tracing::warn!(sale = sale.id, error = %e, "could not record that a sale was served");
+                }
+            });
+            response
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use super::error::{json_response, ApiError, HttpResponse, OrderErrorKind};
 use crate::forecourt::dispatch::OrderState;
 use crate::forecourt::Snapshot;
-use crate::sale::{Sale, SaleId};
+use crate::sale::Sale;
 
 /// What the order body needs from the configuration.
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ pub fn answer(
     location: Location,
     settings: &OrderSettings,
     now: std::time::Instant,
-) -> Result<(HttpResponse, SaleId), ApiError> {
+) -> Result<(HttpResponse, Sale), ApiError> {
     let state = snapshot
         .positions
         .get(&location.position)
@@ -162,7 +162,7 @@ pub fn answer(
         )),
         OrderState::Payable(sale) => Ok((
             json_response(StatusCode::OK, &order_body(sale, settings)),
-            sale.id,
+            sale.clone(),
         )),
     }
 }
@@ -173,7 +173,7 @@ pub fn handle(
     snapshot: &Snapshot,
     settings: &OrderSettings,
     now: std::time::Instant,
-) -> Result<(HttpResponse, SaleId), ApiError> {
+) -> Result<(HttpResponse, Sale), ApiError> {
     if !settings.allowed_methods.contains(request.method()) {
         return Err(ApiError::MethodNotAllowed(allowed_header(
             &settings.allowed_methods,
@@ -213,6 +213,13 @@ fn money(value: Decimal) -> Decimal {
     v
 }
 
+/// The item title shown in the app: "$500.00 de Premium".
+pub fn item_title(sale: &Sale, settings: &OrderSettings) -> String {
+    let grade = sale.grade.and_then(|g| settings.grades.get(&g));
+    let grade_name = grade.map(|g| g.name.as_str()).unwrap_or("Combustible");
+    format!("${} de {grade_name}", money(sale.amount.value()))
+}
+
 /// The seed-003 `order` object for a sale.
 pub fn order_body(sale: &Sale, settings: &OrderSettings) -> Value {
     let grade = sale.grade.and_then(|g| settings.grades.get(&g));
@@ -220,7 +227,7 @@ pub fn order_body(sale: &Sale, settings: &OrderSettings) -> Value {
     let amount = money(sale.amount.value());
     let unit = grade.map(|g| g.unit.as_str()).unwrap_or("litre");
     let unit_short = if unit == "litre" { "l" } else { unit };
-    let title = format!("${amount} de {grade_name}");
+    let title = item_title(sale, settings);
     let description = format!(
         "{} {}, {} {} {}",
         settings.position_label,

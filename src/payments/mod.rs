@@ -5,5 +5,6 @@
 //! the decision.
 
 pub mod decide;
+pub mod preference;
 pub mod processor;
 pub mod reconcile;
