@@ -7,6 +7,9 @@
 //! port, reads a clock, retries or keeps per-pump state; the DART master and the pump
 //! simulator do that on top of this API.
 //!
+//! [`sim`] is the pump side built on this codec: a line of simulated pumps for tests, the
+//! demo and `forecourtd simulate`.
+//!
 //! # Wire format (§3)
 //!
 //! ```text
@@ -63,6 +66,7 @@
 pub mod app;
 pub mod bcd;
 pub mod frame;
+pub mod sim;
 
 pub use app::{
     alarm_description, dart_status_to_model, decode_master, decode_pump, encode_master,
@@ -73,6 +77,7 @@ pub use bcd::BcdError;
 pub use frame::{
     decode_all, BlockId, ControlKind, Decoded, DiscardReason, Frame, FrameDecoder, FrameEncodeError,
 };
+pub use sim::{DartPumpView, DartSimulator, SimPumpSetup, SimSettings, SimSetupError};
 
 /// Parity of a serial character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
