@@ -7,6 +7,9 @@
 //! port, reads a clock, retries or keeps per-pump state; the DART master and the pump
 //! simulator do that on top of this API.
 //!
+//! [`sim`] is the pump side built on this codec: a line of simulated pumps for tests, the
+//! demo and `forecourtd simulate`.
+//!
 //! # Wire format (§3)
 //!
 //! ```text
@@ -64,6 +67,7 @@ pub mod app;
 pub mod bcd;
 pub mod frame;
 pub mod master;
+pub mod sim;
 
 pub use app::{
     alarm_description, dart_status_to_model, decode_master, decode_pump, encode_master,
@@ -76,6 +80,7 @@ pub use frame::{
     FrameEncodeError, HexBytes,
 };
 pub use master::{DartMaster, DartMasterError, DartMasterSettings, LineStats};
+pub use sim::{DartPumpView, DartSimulator, SimPumpSetup, SimSettings, SimSetupError};
 
 /// Parity of a serial character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
