@@ -142,7 +142,13 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let shutdown = CancellationToken::new();
-    let simulator = protocols::demo_simulator(args.pumps, 1);
+    let simulator = match protocols::demo_simulator(args.pumps) {
+        Ok(simulator) => simulator,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let handle = match spawn_sim_line(simulator, shutdown.clone()) {
         Ok(handle) => handle,
         Err(e) => {

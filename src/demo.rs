@@ -39,6 +39,7 @@ pub fn station_config_toml(
     public: &str,
     admin: &str,
 ) -> String {
+    let (price_super, price_infinia) = (protocols::DEMO_PRICE_SUPER, protocols::DEMO_PRICE_INFINIA);
     let mut text = format!(
         r#"[station]
 store_id = "{STORE_ID}"
@@ -63,13 +64,13 @@ path = {database:?}
 id = 1
 name = "Super"
 code = "1"
-price = "1450.00"
+price = "{price_super}"
 
 [grades.infinia]
 id = 2
 name = "Infinia"
 code = "4"
-price = "1720.00"
+price = "{price_infinia}"
 
 [loyalty]
 program = "serviclub"
@@ -109,7 +110,7 @@ document_number = "28999111"
 /// a car waits between steps.
 pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let sim = spawn_sim_line(protocols::demo_simulator(args.pumps, 1), shutdown.clone())
+    let sim = spawn_sim_line(protocols::demo_simulator(args.pumps)?, shutdown.clone())
         .context("starting the simulated pumps")?;
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let database = args

@@ -1,8 +1,8 @@
 //! Builds the protocol core of a configured line. The only place that names a concrete
 //! protocol; everything else sees [`LineMaster`] and [`LineSimulator`].
 
-use pump_protocols::dart::{self, DartMaster, DartMasterSettings, SerialSettings};
-use pump_protocols::{LineMaster, LineSimulator};
+use pump_protocols::dart::{self, DartMaster, DartMasterSettings, DartSimulator, SerialSettings};
+use pump_protocols::{BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, UnitPrice};
 
 use crate::config::{DataBits, Line, Parity, Protocol, StopBits};
 
@@ -40,9 +40,25 @@ pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
     }
 }
 
-/// Simulated DART pumps for the demo and `simulate`: `pumps` pumps from address 0x50, two
-/// nozzles each (super, infinia) at the demo prices.
-pub fn demo_simulator(pumps: u8, _first_position: u16) -> Box<dyn LineSimulator> {
-    let _ = pumps;
-    unimplemented!("DART simulator pending")
+/// Price of nozzle 1 (super) on simulated pumps, as the demo configuration sells it.
+pub const DEMO_PRICE_SUPER: &str = "1450.00";
+/// Price of nozzle 2 (infinia) on simulated pumps.
+pub const DEMO_PRICE_INFINIA: &str = "1720.00";
+
+/// Simulated DART pumps for the demo, `simulate` and the tests: `pumps` pumps (1..=32)
+/// from address 0x50, two nozzles each (1 super, 2 infinia), two decimals everywhere.
+/// They start unprogrammed, as real heads do after power-up, and take the prices the
+/// daemon programs.
+pub fn demo_simulator(pumps: u8) -> anyhow::Result<Box<dyn LineSimulator>> {
+    let price = |text: &str| -> anyhow::Result<UnitPrice> {
+        Ok(UnitPrice::new(text.parse::<rust_decimal::Decimal>()?))
+    };
+    let nozzles = [
+        (NozzleId(1), price(DEMO_PRICE_SUPER)?),
+        (NozzleId(2), price(DEMO_PRICE_INFINIA)?),
+    ];
+    let simulator =
+        DartSimulator::with_pumps(pumps, BusAddress(0x50), Decimals::default(), &nozzles)
+            .map_err(|e| anyhow::anyhow!("simulated pumps: {e}"))?;
+    Ok(Box::new(simulator))
 }

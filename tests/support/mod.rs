@@ -47,8 +47,11 @@ impl Rig {
     /// `pumps` simulated DART pumps on a new pseudo-terminal.
     pub fn new(pumps: u8) -> Rig {
         let sim_shutdown = CancellationToken::new();
-        let sim = spawn_sim_line(protocols::demo_simulator(pumps, 1), sim_shutdown.clone())
-            .expect("pseudo-terminal");
+        let sim = spawn_sim_line(
+            protocols::demo_simulator(pumps).expect("simulated pumps"),
+            sim_shutdown.clone(),
+        )
+        .expect("pseudo-terminal");
         Rig {
             sim,
             dir: tempfile::tempdir().expect("temporary directory"),
