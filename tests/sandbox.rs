@@ -13,17 +13,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use forecourtd::mercadopago::sandbox::{
-    CardHolder, DeliveryState, Sandbox, SandboxHandle, SandboxSettings, ScanOptions,
-    ScanOutcome, ScanTarget,
+    CardHolder, DeliveryState, Sandbox, SandboxHandle, SandboxSettings, ScanOptions, ScanOutcome,
+    ScanTarget,
 };
 use forecourtd::mercadopago::signature::{self, Freshness, SignatureError, SignedRequest};
 use forecourtd::mercadopago::types::{
     CashierIdentification, IpnBody, Item, Loyalty, LoyaltyProduct, Payment, PaymentStatus,
     PosRequest, PreferenceRequest, QrOrder, WebhookBody,
 };
-use forecourtd::mercadopago::{
-    ClientSettings, IdempotencyKey, MercadoPagoClient, MpError, Secret,
-};
+use forecourtd::mercadopago::{ClientSettings, IdempotencyKey, MercadoPagoClient, MpError, Secret};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
@@ -133,7 +131,11 @@ impl Station {
                         let notification_tx = notification_tx.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let hit = Hit {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path().to_owned(),
@@ -154,10 +156,15 @@ impl Station {
                                     (s.notifications.pop_front().unwrap_or(200), "{}".to_owned())
                                 }
                             };
-                            let tx = if hit.path == "/pay-mp" { &order_tx } else { &notification_tx };
+                            let tx = if hit.path == "/pay-mp" {
+                                &order_tx
+                            } else {
+                                &notification_tx
+                            };
                             let _ = tx.send(hit);
                             let mut resp = Response::new(Full::new(Bytes::from(answer)));
-                            *resp.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+                            *resp.status_mut() =
+                                hyper::StatusCode::from_u16(status).expect("status");
                             resp.headers_mut().insert(
                                 hyper::header::CONTENT_TYPE,
                                 hyper::header::HeaderValue::from_static("application/json"),
@@ -184,7 +191,10 @@ impl Station {
     }
 
     fn notification_url(&self, source_news: &str) -> String {
-        format!("http://{}/mp/notifications?source_news={source_news}", self.addr)
+        format!(
+            "http://{}/mp/notifications?source_news={source_news}",
+            self.addr
+        )
     }
 
     fn answer_orders(&self, answers: Vec<(u16, String)>) {
@@ -212,7 +222,10 @@ impl Station {
 }
 
 fn waiting(kind: &str) -> (u16, String) {
-    (400, format!(r#"{{"error":{{"type":"{kind}","message":"wait"}}}}"#))
+    (
+        400,
+        format!(r#"{{"error":{{"type":"{kind}","message":"wait"}}}}"#),
+    )
 }
 
 fn order(collector_id: i64, reference: &str, amount: &str, notification_url: &str) -> QrOrder {
@@ -281,7 +294,12 @@ fn error_code(e: &MpError) -> (Option<u16>, Option<String>) {
 }
 
 /// A plain HTTP call for what the client does not do (OAuth, `?access_token=`, control).
-async fn raw(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, serde_json::Value) {
+async fn raw(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     let mut builder = Request::builder().method(method).uri(url);
@@ -309,35 +327,64 @@ async fn pos_are_created_listed_and_refused_with_mp_codes() {
     let sandbox = start_sandbox().await;
     let mp = client_for(&sandbox);
     let url = "https://station.example/pay-mp?apies=29&pos=3";
-    let pos = mp.create_pos(&pump_pos("ST29P03", url)).await.expect("POS created");
+    let pos = mp
+        .create_pos(&pump_pos("ST29P03", url))
+        .await
+        .expect("POS created");
     assert_eq!(pos.user_id, Some(sandbox.collector_id()));
     assert_eq!(pos.external_id.as_deref(), Some("ST29P03"));
     assert!(pos.qr.as_ref().and_then(|q| q.image.as_ref()).is_some());
-    mp.create_pos(&pump_pos("ST29P04", url)).await.expect("second POS");
+    mp.create_pos(&pump_pos("ST29P04", url))
+        .await
+        .expect("second POS");
 
-    let found = mp.list_pos(Some("st29p03")).await.expect("list by external_id");
+    let found = mp
+        .list_pos(Some("st29p03"))
+        .await
+        .expect("list by external_id");
     assert_eq!(found.paging.total, 1);
     assert_eq!(found.results[0].id, pos.id);
     assert_eq!(mp.list_pos(None).await.expect("list all").paging.total, 2);
 
-    let dup = mp.create_pos(&pump_pos("st29P03", url)).await.expect_err("duplicate");
+    let dup = mp
+        .create_pos(&pump_pos("st29P03", url))
+        .await
+        .expect_err("duplicate");
     assert_eq!(dup.status(), Some(409));
 
-    let bad_id = mp.create_pos(&pump_pos("pos_1", url)).await.expect_err("seed 003 id");
-    assert_eq!(error_code(&bad_id), (Some(400), Some("INVALID_EXTERNAL_ID".to_owned())));
+    let bad_id = mp
+        .create_pos(&pump_pos("pos_1", url))
+        .await
+        .expect_err("seed 003 id");
+    assert_eq!(
+        error_code(&bad_id),
+        (Some(400), Some("INVALID_EXTERNAL_ID".to_owned()))
+    );
 
     let mut long_name = pump_pos("ST29P05", url);
     long_name.name = "Surtidor ".repeat(5);
     let e = mp.create_pos(&long_name).await.expect_err("name too long");
-    assert_eq!(error_code(&e), (Some(400), Some("NAME_TOO_LONG".to_owned())));
+    assert_eq!(
+        error_code(&e),
+        (Some(400), Some("NAME_TOO_LONG".to_owned()))
+    );
 
     let mut not_fixed = pump_pos("ST29P05", url);
     not_fixed.fixed_amount = false;
-    let e = mp.create_pos(&not_fixed).await.expect_err("url without fixed amount");
-    assert_eq!(error_code(&e), (Some(400), Some("FIXED_AMOUNT_FALSE".to_owned())));
+    let e = mp
+        .create_pos(&not_fixed)
+        .await
+        .expect_err("url without fixed amount");
+    assert_eq!(
+        error_code(&e),
+        (Some(400), Some("FIXED_AMOUNT_FALSE".to_owned()))
+    );
 
     let long_url = format!("https://station.example/pay-mp?t={}", "x".repeat(300));
-    let e = mp.create_pos(&pump_pos("ST29P05", &long_url)).await.expect_err("long url");
+    let e = mp
+        .create_pos(&pump_pos("ST29P05", &long_url))
+        .await
+        .expect_err("long url");
     assert_eq!(error_code(&e), (Some(400), Some("URL_TOO_LONG".to_owned())));
 
     // 4xx answers are final: none of them was retried into a second POS.
@@ -387,7 +434,10 @@ async fn tokens_are_checked_on_every_route() {
         "grant_type=client_credentials&client_id=0000000000000000&client_secret=wrong",
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -426,11 +476,18 @@ async fn a_preference_scanned_in_model_a_is_paid_with_its_reference() {
     )]);
     let payment = paid(
         sandbox
-            .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+            .scan(
+                ScanTarget::Url(station.order_url()),
+                CardHolder::Apro,
+                &scan_options(),
+            )
             .await
             .expect("scan runs"),
     );
-    assert_eq!(payment.external_reference.as_deref(), Some("ST29P03T000185"));
+    assert_eq!(
+        payment.external_reference.as_deref(),
+        Some("ST29P03T000185")
+    );
     assert_eq!(payment.transaction_amount, dec("4321.09"));
     let mo = mp
         .get_merchant_order(payment.order.as_ref().and_then(|o| o.id).expect("MO id"))
@@ -459,10 +516,18 @@ async fn a_scan_waits_out_in_process_pays_and_sends_a_signed_webhook() {
         "8000.00",
         &station.notification_url("webhooks"),
     );
-    station.answer_orders(vec![waiting("in_process"), waiting("in_process"), ready(&the_order)]);
+    station.answer_orders(vec![
+        waiting("in_process"),
+        waiting("in_process"),
+        ready(&the_order),
+    ]);
 
     let outcome = sandbox
-        .scan(ScanTarget::PosExternalId("st29p03".to_owned()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::PosExternalId("st29p03".to_owned()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
     let payment = paid(outcome);
@@ -502,7 +567,13 @@ async fn a_scan_waits_out_in_process_pays_and_sends_a_signed_webhook() {
     };
     let verified = signature::verify(&request, &[sandbox.webhook_secret()], Some(fresh))
         .expect("the webhook verifies");
-    assert_eq!(verified.ts_millis, Some(NOW_SECS as u64 * 1000), "ts is in seconds");
+    assert_eq!(verified.ts_millis, Some(NOW_SECS as u64 * 1000));
+    let parts = signature::parse_header(hit.header("x-signature")).expect("header parses");
+    assert_eq!(
+        parts.ts,
+        NOW_SECS.to_string(),
+        "ts is in seconds, as MP sends it"
+    );
     let body: WebhookBody = serde_json::from_slice(&hit.body).expect("webhook body");
     assert_eq!(body.data.id, data_id);
     assert_eq!(body.kind, "payment");
@@ -519,7 +590,11 @@ async fn a_scan_waits_out_in_process_pays_and_sends_a_signed_webhook() {
     assert_eq!(found.paging.total, 1);
     assert_eq!(found.results[0].id, payment.id);
     assert_eq!(
-        mp.search_payments_by_reference("ST29P03T999999").await.expect("search").paging.total,
+        mp.search_payments_by_reference("ST29P03T999999")
+            .await
+            .expect("search")
+            .paging
+            .total,
         0
     );
     let mo_id = payment.order.as_ref().and_then(|o| o.id).expect("MO id");
@@ -536,28 +611,58 @@ async fn a_scan_waits_out_in_process_pays_and_sends_a_signed_webhook() {
 async fn ipn_notifies_payment_and_merchant_order_unverifiably() {
     let sandbox = start_sandbox().await;
     let mut station = Station::start().await;
-    let the_order = order(sandbox.collector_id(), "R1", "10.50", &station.notification_url("ipn"));
+    let the_order = order(
+        sandbox.collector_id(),
+        "R1",
+        "10.50",
+        &station.notification_url("ipn"),
+    );
     station.answer_orders(vec![ready(&the_order)]);
     let outcome = sandbox
-        .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(station.order_url()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
-    let ScanOutcome::Paid { payment, merchant_order } = outcome else {
+    let ScanOutcome::Paid {
+        payment,
+        merchant_order,
+    } = outcome
+    else {
         panic!("expected a payment, got {outcome:?}");
     };
     let first = station.next_notification().await;
     let second = station.next_notification().await;
-    assert_eq!(first.query, format!("source_news=ipn&topic=payment&id={}", payment.id));
+    assert_eq!(
+        first.query,
+        format!("source_news=ipn&topic=payment&id={}", payment.id)
+    );
     assert_eq!(first.header("user-agent"), "MercadoPago Feed v2.0 payment");
     let body: IpnBody = serde_json::from_slice(&first.body).expect("IPN body");
-    assert_eq!(body, IpnBody { resource: payment.id.to_string(), topic: "payment".to_owned() });
+    assert_eq!(
+        body,
+        IpnBody {
+            resource: payment.id.to_string(),
+            topic: "payment".to_owned()
+        }
+    );
     assert_eq!(
         second.query,
-        format!("source_news=ipn&topic=merchant_order&id={}", merchant_order.id)
+        format!(
+            "source_news=ipn&topic=merchant_order&id={}",
+            merchant_order.id
+        )
     );
-    assert_eq!(second.header("user-agent"), "MercadoPago Feed v2.0 merchant_order");
+    assert_eq!(
+        second.header("user-agent"),
+        "MercadoPago Feed v2.0 merchant_order"
+    );
     let body: IpnBody = serde_json::from_slice(&second.body).expect("IPN body");
-    assert!(body.resource.ends_with(&format!("/merchant_orders/{}", merchant_order.id)));
+    assert!(body
+        .resource
+        .ends_with(&format!("/merchant_orders/{}", merchant_order.id)));
     // As at MP, an IPN's signature header does not verify with the application's secret.
     let id = payment.id.to_string();
     let request = SignedRequest {
@@ -577,17 +682,29 @@ async fn station_errors_unreachable_and_silent_stations() {
     let mut station = Station::start().await;
     station.answer_orders(vec![waiting("unavailable")]);
     let outcome = sandbox
-        .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(station.order_url()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
     assert_eq!(
         outcome,
-        ScanOutcome::Error { kind: "unavailable".to_owned(), message: Some("wait".to_owned()), polls: 1 }
+        ScanOutcome::Error {
+            kind: "unavailable".to_owned(),
+            message: Some("wait".to_owned()),
+            polls: 1
+        }
     );
 
     station.answer_orders(vec![waiting("in_process")]);
     let outcome = sandbox
-        .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(station.order_url()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
     assert!(
@@ -599,44 +716,80 @@ async fn station_errors_unreachable_and_silent_stations() {
     // A station that answers 200 without JSON breaks the contract.
     station.answer_orders(vec![(200, "not json".to_owned())]);
     let outcome = sandbox
-        .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(station.order_url()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
-    assert!(matches!(outcome, ScanOutcome::BadAnswer { status: 200, .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, ScanOutcome::BadAnswer { status: 200, .. }),
+        "{outcome:?}"
+    );
 
     // An order for another seller is refused too.
     let foreign = order(1, "R2", "10.00", &station.notification_url("ipn"));
     station.answer_orders(vec![ready(&foreign)]);
     let outcome = sandbox
-        .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(station.order_url()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
-    assert!(matches!(outcome, ScanOutcome::BadAnswer { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, ScanOutcome::BadAnswer { .. }),
+        "{outcome:?}"
+    );
     assert!(sandbox.payments().is_empty());
 
     // Closed port: connection refused.
     let closed = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
         l.local_addr().expect("address")
     };
     let outcome = sandbox
-        .scan(ScanTarget::Url(format!("http://{closed}/pay-mp?pos=1")), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(format!("http://{closed}/pay-mp?pos=1")),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
-    assert!(matches!(outcome, ScanOutcome::StationUnreachable { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, ScanOutcome::StationUnreachable { .. }),
+        "{outcome:?}"
+    );
 
     // A port that accepts but never answers: unreachable once the bound passes.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
     let silent_addr = silent.local_addr().expect("address");
     let outcome = sandbox
-        .scan(ScanTarget::Url(format!("http://{silent_addr}/pay-mp")), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::Url(format!("http://{silent_addr}/pay-mp")),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await
         .expect("scan runs");
-    assert!(matches!(outcome, ScanOutcome::StationUnreachable { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, ScanOutcome::StationUnreachable { .. }),
+        "{outcome:?}"
+    );
     drop(silent);
 
     let unknown = sandbox
-        .scan(ScanTarget::PosExternalId("NOPE".to_owned()), CardHolder::Apro, &scan_options())
+        .scan(
+            ScanTarget::PosExternalId("NOPE".to_owned()),
+            CardHolder::Apro,
+            &scan_options(),
+        )
         .await;
     assert!(unknown.is_err());
 }
@@ -649,31 +802,60 @@ async fn holder_names_pick_the_payment_status() {
     let expected = [
         (CardHolder::Apro, "approved", "accredited"),
         (CardHolder::Othe, "rejected", "cc_rejected_other_reason"),
-        (CardHolder::Call, "rejected", "cc_rejected_call_for_authorize"),
+        (
+            CardHolder::Call,
+            "rejected",
+            "cc_rejected_call_for_authorize",
+        ),
         (CardHolder::Cont, "in_process", "pending_contingency"),
-        (CardHolder::Fund, "rejected", "cc_rejected_insufficient_amount"),
-        (CardHolder::Secu, "rejected", "cc_rejected_bad_filled_security_code"),
+        (
+            CardHolder::Fund,
+            "rejected",
+            "cc_rejected_insufficient_amount",
+        ),
+        (
+            CardHolder::Secu,
+            "rejected",
+            "cc_rejected_bad_filled_security_code",
+        ),
         (CardHolder::Expi, "rejected", "cc_rejected_bad_filled_date"),
         (CardHolder::Form, "rejected", "cc_rejected_bad_filled_other"),
     ];
     for (holder, status, detail) in expected {
         let reference = format!("REF{holder}");
-        let the_order = order(sandbox.collector_id(), &reference, "100.00", &station.notification_url("ipn"));
+        let the_order = order(
+            sandbox.collector_id(),
+            &reference,
+            "100.00",
+            &station.notification_url("ipn"),
+        );
         station.answer_orders(vec![ready(&the_order)]);
         let payment = paid(
             sandbox
-                .scan(ScanTarget::Url(station.order_url()), holder, &scan_options())
+                .scan(
+                    ScanTarget::Url(station.order_url()),
+                    holder,
+                    &scan_options(),
+                )
                 .await
                 .expect("scan runs"),
         );
         let read = mp.get_payment(payment.id).await.expect("payment readable");
-        assert_eq!((read.status.as_str(), read.status_detail.as_str()), (status, detail), "{holder}");
+        assert_eq!(
+            (read.status.as_str(), read.status_detail.as_str()),
+            (status, detail),
+            "{holder}"
+        );
         assert_eq!(read.external_reference.as_deref(), Some(reference.as_str()));
         let mo = mp
             .get_merchant_order(read.order.as_ref().and_then(|o| o.id).expect("MO id"))
             .await
             .expect("merchant order");
-        let closed = if status == "approved" { "closed" } else { "opened" };
+        let closed = if status == "approved" {
+            "closed"
+        } else {
+            "opened"
+        };
         assert_eq!(mo.status.as_deref(), Some(closed), "{holder}");
     }
     assert_eq!(sandbox.payments().len(), 8);
@@ -681,12 +863,26 @@ async fn holder_names_pick_the_payment_status() {
 
 // ----- refunds -----
 
-async fn approved_payment(sandbox: &SandboxHandle, station: &Station, reference: &str, amount: &str) -> Payment {
-    let the_order = order(sandbox.collector_id(), reference, amount, &station.notification_url("ipn"));
+async fn approved_payment(
+    sandbox: &SandboxHandle,
+    station: &Station,
+    reference: &str,
+    amount: &str,
+) -> Payment {
+    let the_order = order(
+        sandbox.collector_id(),
+        reference,
+        amount,
+        &station.notification_url("ipn"),
+    );
     station.answer_orders(vec![ready(&the_order)]);
     paid(
         sandbox
-            .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+            .scan(
+                ScanTarget::Url(station.order_url()),
+                CardHolder::Apro,
+                &scan_options(),
+            )
             .await
             .expect("scan runs"),
     )
@@ -702,7 +898,11 @@ async fn webhook_payment(
     station.answer_orders(vec![ready(&the_order)]);
     paid(
         sandbox
-            .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+            .scan(
+                ScanTarget::Url(station.order_url()),
+                CardHolder::Apro,
+                &scan_options(),
+            )
             .await
             .expect("scan runs"),
     )
@@ -749,11 +949,20 @@ async fn refunds_total_partial_idempotent_and_bounded() {
         .expect("total refund of the rest");
     assert_eq!(total.amount, dec("6999.50"));
     let read = mp.get_payment(payment.id).await.expect("payment");
-    assert_eq!((read.status.clone(), read.status_detail.as_str()), (PaymentStatus::Refunded, "refunded"));
+    assert_eq!(
+        (read.status.clone(), read.status_detail.as_str()),
+        (PaymentStatus::Refunded, "refunded")
+    );
     assert_eq!(read.transaction_amount_refunded, Some(dec("8000.00")));
     let listed = mp.list_refunds(payment.id).await.expect("refund list");
-    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![partial.id, total.id]);
-    assert!(mp.refund(payment.id, None, &key("sale-1-refund-4")).await.is_err());
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![partial.id, total.id]
+    );
+    assert!(mp
+        .refund(payment.id, None, &key("sale-1-refund-4"))
+        .await
+        .is_err());
 
     // At most 20 partial refunds.
     let small = approved_payment(&sandbox, &station, "R2", "100.00").await;
@@ -769,16 +978,35 @@ async fn refunds_total_partial_idempotent_and_bounded() {
     assert_eq!(e.status(), Some(400));
 
     // A rejected payment cannot be refunded; an unknown one is 404.
-    let the_order = order(sandbox.collector_id(), "R3", "5.00", &station.notification_url("ipn"));
+    let the_order = order(
+        sandbox.collector_id(),
+        "R3",
+        "5.00",
+        &station.notification_url("ipn"),
+    );
     station.answer_orders(vec![ready(&the_order)]);
     let rejected = paid(
         sandbox
-            .scan(ScanTarget::Url(station.order_url()), CardHolder::Othe, &scan_options())
+            .scan(
+                ScanTarget::Url(station.order_url()),
+                CardHolder::Othe,
+                &scan_options(),
+            )
             .await
             .expect("scan runs"),
     );
-    assert_eq!(mp.refund(rejected.id, None, &key("r3")).await.map_err(|e| e.status()).err(), Some(Some(400)));
-    assert!(mp.refund(1, None, &key("r4")).await.expect_err("unknown").is_not_found());
+    assert_eq!(
+        mp.refund(rejected.id, None, &key("r3"))
+            .await
+            .map_err(|e| e.status())
+            .err(),
+        Some(Some(400))
+    );
+    assert!(mp
+        .refund(1, None, &key("r4"))
+        .await
+        .expect_err("unknown")
+        .is_not_found());
 }
 
 #[tokio::test(start_paused = true)]
@@ -794,7 +1022,11 @@ async fn a_refund_without_idempotency_key_is_refused() {
     let (status, body) = raw(
         "POST",
         &url,
-        &[("authorization", &auth), ("x-idempotency-key", "k1"), ("content-type", "application/json")],
+        &[
+            ("authorization", &auth),
+            ("x-idempotency-key", "k1"),
+            ("content-type", "application/json"),
+        ],
         r#"{"amount": 2.25}"#,
     )
     .await;
@@ -812,19 +1044,32 @@ async fn the_client_retries_503_and_429_and_gives_up_after_its_budget() {
     let payment = approved_payment(&sandbox, &station, "R1", "10.00").await;
 
     sandbox.fail_api(2, 503);
-    assert_eq!(mp.get_payment(payment.id).await.expect("third try works").id, payment.id);
+    assert_eq!(
+        mp.get_payment(payment.id)
+            .await
+            .expect("third try works")
+            .id,
+        payment.id
+    );
     assert_eq!(sandbox.knobs().api_fail_next, 0);
 
     // 429 with Retry-After: 1 is honoured (virtual time: exactly the waits).
     sandbox.fail_api(2, 429);
     let started = tokio::time::Instant::now();
     mp.get_payment(payment.id).await.expect("after two 429s");
-    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Budget: 1 attempt + 3 retries, then the error with MP's body.
     sandbox.fail_api(10, 500);
     let e = mp.get_payment(payment.id).await.expect_err("still failing");
-    assert_eq!(error_code(&e), (Some(500), Some("internal_error".to_owned())));
+    assert_eq!(
+        error_code(&e),
+        (Some(500), Some("internal_error".to_owned()))
+    );
     assert_eq!(sandbox.knobs().api_fail_next, 6);
     sandbox.fail_api(0, 503);
 
@@ -865,11 +1110,20 @@ async fn notifications_are_retried_until_the_station_accepts() {
     let sandbox = start_sandbox().await;
     let mut station = Station::start().await;
     station.answer_notifications(vec![500, 503]);
-    let the_order = order(sandbox.collector_id(), "R1", "10.00", &station.notification_url("webhooks"));
+    let the_order = order(
+        sandbox.collector_id(),
+        "R1",
+        "10.00",
+        &station.notification_url("webhooks"),
+    );
     station.answer_orders(vec![ready(&the_order)]);
     let payment = paid(
         sandbox
-            .scan(ScanTarget::Url(station.order_url()), CardHolder::Apro, &scan_options())
+            .scan(
+                ScanTarget::Url(station.order_url()),
+                CardHolder::Apro,
+                &scan_options(),
+            )
             .await
             .expect("scan runs"),
     );
@@ -878,7 +1132,10 @@ async fn notifications_are_retried_until_the_station_accepts() {
         assert!(hit.query.contains(&format!("data.id={}", payment.id)));
     }
     sandbox
-        .wait_deliveries(|d| d.first().is_some_and(|r| r.state == DeliveryState::Delivered))
+        .wait_deliveries(|d| {
+            d.first()
+                .is_some_and(|r| r.state == DeliveryState::Delivered)
+        })
         .await;
     let record = &sandbox.deliveries()[0];
     let statuses: Vec<Option<u16>> = record.attempts.iter().map(|a| a.status).collect();
@@ -929,8 +1186,16 @@ async fn knobs_drop_duplicate_sign_badly_and_reorder() {
     let next = webhook_payment(&sandbox, &station, "NEXT", &webhooks).await;
     let a = station.next_notification().await;
     let b = station.next_notification().await;
-    assert!(a.query.contains(&format!("data.id={}", next.id)), "{}", a.query);
-    assert!(b.query.contains(&format!("data.id={}", held.id)), "{}", b.query);
+    assert!(
+        a.query.contains(&format!("data.id={}", next.id)),
+        "{}",
+        a.query
+    );
+    assert!(
+        b.query.contains(&format!("data.id={}", held.id)),
+        "{}",
+        b.query
+    );
 
     // Delayed: nothing arrives before the delay, then it does (virtual time).
     sandbox.delay_notifications(Duration::from_secs(90));
@@ -952,7 +1217,12 @@ async fn the_control_surface_scans_and_sets_knobs_over_http() {
     let station = Station::start().await;
     let mp = client_for(&sandbox);
     let base = sandbox.base_url().to_owned();
-    let the_order = order(sandbox.collector_id(), "CTRL1", "1234.56", &station.notification_url("ipn"));
+    let the_order = order(
+        sandbox.collector_id(),
+        "CTRL1",
+        "1234.56",
+        &station.notification_url("ipn"),
+    );
     station.answer_orders(vec![ready(&the_order)]);
     let scan = serde_json::json!({"url": station.order_url(), "card_holder": "CALL", "poll_interval_ms": 10});
     let (status, outcome) = raw(
@@ -964,8 +1234,14 @@ async fn the_control_surface_scans_and_sets_knobs_over_http() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(outcome["outcome"], "paid");
-    assert_eq!(outcome["payment"]["status_detail"], "cc_rejected_call_for_authorize");
-    assert_eq!(outcome["payment"]["transaction_amount"].to_string(), "1234.56");
+    assert_eq!(
+        outcome["payment"]["status_detail"],
+        "cc_rejected_call_for_authorize"
+    );
+    assert_eq!(
+        outcome["payment"]["transaction_amount"].to_string(),
+        "1234.56"
+    );
     let decoded: ScanOutcome = serde_json::from_value(outcome).expect("outcome decodes");
     let payment = paid(decoded);
 
@@ -977,7 +1253,10 @@ async fn the_control_surface_scans_and_sets_knobs_over_http() {
     )
     .await;
     assert_eq!((status, knobs["api_fail_next"].as_u64()), (200, Some(1)));
-    assert_eq!(mp.get_payment(payment.id).await.expect("retried").id, payment.id);
+    assert_eq!(
+        mp.get_payment(payment.id).await.expect("retried").id,
+        payment.id
+    );
     assert_eq!(sandbox.knobs().api_fail_next, 0);
 
     let (status, _) = raw(
@@ -1009,7 +1288,10 @@ async fn search_filters_sorts_and_pages() {
     let first = approved_payment(&sandbox, &station, "SAME", "1.00").await;
     let second = approved_payment(&sandbox, &station, "SAME", "2.00").await;
     approved_payment(&sandbox, &station, "OTHER", "3.00").await;
-    let found = mp.search_payments_by_reference("SAME").await.expect("search");
+    let found = mp
+        .search_payments_by_reference("SAME")
+        .await
+        .expect("search");
     assert_eq!(found.paging.total, 2);
     assert_eq!(
         found.results.iter().map(|p| p.id).collect::<Vec<_>>(),
@@ -1036,4 +1318,12 @@ async fn search_filters_sorts_and_pages() {
     )
     .await;
     assert_eq!(status, 400);
+    let (status, _) = raw(
+        "GET",
+        &format!("{base}/v1/payments/search?external_referense=SAME"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "a misspelt filter is refused, not ignored");
 }
