@@ -389,6 +389,30 @@ async fn pos_are_created_listed_and_refused_with_mp_codes() {
 
     // 4xx answers are final: none of them was retried into a second POS.
     assert_eq!(sandbox.pos().len(), 2);
+
+    let base = sandbox.base_url();
+    let auth = format!("Bearer {}", sandbox.access_token().expose());
+    let one = format!("{base}/pos/{}", pos.id);
+    let (status, body) = raw("GET", &one, &[("authorization", &auth)], "").await;
+    assert_eq!(
+        (status, body["external_id"].as_str()),
+        (200, Some("ST29P03"))
+    );
+    let (status, _) = raw("DELETE", &one, &[("authorization", &auth)], "").await;
+    assert_eq!(status, 204);
+    let (status, body) = raw("GET", &one, &[("authorization", &auth)], "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("pos_obtainment_error"))
+    );
+    assert_eq!(
+        mp.list_pos(Some("ST29P03"))
+            .await
+            .expect("list")
+            .paging
+            .total,
+        0
+    );
 }
 
 #[tokio::test(start_paused = true)]
