@@ -277,6 +277,22 @@ fn paid(outcome: ScanOutcome) -> Payment {
     }
 }
 
+/// Scans the station's order URL with [`scan_options`].
+async fn scan_station(
+    sandbox: &SandboxHandle,
+    station: &Station,
+    holder: CardHolder,
+) -> ScanOutcome {
+    sandbox
+        .scan(
+            ScanTarget::Url(station.order_url()),
+            holder,
+            &scan_options(),
+        )
+        .await
+        .expect("scan runs")
+}
+
 fn pump_pos(external_id: &str, url: &str) -> PosRequest {
     PosRequest {
         name: "Surtidor 3".to_owned(),
@@ -318,6 +334,10 @@ async fn raw(
         serde_json::from_slice(&bytes).expect("JSON body")
     };
     (status, value)
+}
+
+async fn post_json(url: &str, body: &str) -> (u16, serde_json::Value) {
+    raw("POST", url, &[("content-type", "application/json")], body).await
 }
 
 // ----- POS and preferences -----
@@ -427,10 +447,8 @@ async fn tokens_are_checked_on_every_route() {
     let base = sandbox.base_url();
     let token = sandbox.access_token().expose().to_owned();
     // The seeds' legacy ?access_token= works too.
-    let (status, user) = raw(
-        "POST",
+    let (status, user) = post_json(
         &format!("{base}/users/test_user?access_token={token}"),
-        &[("content-type", "application/json")],
         r#"{"site_id":"MLA"}"#,
     )
     .await;
@@ -498,16 +516,7 @@ async fn a_preference_scanned_in_model_a_is_paid_with_its_reference() {
         200,
         format!(r#"{{"preference_id":"{}"}}"#, preference.id),
     )]);
-    let payment = paid(
-        sandbox
-            .scan(
-                ScanTarget::Url(station.order_url()),
-                CardHolder::Apro,
-                &scan_options(),
-            )
-            .await
-            .expect("scan runs"),
-    );
+    let payment = paid(scan_station(&sandbox, &station, CardHolder::Apro).await);
     assert_eq!(
         payment.external_reference.as_deref(),
         Some("ST29P03T000185")
@@ -642,14 +651,7 @@ async fn ipn_notifies_payment_and_merchant_order_unverifiably() {
         &station.notification_url("ipn"),
     );
     station.answer_orders(vec![ready(&the_order)]);
-    let outcome = sandbox
-        .scan(
-            ScanTarget::Url(station.order_url()),
-            CardHolder::Apro,
-            &scan_options(),
-        )
-        .await
-        .expect("scan runs");
+    let outcome = scan_station(&sandbox, &station, CardHolder::Apro).await;
     let ScanOutcome::Paid {
         payment,
         merchant_order,
@@ -705,14 +707,7 @@ async fn station_errors_unreachable_and_silent_stations() {
     let sandbox = start_sandbox().await;
     let mut station = Station::start().await;
     station.answer_orders(vec![waiting("unavailable")]);
-    let outcome = sandbox
-        .scan(
-            ScanTarget::Url(station.order_url()),
-            CardHolder::Apro,
-            &scan_options(),
-        )
-        .await
-        .expect("scan runs");
+    let outcome = scan_station(&sandbox, &station, CardHolder::Apro).await;
     assert_eq!(
         outcome,
         ScanOutcome::Error {
@@ -723,14 +718,7 @@ async fn station_errors_unreachable_and_silent_stations() {
     );
 
     station.answer_orders(vec![waiting("in_process")]);
-    let outcome = sandbox
-        .scan(
-            ScanTarget::Url(station.order_url()),
-            CardHolder::Apro,
-            &scan_options(),
-        )
-        .await
-        .expect("scan runs");
+    let outcome = scan_station(&sandbox, &station, CardHolder::Apro).await;
     assert!(
         matches!(&outcome, ScanOutcome::Error { kind, polls: 5, .. } if kind == "in_process"),
         "{outcome:?}"
@@ -739,14 +727,7 @@ async fn station_errors_unreachable_and_silent_stations() {
 
     // A station that answers 200 without JSON breaks the contract.
     station.answer_orders(vec![(200, "not json".to_owned())]);
-    let outcome = sandbox
-        .scan(
-            ScanTarget::Url(station.order_url()),
-            CardHolder::Apro,
-            &scan_options(),
-        )
-        .await
-        .expect("scan runs");
+    let outcome = scan_station(&sandbox, &station, CardHolder::Apro).await;
     assert!(
         matches!(outcome, ScanOutcome::BadAnswer { status: 200, .. }),
         "{outcome:?}"
@@ -755,14 +736,7 @@ async fn station_errors_unreachable_and_silent_stations() {
     // An order for another seller is refused too.
     let foreign = order(1, "R2", "10.00", &station.notification_url("ipn"));
     station.answer_orders(vec![ready(&foreign)]);
-    let outcome = sandbox
-        .scan(
-            ScanTarget::Url(station.order_url()),
-            CardHolder::Apro,
-            &scan_options(),
-        )
-        .await
-        .expect("scan runs");
+    let outcome = scan_station(&sandbox, &station, CardHolder::Apro).await;
     assert!(
         matches!(outcome, ScanOutcome::BadAnswer { .. }),
         "{outcome:?}"
@@ -847,23 +821,8 @@ async fn holder_names_pick_the_payment_status() {
     ];
     for (holder, status, detail) in expected {
         let reference = format!("REF{holder}");
-        let the_order = order(
-            sandbox.collector_id(),
-            &reference,
-            "100.00",
-            &station.notification_url("ipn"),
-        );
-        station.answer_orders(vec![ready(&the_order)]);
-        let payment = paid(
-            sandbox
-                .scan(
-                    ScanTarget::Url(station.order_url()),
-                    holder,
-                    &scan_options(),
-                )
-                .await
-                .expect("scan runs"),
-        );
+        let ipn = station.notification_url("ipn");
+        let payment = pay(&sandbox, &station, &reference, "100.00", &ipn, holder).await;
         let read = mp.get_payment(payment.id).await.expect("payment readable");
         assert_eq!(
             (read.status.as_str(), read.status_detail.as_str()),
@@ -887,49 +846,28 @@ async fn holder_names_pick_the_payment_status() {
 
 // ----- refunds -----
 
+/// The station offers an order; the customer pays it with `holder`.
+async fn pay(
+    sandbox: &SandboxHandle,
+    station: &Station,
+    reference: &str,
+    amount: &str,
+    notification_url: &str,
+    holder: CardHolder,
+) -> Payment {
+    let the_order = order(sandbox.collector_id(), reference, amount, notification_url);
+    station.answer_orders(vec![ready(&the_order)]);
+    paid(scan_station(sandbox, station, holder).await)
+}
+
 async fn approved_payment(
     sandbox: &SandboxHandle,
     station: &Station,
     reference: &str,
     amount: &str,
 ) -> Payment {
-    let the_order = order(
-        sandbox.collector_id(),
-        reference,
-        amount,
-        &station.notification_url("ipn"),
-    );
-    station.answer_orders(vec![ready(&the_order)]);
-    paid(
-        sandbox
-            .scan(
-                ScanTarget::Url(station.order_url()),
-                CardHolder::Apro,
-                &scan_options(),
-            )
-            .await
-            .expect("scan runs"),
-    )
-}
-
-async fn webhook_payment(
-    sandbox: &SandboxHandle,
-    station: &Station,
-    reference: &str,
-    notification_url: &str,
-) -> Payment {
-    let the_order = order(sandbox.collector_id(), reference, "10.00", notification_url);
-    station.answer_orders(vec![ready(&the_order)]);
-    paid(
-        sandbox
-            .scan(
-                ScanTarget::Url(station.order_url()),
-                CardHolder::Apro,
-                &scan_options(),
-            )
-            .await
-            .expect("scan runs"),
-    )
+    let ipn = station.notification_url("ipn");
+    pay(sandbox, station, reference, amount, &ipn, CardHolder::Apro).await
 }
 
 fn key(k: &str) -> IdempotencyKey {
@@ -1002,23 +940,8 @@ async fn refunds_total_partial_idempotent_and_bounded() {
     assert_eq!(e.status(), Some(400));
 
     // A rejected payment cannot be refunded; an unknown one is 404.
-    let the_order = order(
-        sandbox.collector_id(),
-        "R3",
-        "5.00",
-        &station.notification_url("ipn"),
-    );
-    station.answer_orders(vec![ready(&the_order)]);
-    let rejected = paid(
-        sandbox
-            .scan(
-                ScanTarget::Url(station.order_url()),
-                CardHolder::Othe,
-                &scan_options(),
-            )
-            .await
-            .expect("scan runs"),
-    );
+    let ipn = station.notification_url("ipn");
+    let rejected = pay(&sandbox, &station, "R3", "5.00", &ipn, CardHolder::Othe).await;
     assert_eq!(
         mp.refund(rejected.id, None, &key("r3"))
             .await
@@ -1134,23 +1057,16 @@ async fn notifications_are_retried_until_the_station_accepts() {
     let sandbox = start_sandbox().await;
     let mut station = Station::start().await;
     station.answer_notifications(vec![500, 503]);
-    let the_order = order(
-        sandbox.collector_id(),
+    let webhooks = station.notification_url("webhooks");
+    let payment = pay(
+        &sandbox,
+        &station,
         "R1",
         "10.00",
-        &station.notification_url("webhooks"),
-    );
-    station.answer_orders(vec![ready(&the_order)]);
-    let payment = paid(
-        sandbox
-            .scan(
-                ScanTarget::Url(station.order_url()),
-                CardHolder::Apro,
-                &scan_options(),
-            )
-            .await
-            .expect("scan runs"),
-    );
+        &webhooks,
+        CardHolder::Apro,
+    )
+    .await;
     for _ in 0..3 {
         let hit = station.next_notification().await;
         assert!(hit.query.contains(&format!("data.id={}", payment.id)));
@@ -1175,13 +1091,29 @@ async fn knobs_drop_duplicate_sign_badly_and_reorder() {
     let webhooks = station.notification_url("webhooks");
     // Dropped: recorded, never sent; the payment is still found by search.
     sandbox.drop_notifications(1);
-    let dropped = webhook_payment(&sandbox, &station, "DROP", &webhooks).await;
+    let dropped = pay(
+        &sandbox,
+        &station,
+        "DROP",
+        "10.00",
+        &webhooks,
+        CardHolder::Apro,
+    )
+    .await;
     assert_eq!(sandbox.deliveries()[0].state, DeliveryState::Dropped);
 
     // Duplicated with a bad signature on the first copy.
     sandbox.duplicate_notifications(1);
     sandbox.bad_signatures(1);
-    let dup = webhook_payment(&sandbox, &station, "DUP", &webhooks).await;
+    let dup = pay(
+        &sandbox,
+        &station,
+        "DUP",
+        "10.00",
+        &webhooks,
+        CardHolder::Apro,
+    )
+    .await;
     let first = station.next_notification().await;
     let second = station.next_notification().await;
     let id = dup.id.to_string();
@@ -1206,8 +1138,24 @@ async fn knobs_drop_duplicate_sign_badly_and_reorder() {
 
     // Reordered: the held batch arrives after the next scan's.
     sandbox.reorder_notifications(1);
-    let held = webhook_payment(&sandbox, &station, "HELD", &webhooks).await;
-    let next = webhook_payment(&sandbox, &station, "NEXT", &webhooks).await;
+    let held = pay(
+        &sandbox,
+        &station,
+        "HELD",
+        "10.00",
+        &webhooks,
+        CardHolder::Apro,
+    )
+    .await;
+    let next = pay(
+        &sandbox,
+        &station,
+        "NEXT",
+        "10.00",
+        &webhooks,
+        CardHolder::Apro,
+    )
+    .await;
     let a = station.next_notification().await;
     let b = station.next_notification().await;
     assert!(
@@ -1224,7 +1172,15 @@ async fn knobs_drop_duplicate_sign_badly_and_reorder() {
     // Delayed: nothing arrives before the delay, then it does (virtual time).
     sandbox.delay_notifications(Duration::from_secs(90));
     let started = tokio::time::Instant::now();
-    let late = webhook_payment(&sandbox, &station, "LATE", &webhooks).await;
+    let late = pay(
+        &sandbox,
+        &station,
+        "LATE",
+        "10.00",
+        &webhooks,
+        CardHolder::Apro,
+    )
+    .await;
     let hit = station.next_notification().await;
     assert!(hit.query.contains(&format!("data.id={}", late.id)));
     assert!(started.elapsed() >= Duration::from_secs(90));
@@ -1249,13 +1205,7 @@ async fn the_control_surface_scans_and_sets_knobs_over_http() {
     );
     station.answer_orders(vec![ready(&the_order)]);
     let scan = serde_json::json!({"url": station.order_url(), "card_holder": "CALL", "poll_interval_ms": 10});
-    let (status, outcome) = raw(
-        "POST",
-        &format!("{base}/_sandbox/scan"),
-        &[("content-type", "application/json")],
-        &scan.to_string(),
-    )
-    .await;
+    let (status, outcome) = post_json(&format!("{base}/_sandbox/scan"), &scan.to_string()).await;
     assert_eq!(status, 200);
     assert_eq!(outcome["outcome"], "paid");
     assert_eq!(
@@ -1269,10 +1219,8 @@ async fn the_control_surface_scans_and_sets_knobs_over_http() {
     let decoded: ScanOutcome = serde_json::from_value(outcome).expect("outcome decodes");
     let payment = paid(decoded);
 
-    let (status, knobs) = raw(
-        "POST",
+    let (status, knobs) = post_json(
         &format!("{base}/_sandbox/knobs"),
-        &[("content-type", "application/json")],
         r#"{"api_fail_next": 1, "api_fail_status": 503}"#,
     )
     .await;
@@ -1283,21 +1231,13 @@ async fn the_control_surface_scans_and_sets_knobs_over_http() {
     );
     assert_eq!(sandbox.knobs().api_fail_next, 0);
 
-    let (status, _) = raw(
-        "POST",
-        &format!("{base}/_sandbox/knobs"),
-        &[("content-type", "application/json")],
-        r#"{"no_such_knob": 1}"#,
-    )
-    .await;
+    let (status, _) = post_json(&format!("{base}/_sandbox/knobs"), r#"{"no_such_knob": 1}"#).await;
     assert_eq!(status, 400);
     let (status, payments) = raw("GET", &format!("{base}/_sandbox/payments"), &[], "").await;
     assert_eq!(status, 200);
     assert_eq!(payments.as_array().map(Vec::len), Some(1));
-    let (status, _) = raw(
-        "POST",
+    let (status, _) = post_json(
         &format!("{base}/_sandbox/scan"),
-        &[("content-type", "application/json")],
         r#"{"pos_external_id": "NOPE"}"#,
     )
     .await;
