@@ -456,9 +456,19 @@ impl MercadoPagoClient {
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| MpError::Transport {
-                endpoint: endpoint.to_owned(),
-                source: e,
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    // Retrying would fetch the same oversized answer again.
+                    MpError::Decode {
+                        endpoint: endpoint.to_owned(),
+                        message: format!("the answer exceeds {MAX_RESPONSE_BYTES} bytes"),
+                    }
+                } else {
+                    MpError::Transport {
+                        endpoint: endpoint.to_owned(),
+                        source: e,
+                    }
+                }
             })?
             .to_bytes();
         Ok((parts.status, parts.headers, body))
@@ -576,6 +586,39 @@ mod tests {
         assert!(IdempotencyKey::new("has space").is_err());
         assert!(IdempotencyKey::new("x".repeat(65)).is_err());
         assert_ne!(IdempotencyKey::random(), IdempotencyKey::random());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_a_decode_error_not_retried() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("address");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let served = calls.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let served = served.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        served.fetch_add(1, Ordering::SeqCst);
+                        let body = Bytes::from(vec![b' '; MAX_RESPONSE_BYTES + 1]);
+                        async move {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body)))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let client =
+            MercadoPagoClient::new(settings(&format!("http://{addr}"))).expect("client builds");
+        let e = client.get_payment(1).await.expect_err("too large");
+        assert!(matches!(e, MpError::Decode { .. }), "{e:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]

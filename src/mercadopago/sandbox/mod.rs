@@ -586,3 +586,72 @@ pub async fn run_sandbox_command(
     handle.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    #[test]
+    fn command_line_defaults_and_overrides() {
+        let cli = Cli::try_parse_from(["forecourtd"]).expect("defaults parse");
+        let s = cli.sandbox.settings();
+        assert_eq!(s.bind, SocketAddr::from(([127, 0, 0, 1], 8091)));
+        assert_eq!(s.access_token.expose(), DEFAULT_ACCESS_TOKEN);
+        assert_eq!(s.notify.retry_schedule.len(), 3);
+        assert_eq!(s.enabled_url_hosts, None);
+        let cli = Cli::try_parse_from([
+            "forecourtd",
+            "--listen",
+            "127.0.0.1:0",
+            "--notify-retry-secs",
+            "1,2",
+            "--enabled-url-host",
+            "station.example",
+            "--scan-max-polls",
+            "3",
+        ])
+        .expect("overrides parse");
+        let s = cli.sandbox.settings();
+        assert_eq!(
+            s.notify.retry_schedule,
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
+        assert_eq!(
+            s.enabled_url_hosts,
+            Some(vec!["station.example".to_owned()])
+        );
+        assert_eq!(s.scan.max_polls, 3);
+    }
+
+    #[tokio::test]
+    async fn only_loopback_addresses_are_bound() {
+        let settings = SandboxSettings::new(SocketAddr::from(([0, 0, 0, 0], 0)));
+        assert!(matches!(
+            Sandbox::start(settings).await,
+            Err(SandboxError::NotLoopback(_))
+        ));
+        let mut settings = SandboxSettings::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+        settings.access_token = Secret::new("TEST-no-user-id-");
+        assert!(matches!(
+            Sandbox::start(settings).await,
+            Err(SandboxError::NoCollectorId)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_command_runs_until_shutdown() {
+        let cli = Cli::try_parse_from(["forecourtd", "--listen", "127.0.0.1:0"]).expect("parses");
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        run_sandbox_command(cli.sandbox, shutdown)
+            .await
+            .expect("starts and stops");
+    }
+}

@@ -26,7 +26,7 @@ use crate::mercadopago::types::{IpnBody, WebhookBody, WebhookData};
 use crate::mercadopago::{query, signature};
 
 use super::state::mp_date;
-use super::Shared;
+use super::{Shared, State};
 
 /// The notification channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,10 +213,7 @@ pub(super) fn dispatch(
             state.held.push(batch);
             (Vec::new(), Vec::new(), Duration::ZERO)
         } else {
-            let released: Vec<Outgoing> = state.held.drain(..).flatten().collect();
-            for send in &released {
-                state.deliveries[send.seq].state = DeliveryState::Pending;
-            }
+            let released = take_held(state);
             (batch, released, Duration::from_millis(state.knobs.delay_ms))
         }
     };
@@ -229,18 +226,20 @@ pub(super) fn dispatch(
 
 /// Sends every held batch now, in the order they were held.
 pub(super) fn release_held(shared: &Arc<Shared>) {
-    let released: Vec<Outgoing> = {
-        let mut state = shared.lock();
-        let released: Vec<Outgoing> = state.held.drain(..).flatten().collect();
-        for send in &released {
-            state.deliveries[send.seq].state = DeliveryState::Pending;
-        }
-        released
-    };
+    let released = take_held(&mut shared.lock());
     shared.bump_deliveries();
     if !released.is_empty() {
         spawn_batch(shared, released, Duration::ZERO);
     }
+}
+
+/// Every held delivery, in the order held, marked pending again.
+fn take_held(state: &mut State) -> Vec<Outgoing> {
+    let released: Vec<Outgoing> = state.held.drain(..).flatten().collect();
+    for send in &released {
+        state.deliveries[send.seq].state = DeliveryState::Pending;
+    }
+    released
 }
 
 fn spawn_batch(shared: &Arc<Shared>, sends: Vec<Outgoing>, delay: Duration) {

@@ -382,7 +382,7 @@ impl Store {
                 // Auth and date-range parameters do not filter here.
                 "access_token" | "range" | "begin_date" | "end_date" => {}
                 other => {
-                    if search_field(&Payment::placeholder(), other).is_none() {
+                    if !SEARCH_FILTERS.contains(&other) {
                         return Err(ApiFailure::bad_request(
                             "bad_request",
                             format!("Unknown search filter: {other}"),
@@ -404,7 +404,7 @@ impl Store {
             .filter(|p| {
                 filters
                     .iter()
-                    .all(|(k, v)| search_field(p, k).flatten().as_deref() == Some(*v))
+                    .all(|(k, v)| search_field(p, k).as_deref() == Some(*v))
             })
             .collect();
         found.sort_by(|a, b| {
@@ -568,41 +568,28 @@ fn mo_payment(p: &Payment) -> MerchantOrderPayment {
     }
 }
 
-impl Payment {
-    /// An empty payment, used to ask [`search_field`] which filters exist.
-    fn placeholder() -> Payment {
-        Payment {
-            id: 0,
-            status: PaymentStatus::Pending,
-            status_detail: String::new(),
-            live_mode: false,
-            transaction_amount: Decimal::ZERO,
-            transaction_amount_refunded: None,
-            currency_id: None,
-            external_reference: None,
-            collector_id: None,
-            sponsor_id: None,
-            pos_id: None,
-            store_id: None,
-            order: None,
-            date_created: None,
-            date_approved: None,
-            date_last_updated: None,
-            payment_method_id: None,
-            payment_type_id: None,
-            operation_type: None,
-            transaction_details: None,
-            description: None,
-            refunds: Vec::new(),
-            metadata: None,
-        }
-    }
-}
+/// Filters `GET /v1/payments/search` understands; another one is refused rather than
+/// ignored, so a misspelt filter in the daemon cannot match every payment.
+const SEARCH_FILTERS: [&str; 14] = [
+    "id",
+    "external_reference",
+    "status",
+    "status_detail",
+    "collector.id",
+    "collector_id",
+    "sponsor_id",
+    "pos_id",
+    "store_id",
+    "payment_type_id",
+    "payment_method_id",
+    "operation_type",
+    "currency_id",
+    "order.id",
+];
 
-/// A searchable field of a payment: `None` if the filter is unknown, `Some(None)` if the
-/// payment lacks the field.
-fn search_field(p: &Payment, key: &str) -> Option<Option<String>> {
-    Some(match key {
+/// The value of a [`SEARCH_FILTERS`] field of a payment, `None` when it lacks it.
+fn search_field(p: &Payment, key: &str) -> Option<String> {
+    match key {
         "id" => Some(p.id.to_string()),
         "external_reference" => p.external_reference.clone(),
         "status" => Some(p.status.as_str().to_owned()),
@@ -616,6 +603,6 @@ fn search_field(p: &Payment, key: &str) -> Option<Option<String>> {
         "operation_type" => p.operation_type.clone(),
         "currency_id" => p.currency_id.clone(),
         "order.id" => p.order.as_ref().and_then(|o| o.id).map(|i| i.to_string()),
-        _ => return None,
-    })
+        _ => None,
+    }
 }
