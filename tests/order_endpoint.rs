@@ -216,11 +216,13 @@ async fn silent_pump_answers_timeout_at_once_and_recovers() {
 async fn garbage_and_broken_frames_on_the_line_do_not_stop_a_dispatch() {
     let rig = Rig::new(1);
     let station = rig.start(|t| t).await;
-    station.wait_for_answer(1, "unavailable").await;
-    let (status, _) = station
+    station
+        .wait_for("pump 1 programmed", |s| support::ready_to_authorize(s, 1))
+        .await;
+    let (status, body) = station
         .authorize(1, json!({ "amount": "3000", "attendant": "8" }))
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
     rig.act(1, SimAction::CorruptAnswers(3)).await;
     rig.sim
         .inject(vec![
@@ -261,21 +263,21 @@ async fn killed_daemon_serves_the_same_order_and_records_a_sale_completed_while_
     let rig = Rig::new(2);
     let (public, admin) = (support::free_port(), support::free_port());
     let daemon = support::ChildDaemon::start(&rig, public, admin).await;
-    daemon
-        .wait_position(1, "online", |p| p["order_state"] == json!("unavailable"))
-        .await;
-    daemon
-        .wait_position(2, "online", |p| p["order_state"] == json!("unavailable"))
-        .await;
+    let programmed = |p: &Value| {
+        p["order_state"] == json!("unavailable")
+            && (p["pump_status"] == json!("idle") || p["pump_status"] == json!("completed"))
+    };
+    daemon.wait_position(1, "programmed", programmed).await;
+    daemon.wait_position(2, "programmed", programmed).await;
 
     // Position 1: a completed, unpaid sale.
-    let (status, _) = support::post(
+    let (status, body) = support::post(
         &daemon.admin,
         "/api/positions/1/authorize",
         json!({ "amount": "5000", "attendant": "7" }),
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
     rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
     daemon
         .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
@@ -285,13 +287,13 @@ async fn killed_daemon_serves_the_same_order_and_records_a_sale_completed_while_
     assert_eq!(status, StatusCode::OK);
 
     // Position 2: authorized and filling when the daemon dies.
-    let (status, _) = support::post(
+    let (status, body) = support::post(
         &daemon.admin,
         "/api/positions/2/authorize",
         json!({ "amount": "8000", "attendant": "8" }),
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
     rig.act(2, SimAction::LiftNozzle(NozzleId(2))).await;
     daemon
         .wait_position(2, "filling", |p| p["pump_status"] == json!("filling"))

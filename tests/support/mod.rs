@@ -223,18 +223,22 @@ pub fn has_payable(snapshot: &Snapshot, n: u16) -> bool {
         .unwrap_or(false)
 }
 
+/// True when position `n`'s pump answers and has its prices (ready to authorize).
+pub fn ready_to_authorize(snapshot: &Snapshot, n: u16) -> bool {
+    snapshot.positions.get(&PositionId(n)).is_some_and(|p| {
+        p.last_heard.is_some()
+            && p.dispatch.is_none()
+            && matches!(
+                p.pump_status,
+                pump_protocols::PumpStatus::Idle | pump_protocols::PumpStatus::Completed
+            )
+    })
+}
+
 /// Drives one whole dispatch on position `n` with an amount preset and returns the order.
 pub async fn full_dispatch(rig: &Rig, station: &Station, n: u16, amount: &str) -> Value {
     station
-        .wait_for("pump online and programmed", |s| {
-            s.positions.get(&PositionId(n)).is_some_and(|p| {
-                p.last_heard.is_some()
-                    && matches!(
-                        p.pump_status,
-                        pump_protocols::PumpStatus::Idle | pump_protocols::PumpStatus::Completed
-                    )
-            })
-        })
+        .wait_for("pump online and programmed", |s| ready_to_authorize(s, n))
         .await;
     let (status, body) = station
         .authorize(n, json!({ "amount": amount, "attendant": "7" }))
