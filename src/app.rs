@@ -28,6 +28,7 @@ use crate::journal::{Journal, JournalSettings};
 use crate::lines::LineTask;
 use crate::mercadopago::{ClientSettings, MercadoPagoClient, Secret};
 use crate::payments::decide::PaymentPolicy;
+use crate::payments::pos_sync;
 use crate::payments::preference::Preferences;
 use crate::payments::processor::{NotificationProcessor, PaymentApplier};
 use crate::payments::reconcile::Reconciler;
@@ -300,6 +301,7 @@ impl Daemon {
                 attendants: config.attendants().iter().map(|a| a.id.clone()).collect(),
                 journal: journal.clone(),
                 payments: applier,
+                pos_plans: Arc::new(pos_sync::plans(&config)),
             },
         });
         http_tasks.spawn(server::serve(

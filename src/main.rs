@@ -107,10 +107,28 @@ enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// Mercado Pago POS of the positions (admin API).
+    Pos {
+        #[command(subcommand)]
+        action: PosAction,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// A local stand-in for the Mercado Pago API and app, for tests and the demo.
+    Sandbox(forecourtd::mercadopago::sandbox::SandboxArgs),
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
     Simulate(cli_support::SimulateArgs),
     /// Simulated pumps, the real daemon and scripted cars: the whole flow, no hardware.
     Demo(cli_support::DemoArgs),
+}
+
+/// What to do with the POS.
+#[derive(Debug, Subcommand)]
+enum PosAction {
+    /// Create (or find) one POS per position with its order URL and store the QR data.
+    Sync,
+    /// Show the stored POS and their QR images.
+    List,
 }
 
 /// Where the admin API is.
@@ -185,6 +203,11 @@ fn main() -> ExitCode {
             format!("/api/sales/{sale}/refund"),
             json!({ "amount": amount }),
         )),
+        Command::Pos { action, admin } => match action {
+            PosAction::Sync => run_async(admin_post(admin, "/api/pos/sync".to_owned(), json!({}))),
+            PosAction::List => run_async(admin_get(admin, "/api/pos".to_owned())),
+        },
+        Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(cli_support::simulate(args)),
         Command::Demo(args) => run_async(cli_support::demo(args)),
     }
@@ -238,6 +261,23 @@ async fn run_daemon(path: PathBuf, json_logs: bool) -> ExitCode {
     tracing::info!("stopping");
     daemon.shutdown().await;
     ExitCode::SUCCESS
+}
+
+async fn sandbox(args: forecourtd::mercadopago::sandbox::SandboxArgs) -> ExitCode {
+    cli_support::init_logging(LogFormat::Human, "info");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stopper = shutdown.clone();
+    tokio::spawn(async move {
+        cli_support::wait_for_signal().await;
+        stopper.cancel();
+    });
+    match forecourtd::mercadopago::sandbox::run_sandbox_command(args, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandbox: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn status(admin: AdminTarget) -> ExitCode {

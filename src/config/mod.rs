@@ -204,6 +204,10 @@ pub struct MercadoPago {
     pub reconcile_after: Duration,
     /// Refund a second approved payment for an already paid sale automatically.
     pub refund_duplicates: bool,
+    /// Mercado Pago's numeric store id for `forecourtd pos sync`, if known.
+    pub pos_store_id: Option<String>,
+    /// The integrator's store id for `forecourtd pos sync`, if used.
+    pub pos_external_store_id: Option<String>,
 }
 
 /// `[order_endpoint]`: the URL Mercado Pago calls when a QR code is scanned.

@@ -197,6 +197,10 @@ pub struct RawMercadoPago {
     pub reconcile_after_secs: Option<i64>,
     /// Refund duplicate approvals automatically.
     pub refund_duplicates: Option<bool>,
+    /// Mercado Pago's numeric id of the store the POS belong to.
+    pub pos_store_id: Option<String>,
+    /// The integrator's id of that store.
+    pub pos_external_store_id: Option<String>,
 }
 
 /// `[order_endpoint]`.

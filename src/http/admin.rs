@@ -27,8 +27,10 @@ use super::order::json_decimal;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
 use crate::journal::Journal;
+use crate::payments::pos_sync::{self, PosPlan};
 use crate::payments::processor::PaymentApplier;
 use crate::sale::Sale;
+use std::sync::Arc;
 
 /// What the admin API needs.
 #[derive(Clone)]
@@ -41,6 +43,8 @@ pub struct AdminContext {
     pub journal: Journal,
     /// Payments through Mercado Pago, when an access token is configured.
     pub payments: Option<PaymentApplier>,
+    /// The POS each position needs, or why they cannot be built.
+    pub pos_plans: Arc<Result<Vec<PosPlan>, String>>,
 }
 
 /// Routes an admin request.
@@ -74,6 +78,48 @@ pub async fn handle(
                     &json!({ "position": position.0, "stopping": true }),
                 ))
             }
+        }
+        ["api", "pos"] => {
+            require(&request, &Method::GET, "GET")?;
+            let records = context
+                .journal
+                .pos_records()
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
+            let body: Vec<Value> = records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "position": r.position.0,
+                        "mp_pos_id": r.mp_pos_id,
+                        "external_id": r.external_id,
+                        "qr": { "image": r.qr_image, "template_document": r.qr_template_document,
+                                "template_image": r.qr_template_image },
+                        "synced_at": r.synced_at.to_string(),
+                    })
+                })
+                .collect();
+            Ok(json_response(StatusCode::OK, &Value::Array(body)))
+        }
+        ["api", "pos", "sync"] => {
+            require(&request, &Method::POST, "POST")?;
+            let applier = context.payments.as_ref().ok_or_else(|| {
+                ApiError::Unavailable("no Mercado Pago access token configured".to_owned())
+            })?;
+            let plans = context
+                .pos_plans
+                .as_ref()
+                .as_ref()
+                .map_err(|e| ApiError::Conflict(e.clone()))?;
+            let results = pos_sync::sync(&applier.client, &context.journal, plans).await;
+            let failed = results.iter().any(|r| r.outcome == "failed");
+            let body = Value::Array(results.iter().map(|r| r.to_json()).collect());
+            let status = if failed {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::OK
+            };
+            Ok(json_response(status, &body))
         }
         ["api", "sales"] => {
             require(&request, &Method::GET, "GET")?;

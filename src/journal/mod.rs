@@ -39,6 +39,7 @@ pub mod events;
 pub mod identity;
 pub mod notifications;
 pub mod payments;
+pub mod pos;
 mod row;
 pub mod sales;
 pub mod schema;
@@ -55,6 +56,7 @@ pub use notifications::{
     NotificationState, StoreOutcome, Verification,
 };
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
+pub use pos::PosRecord;
 pub use sales::{CompletedSale, SaleRecord};
 
 use error::Result;
@@ -175,6 +177,18 @@ impl Journal {
             .await
             .map_err(|_| JournalError::Closed)?;
         answer.await.map_err(|_| JournalError::Lost)?
+    }
+
+    // ---- POS ----
+
+    /// Stores a position's POS as Mercado Pago answered it.
+    pub async fn upsert_pos(&self, pos: PosRecord) -> Result<()> {
+        self.call(move |db| pos::upsert(&db.conn, &pos)).await
+    }
+
+    /// Every stored POS, by position.
+    pub async fn pos_records(&self) -> Result<Vec<PosRecord>> {
+        self.call(|db| pos::all(&db.conn)).await
     }
 
     // ---- dispatches ----

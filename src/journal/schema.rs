@@ -26,6 +26,10 @@
 //! - `payments`: the last state read from the API for each payment id.
 //! - `refunds`: refunds asked for, keyed by idempotency key; `amount` NULL is a total
 //!   refund.
+//!
+//! Version 2:
+//! - `pos`: the Mercado Pago POS of each position, as `forecourtd pos sync` created or
+//!   found it, with its QR images.
 
 use std::time::Duration;
 
@@ -38,13 +42,26 @@ use super::error::{JournalError, Result};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema steps, in order. Index i brings `user_version` from i to i + 1.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     // The list is a compile-time constant of a handful of steps.
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
+
+const V2: &str = r#"
+CREATE TABLE pos (
+    position          INTEGER PRIMARY KEY NOT NULL CHECK (position > 0),
+    mp_pos_id         TEXT NOT NULL,
+    external_id       TEXT NOT NULL,
+    url               TEXT,
+    qr_image          TEXT,
+    qr_template_document TEXT,
+    qr_template_image TEXT,
+    synced_at         TEXT NOT NULL
+) STRICT;
+"#;
 
 const V1: &str = r#"
 CREATE TABLE counters (

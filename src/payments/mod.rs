@@ -5,6 +5,7 @@
 //! the decision.
 
 pub mod decide;
+pub mod pos_sync;
 pub mod preference;
 pub mod processor;
 pub mod reconcile;

@@ -197,6 +197,29 @@ pub(super) fn mercadopago(
         "mercadopago.reconcile_after_secs",
     );
 
+    let pos_store_id = match &m.pos_store_id {
+        Some(id) if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) => {
+            r.error(
+                "mercadopago.pos_store_id",
+                "must be Mercado Pago's numeric store id",
+            );
+            None
+        }
+        other => Some(other.clone()),
+    };
+    let pos_external_store_id = match &m.pos_external_store_id {
+        Some(id)
+            if id.is_empty() || id.len() > 60 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            r.error(
+                "mercadopago.pos_external_store_id",
+                "must be letters and digits only (at most 60)",
+            );
+            None
+        }
+        other => Some(other.clone()),
+    };
+
     Some(MercadoPago {
         mode: mode?,
         api_base_url: api_base_url?,
@@ -212,6 +235,8 @@ pub(super) fn mercadopago(
         order_answer_timeout: order_answer_timeout?,
         reconcile_after: reconcile_after?,
         refund_duplicates: m.refund_duplicates.unwrap_or(false),
+        pos_store_id: pos_store_id?,
+        pos_external_store_id: pos_external_store_id?,
     })
 }
 
