@@ -179,6 +179,16 @@ impl Daemon {
     /// Starts every subsystem. Fails (without leaving tasks behind) if the journal cannot
     /// be opened or a listener cannot be bound.
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        Self::start_with_public(config, None).await
+    }
+
+    /// Like [`start`](Self::start), serving the public listener on `public` when given
+    /// (a caller that must know the public address before writing the configuration, such
+    /// as the demo's notification URL, binds it first).
+    pub async fn start_with_public(
+        config: Config,
+        public: Option<TcpListener>,
+    ) -> anyhow::Result<Daemon> {
         if config.mercadopago().mode == MpMode::Preference
             && config.mercadopago().access_token.is_none()
         {
@@ -207,9 +217,14 @@ impl Daemon {
                 .await
                 .context("loading the forecourt state from the journal")?;
 
-        let public = TcpListener::bind(config.listen().public)
-            .await
-            .with_context(|| format!("binding the public listener {}", config.listen().public))?;
+        let public = match public {
+            Some(listener) => listener,
+            None => TcpListener::bind(config.listen().public)
+                .await
+                .with_context(|| {
+                    format!("binding the public listener {}", config.listen().public)
+                })?,
+        };
         let admin = TcpListener::bind(config.listen().admin)
             .await
             .with_context(|| format!("binding the admin listener {}", config.listen().admin))?;

@@ -245,7 +245,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
         } else {
             LogFormat::Human
         },
-        "info,forecourtd::lines=warn",
+        "warn",
     );
     match demo::run(args, Duration::from_secs(2)).await {
         Ok(()) => ExitCode::SUCCESS,

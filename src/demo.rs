@@ -3,12 +3,16 @@
 //!
 //! Simulated DART pumps run on a pseudo-terminal; the real daemon opens it as it would open
 //! an RS-485 adapter, from a configuration generated here (and validated like any other).
-//! Scripted cars then go through the pumps: the attendant authorizes through the admin
-//! API, the customer lifts the nozzle on the simulator, fuel flows to the preset, the sale
-//! becomes payable, and the order endpoint shows what Mercado Pago's app would get.
+//! A local Mercado Pago sandbox stands in for the API and the customer's app. Scripted cars
+//! then go through the pumps: the attendant authorizes through the admin API, the customer
+//! lifts the nozzle on the simulator, fuel flows to the preset, the sale becomes payable,
+//! the customer scans the QR and pays with a test card (sometimes declined first, sometimes
+//! paying cash instead), Mercado Pago notifies the station, the daemon confirms the payment
+//! with the API and releases the sale.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,24 +26,72 @@ use crate::app::Daemon;
 use crate::cli_support::{wait_for_signal, DemoArgs};
 use crate::config::Config;
 use crate::forecourt::dispatch::OrderState;
+use crate::forecourt::ForecourtHandle;
 use crate::lines::now;
+use crate::mercadopago::sandbox::{
+    CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOutcome, ScanTarget,
+};
 use crate::protocols;
 use crate::sim::{spawn_sim_line, SimLineHandle};
 
 /// The station every generated configuration describes.
 pub const STORE_ID: &str = "29";
 
-/// A station configuration for simulated lines: one `[[lines]]` per device, `pumps_per_line`
-/// pumps each (addresses from 0x50, positions numbered across lines from 1), two nozzles
-/// per pump (1 = super, 2 = infinia), loyalty and two attendants.
-pub fn station_config_toml(
-    devices: &[&Path],
-    pumps_per_line: u8,
-    database: &Path,
-    public: &str,
-    admin: &str,
-) -> String {
+/// How the generated station reaches Mercado Pago.
+#[derive(Debug, Clone)]
+pub struct PaymentSpec {
+    /// API base URL (the sandbox's).
+    pub api_base_url: String,
+    /// File holding the access token.
+    pub access_token_file: PathBuf,
+    /// File holding the webhook secret.
+    pub webhook_secret_file: PathBuf,
+    /// The seller's user id.
+    pub collector_id: u64,
+    /// `order` or `preference`.
+    pub mode: &'static str,
+    /// Seconds before a served, unpaid sale is searched for.
+    pub reconcile_after_secs: u64,
+    /// Refund money the station is not owed.
+    pub refund_duplicates: bool,
+}
+
+/// What a generated station configuration contains.
+#[derive(Debug, Clone)]
+pub struct StationSpec {
+    /// One serial line per device.
+    pub devices: Vec<PathBuf>,
+    /// Pumps on each line (addresses from 0x50; positions numbered across lines from 1).
+    pub pumps_per_line: u8,
+    /// The journal.
+    pub database: PathBuf,
+    /// Public listener address (also used in the notification and POS URLs).
+    pub public: String,
+    /// Admin listener address.
+    pub admin: String,
+    /// Mercado Pago, if payments are to be confirmed.
+    pub payments: Option<PaymentSpec>,
+}
+
+/// A station configuration for simulated lines: two nozzles per pump (1 super, 2
+/// infinia), loyalty and two attendants.
+pub fn station_config_toml(spec: &StationSpec) -> String {
     let (price_super, price_infinia) = (protocols::DEMO_PRICE_SUPER, protocols::DEMO_PRICE_INFINIA);
+    let public = &spec.public;
+    let mercadopago = match &spec.payments {
+        None => "collector_id = 446566691\n".to_owned(),
+        Some(p) => format!(
+            "mode = \"{}\"\napi_base_url = \"{}\"\naccess_token_file = {:?}\nwebhook_secret_file = {:?}\n\
+             collector_id = {}\nreconcile_after_secs = {}\nrefund_duplicates = {}\n",
+            p.mode,
+            p.api_base_url,
+            p.access_token_file.display().to_string(),
+            p.webhook_secret_file.display().to_string(),
+            p.collector_id,
+            p.reconcile_after_secs,
+            p.refund_duplicates
+        ),
+    };
     let mut text = format!(
         r#"[station]
 store_id = "{STORE_ID}"
@@ -48,9 +100,8 @@ time_zone = "America/Argentina/Buenos_Aires"
 currency = "ARS"
 
 [mercadopago]
-collector_id = 446566691
-sponsor_id = 446559784
-notification_url = "http://{public}/mp/notifications?source_news=ipn"
+{mercadopago}sponsor_id = 446559784
+notification_url = "http://{public}/mp/notifications?source_news=webhooks"
 public_base_url = "http://{public}"
 
 [listen]
@@ -86,16 +137,18 @@ id = "8"
 name = "Carlos Gomez"
 document_type = "DNI"
 document_number = "28999111"
-"#
+"#,
+        admin = spec.admin,
+        database = spec.database.display().to_string(),
     );
     let mut position = 1;
-    for (index, device) in devices.iter().enumerate() {
+    for (index, device) in spec.devices.iter().enumerate() {
         text.push_str(&format!(
             "\n[[lines]]\nname = \"line{}\"\ndevice = {:?}\nprotocol = \"dart\"\n",
             index + 1,
             device.display().to_string()
         ));
-        for pump in 0..pumps_per_line {
+        for pump in 0..spec.pumps_per_line {
             text.push_str(&format!(
                 "\n[[lines.pumps]]\naddress = 0x{:02X}\nposition = {position}\nnozzles = {{ \"1\" = \"super\", \"2\" = \"infinia\" }}\n",
                 0x50 + pump
@@ -106,94 +159,153 @@ document_number = "28999111"
     text
 }
 
-/// Runs the demo until Ctrl-C (or until `args.sales` sales are ready). `pause` is the time
-/// a car waits between steps.
+/// Writes the sandbox's credentials where the generated configuration reads them.
+pub fn write_credentials(
+    dir: &Path,
+    sandbox: &SandboxHandle,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let token = dir.join("mp_access_token");
+    let secret = dir.join("mp_webhook_secret");
+    std::fs::write(&token, sandbox.access_token().expose()).context("writing the token file")?;
+    std::fs::write(&secret, sandbox.webhook_secret().expose())
+        .context("writing the secret file")?;
+    Ok((token, secret))
+}
+
+/// A sandbox for the demo: notifications retried within seconds, the app polling every
+/// second while a dispatch is in process.
+pub fn demo_sandbox_settings() -> SandboxSettings {
+    let mut settings = SandboxSettings::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    settings.notify.retry_schedule = vec![
+        Duration::from_secs(1),
+        Duration::from_secs(3),
+        Duration::from_secs(10),
+    ];
+    settings.scan.poll_interval = Duration::from_secs(1);
+    settings
+}
+
+/// Runs the demo until Ctrl-C (or until `args.sales` sales are settled). `pause` is the
+/// time a car waits between steps.
 pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    let sim = spawn_sim_line(protocols::demo_simulator(args.pumps)?, shutdown.clone())
+    let sim_shutdown = CancellationToken::new();
+    let sim = spawn_sim_line(protocols::demo_simulator(args.pumps)?, sim_shutdown.clone())
         .context("starting the simulated pumps")?;
+    let sandbox = Sandbox::start(demo_sandbox_settings())
+        .await
+        .context("starting the Mercado Pago sandbox")?;
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let database = args
         .database
         .clone()
         .unwrap_or_else(|| temp.path().join("journal.db"));
-    let text = station_config_toml(
-        &[sim.path()],
-        args.pumps,
-        &database,
-        &args.public.to_string(),
-        &args.admin.to_string(),
-    );
+    let public = tokio::net::TcpListener::bind(args.public)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (in use? try --public 127.0.0.1:0 --admin 127.0.0.1:0)",
+                args.public
+            )
+        })?;
+    let public_addr = public.local_addr()?;
+    let (token_file, secret_file) = write_credentials(temp.path(), &sandbox)?;
+    let text = station_config_toml(&StationSpec {
+        devices: vec![sim.path().to_path_buf()],
+        pumps_per_line: args.pumps,
+        database: database.clone(),
+        public: public_addr.to_string(),
+        admin: args.admin.to_string(),
+        payments: Some(PaymentSpec {
+            api_base_url: sandbox.base_url().to_owned(),
+            access_token_file: token_file,
+            webhook_secret_file: secret_file,
+            collector_id: u64::try_from(sandbox.collector_id()).unwrap_or_default(),
+            mode: "order",
+            reconcile_after_secs: 30,
+            refund_duplicates: true,
+        }),
+    });
     let config = Config::from_toml_str(&text, temp.path())
         .map_err(|e| anyhow::anyhow!("generated configuration is invalid:\n{e}"))?;
-    let daemon = Daemon::start(config).await.with_context(|| {
-        format!(
-            "starting the daemon (is {} or {} in use? try --public 127.0.0.1:0 --admin 127.0.0.1:0)",
-            args.public, args.admin
-        )
-    })?;
-    print_banner(&daemon, &database, sim.path(), args.pumps);
+    let daemon = Daemon::start_with_public(config, Some(public))
+        .await
+        .with_context(|| format!("starting the daemon (is {} in use?)", args.admin))?;
+    print_banner(
+        &daemon,
+        &database,
+        sim.path(),
+        args.pumps,
+        sandbox.base_url(),
+    );
 
     let admin_url = format!("http://{}", daemon.admin_addr);
     let public_url = format!("http://{}", daemon.public_addr);
+    let cars_shutdown = CancellationToken::new();
     let watcher = tokio::spawn(watch_positions(
         daemon.forecourt.clone(),
         public_url.clone(),
     ));
     let mut cars = Vec::new();
     for pump in 1..=args.pumps {
-        cars.push(tokio::spawn(drive_cars(
-            sim.clone(),
-            daemon.forecourt.clone(),
-            admin_url.clone(),
+        cars.push(tokio::spawn(drive_cars(Car {
+            sim: sim.clone(),
+            sandbox: sandbox.clone(),
+            forecourt: daemon.forecourt.clone(),
+            admin_url: admin_url.clone(),
+            public_url: public_url.clone(),
             pump,
             pause,
-            shutdown.clone(),
-        )));
+            shutdown: cars_shutdown.clone(),
+        })));
     }
     let target = args.sales;
-    let mut snapshots = daemon.forecourt.subscribe();
     let enough = async {
         if target == 0 {
             return std::future::pending::<()>().await;
         }
         loop {
-            let ready: usize = snapshots
-                .borrow()
-                .positions
-                .values()
-                .map(|p| p.payable.len())
-                .sum();
-            if ready >= target as usize {
+            let settled =
+                match admin_client::call(&admin_url, Method::GET, "/api/sales?limit=500", None)
+                    .await
+                {
+                    Ok((_, sales)) => sales
+                        .as_array()
+                        .map(|s| s.iter().filter(|s| s["status"] != json!("ready")).count())
+                        .unwrap_or(0),
+                    Err(_) => 0,
+                };
+            if settled >= target as usize {
                 return;
             }
-            if snapshots.changed().await.is_err() {
-                return;
-            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };
     tokio::select! {
         _ = wait_for_signal() => println!("\nstopping…"),
-        _ = enough => println!("\n{target} sale(s) ready; stopping…"),
+        _ = enough => println!("\n{target} sale(s) settled; stopping…"),
     }
-    shutdown.cancel();
+    cars_shutdown.cancel();
     for car in cars {
         let _ = car.await;
     }
     watcher.abort();
+    // The daemon first, so the line task ends its exchange before the pumps go away.
     daemon.shutdown().await;
+    sim_shutdown.cancel();
+    sandbox.shutdown().await;
     if args.database.is_some() {
         println!("journal kept at {}", database.display());
     }
     Ok(())
 }
 
-fn print_banner(daemon: &Daemon, database: &Path, device: &Path, pumps: u8) {
+fn print_banner(daemon: &Daemon, database: &Path, device: &Path, pumps: u8, sandbox: &str) {
     println!(
         "forecourtd demo: {pumps} simulated DART pump(s) on {}",
         device.display()
     );
     println!("  journal         {}", database.display());
+    println!("  Mercado Pago    {sandbox} (local sandbox)");
     println!(
         "  order endpoint  http://{}/pay-mp?apies={STORE_ID}&pos=1   (pos=1..{pumps})",
         daemon.public_addr
@@ -210,11 +322,15 @@ fn print_banner(daemon: &Daemon, database: &Path, device: &Path, pumps: u8) {
         "                  forecourtd status --admin http://{}",
         daemon.admin_addr
     );
+    println!(
+        "                  forecourtd sales --admin http://{}",
+        daemon.admin_addr
+    );
     println!("Ctrl-C stops the demo.\n");
 }
 
 /// Prints each position's order answer whenever it changes.
-async fn watch_positions(forecourt: crate::forecourt::ForecourtHandle, public_url: String) {
+async fn watch_positions(forecourt: ForecourtHandle, public_url: String) {
     let mut snapshots = forecourt.subscribe();
     let mut last: BTreeMap<PositionId, String> = BTreeMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -227,19 +343,13 @@ async fn watch_positions(forecourt: crate::forecourt::ForecourtHandle, public_ur
         for (position, state) in &snapshot.positions {
             let (label, detail) = match state.order_state(now()) {
                 OrderState::Timeout => ("timeout", String::new()),
-                OrderState::InProcess => (
-                    "in_process",
-                    match state.running {
-                        Some(r) => format!(" ({} l, ${})", r.volume, r.amount),
-                        None => String::new(),
-                    },
-                ),
+                OrderState::InProcess => ("in_process", String::new()),
                 OrderState::Unavailable => ("unavailable", String::new()),
                 OrderState::Payable(sale) => (
                     "ready",
                     format!(
-                        " {} ${} for {} l → {}/pay-mp?apies={STORE_ID}&pos={position}",
-                        sale.external_reference, sale.amount, sale.volume, public_url
+                        ": {} ${} for {} l → {public_url}/pay-mp?apies={STORE_ID}&pos={position}",
+                        sale.external_reference, sale.amount, sale.volume
                     ),
                 ),
             };
@@ -254,33 +364,51 @@ async fn watch_positions(forecourt: crate::forecourt::ForecourtHandle, public_ur
     }
 }
 
-/// One pump's stream of cars: authorize with a preset, lift, fill, hang up, wait.
-async fn drive_cars(
+/// What one pump's stream of cars needs.
+struct Car {
     sim: SimLineHandle,
-    forecourt: crate::forecourt::ForecourtHandle,
+    sandbox: SandboxHandle,
+    forecourt: ForecourtHandle,
     admin_url: String,
+    public_url: String,
     pump: u8,
     pause: Duration,
     shutdown: CancellationToken,
-) {
-    let address = BusAddress(0x4F + pump);
-    let position = PositionId(u16::from(pump));
-    let presets = ["5000", "8000", "12000", "3000"];
-    let mut car: usize = usize::from(pump);
-    loop {
-        let step = Duration::from_millis(700) * u32::from(pump) + pause;
+}
+
+impl Car {
+    async fn wait(&self, duration: Duration) -> bool {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(step) => {}
+            _ = self.shutdown.cancelled() => false,
+            _ = tokio::time::sleep(duration) => true,
         }
-        car += 1;
-        let preset = presets.get(car % presets.len()).copied().unwrap_or("5000");
-        let attendant = if car % 2 == 0 { "7" } else { "8" };
+    }
+}
+
+/// One pump's stream of cars: authorize with a preset, lift, fill, hang up, pay.
+async fn drive_cars(car: Car) {
+    let address = BusAddress(0x4F + car.pump);
+    let position = PositionId(u16::from(car.pump));
+    let presets = ["5000", "8000", "12000", "3000"];
+    let mut n: usize = usize::from(car.pump);
+    loop {
+        if !car
+            .wait(Duration::from_millis(700) * u32::from(car.pump) + car.pause)
+            .await
+        {
+            return;
+        }
+        n += 1;
+        let preset = presets.get(n % presets.len()).copied().unwrap_or("5000");
+        let attendant = if n % 2 == 0 { "7" } else { "8" };
         let body = json!({ "amount": preset, "attendant": attendant });
-        let path = format!("/api/positions/{pump}/authorize");
-        match admin_client::call(&admin_url, Method::POST, &path, Some(&body)).await {
+        let path = format!("/api/positions/{}/authorize", car.pump);
+        match admin_client::call(&car.admin_url, Method::POST, &path, Some(&body)).await {
             Ok((status, _)) if status.is_success() => {
-                println!("pos {pump}: attendant {attendant} authorizes ${preset}");
+                println!(
+                    "pos {}: attendant {attendant} authorizes ${preset}",
+                    car.pump
+                );
             }
             Ok((status, answer)) => {
                 tracing::debug!(%status, %answer, "authorization refused; retrying later");
@@ -291,16 +419,15 @@ async fn drive_cars(
                 continue;
             }
         }
-        let nozzle = NozzleId(if car % 3 == 0 { 2 } else { 1 });
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(pause) => {}
+        if !car.wait(car.pause).await {
+            return;
         }
-        if let Err(e) = sim.act(address, SimAction::LiftNozzle(nozzle)).await {
+        let nozzle = NozzleId(if n % 3 == 0 { 2 } else { 1 });
+        if let Err(e) = car.sim.act(address, SimAction::LiftNozzle(nozzle)).await {
             tracing::warn!(error = %e, "simulator refused the lift");
         }
         // Wait until the dispatch is a sale (the preset stops the pump), then hang up.
-        let mut snapshots = forecourt.subscribe();
+        let mut snapshots = car.forecourt.subscribe();
         loop {
             let done = snapshots
                 .borrow()
@@ -312,12 +439,76 @@ async fn drive_cars(
                 break;
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = car.shutdown.cancelled() => return,
                 changed = snapshots.changed() => if changed.is_err() { return },
             }
         }
-        if let Err(e) = sim.act(address, SimAction::HangNozzle).await {
+        if let Err(e) = car.sim.act(address, SimAction::HangNozzle).await {
             tracing::warn!(error = %e, "simulator refused the hang-up");
+        }
+        if !car.wait(car.pause).await {
+            return;
+        }
+        pay(&car, n).await;
+    }
+}
+
+/// The customer pays: usually an approved card; every fifth car is declined first
+/// (seed 000 case 9); every seventh pays cash at the counter instead.
+async fn pay(car: &Car, n: usize) {
+    let url = format!(
+        "{}/pay-mp?apies={STORE_ID}&pos={}",
+        car.public_url, car.pump
+    );
+    if n % 7 == 0 {
+        let Some(sale) = car
+            .forecourt
+            .snapshot()
+            .positions
+            .get(&PositionId(u16::from(car.pump)))
+            .and_then(|p| p.payable.last().map(|s| s.id))
+        else {
+            return;
+        };
+        let path = format!("/api/sales/{sale}/settle");
+        if admin_client::call(
+            &car.admin_url,
+            Method::POST,
+            &path,
+            Some(&json!({ "note": "cash" })),
+        )
+        .await
+        .is_ok()
+        {
+            println!(
+                "pos {}: customer pays cash; sale {sale} settled at the counter",
+                car.pump
+            );
+        }
+        return;
+    }
+    let cards: &[CardHolder] = if n % 5 == 0 {
+        &[CardHolder::Call, CardHolder::Apro]
+    } else {
+        &[CardHolder::Apro]
+    };
+    for card in cards {
+        let options = car.sandbox.default_scan_options();
+        match car
+            .sandbox
+            .scan(ScanTarget::Url(url.clone()), *card, &options)
+            .await
+        {
+            Ok(ScanOutcome::Paid { payment, .. }) => println!(
+                "pos {}: customer scans and pays ${} with card {}: {} ({})",
+                car.pump,
+                payment.transaction_amount,
+                card.name(),
+                payment.status,
+                payment.status_detail
+            ),
+            Ok(other) => println!("pos {}: scan: {other:?}", car.pump),
+            Err(e) => println!("pos {}: scan failed: {e}", car.pump),
         }
     }
 }

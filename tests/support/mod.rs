@@ -14,7 +14,7 @@ use std::time::Duration;
 use forecourtd::admin_client;
 use forecourtd::app::Daemon;
 use forecourtd::config::Config;
-use forecourtd::demo::station_config_toml;
+use forecourtd::demo::{station_config_toml, StationSpec};
 use forecourtd::forecourt::{ForecourtHandle, Snapshot};
 use forecourtd::protocols;
 use forecourtd::sim::{spawn_sim_line, SimLineHandle};
@@ -72,13 +72,14 @@ impl Rig {
         admin: &str,
         tweak: impl Fn(String) -> String,
     ) -> String {
-        tweak(station_config_toml(
-            &[self.sim.path()],
-            self.pumps,
-            &self.database(),
-            public,
-            admin,
-        ))
+        tweak(station_config_toml(&StationSpec {
+            devices: vec![self.sim.path().to_path_buf()],
+            pumps_per_line: self.pumps,
+            database: self.database(),
+            public: public.to_owned(),
+            admin: admin.to_owned(),
+            payments: None,
+        }))
     }
 
     /// Starts the daemon in-process on ports chosen by the system.

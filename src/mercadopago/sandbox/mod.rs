@@ -330,6 +330,8 @@ impl Sandbox {
 }
 
 /// A running sandbox: its address, the app's scan, knobs and read access for assertions.
+/// Clones share the same sandbox.
+#[derive(Clone)]
 pub struct SandboxHandle {
     shared: Arc<Shared>,
     addr: SocketAddr,
