@@ -54,6 +54,8 @@ pub struct PaymentSpec {
     pub reconcile_after_secs: u64,
     /// Refund money the station is not owed.
     pub refund_duplicates: bool,
+    /// Notification channel asked of Mercado Pago (`source_news`): `ipn` or `webhooks`.
+    pub source_news: &'static str,
 }
 
 /// What a generated station configuration contains.
@@ -78,6 +80,7 @@ pub struct StationSpec {
 pub fn station_config_toml(spec: &StationSpec) -> String {
     let (price_super, price_infinia) = (protocols::DEMO_PRICE_SUPER, protocols::DEMO_PRICE_INFINIA);
     let public = &spec.public;
+    let source_news = spec.payments.as_ref().map_or("webhooks", |p| p.source_news);
     let mercadopago = match &spec.payments {
         None => "collector_id = 446566691\n".to_owned(),
         Some(p) => format!(
@@ -101,7 +104,7 @@ currency = "ARS"
 
 [mercadopago]
 {mercadopago}sponsor_id = 446559784
-notification_url = "http://{public}/mp/notifications?source_news=webhooks"
+notification_url = "http://{public}/mp/notifications?source_news={source_news}"
 public_base_url = "http://{public}"
 
 [listen]
@@ -223,6 +226,7 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
             mode: "order",
             reconcile_after_secs: 30,
             refund_duplicates: true,
+            source_news: "webhooks",
         }),
     });
     let config = Config::from_toml_str(&text, temp.path())

@@ -4,4 +4,6 @@ mod support;
 
 mod config;
 mod order_endpoint;
+mod payments;
 mod sandbox;
+mod seeds;

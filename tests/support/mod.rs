@@ -273,9 +273,18 @@ pub struct ChildDaemon {
 impl ChildDaemon {
     /// Writes the rig's configuration with fixed ports and starts `forecourtd run`.
     pub async fn start(rig: &Rig, public: u16, admin: u16) -> ChildDaemon {
+        let text = rig.config_text(
+            &format!("127.0.0.1:{public}"),
+            &format!("127.0.0.1:{admin}"),
+            |t| t,
+        );
+        Self::start_with_text(rig, &text, public, admin).await
+    }
+
+    /// Starts `forecourtd run` with this configuration text (listening on the given ports).
+    pub async fn start_with_text(rig: &Rig, text: &str, public: u16, admin: u16) -> ChildDaemon {
         let public = format!("127.0.0.1:{public}");
         let admin = format!("127.0.0.1:{admin}");
-        let text = rig.config_text(&public, &admin, |t| t);
         let path = rig.dir.path().join("config.toml");
         std::fs::write(&path, text).expect("write configuration");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
@@ -349,3 +358,5 @@ impl ChildDaemon {
         self.child.kill().await.expect("kill forecourtd");
     }
 }
+
+pub mod payments;

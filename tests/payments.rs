@@ -1,0 +1,390 @@
+//! Payments beyond the seed tables: forged and lost notifications, duplicate payments,
+//! a crash between storing a notification and processing it, refunds.
+
+use std::time::Duration;
+
+use forecourtd::mercadopago::sandbox::CardHolder;
+use forecourtd::mercadopago::signature;
+use forecourtd::mercadopago::types::PaymentStatus;
+use forecourtd::sale::SaleStatus;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::payments::{eventually, reference, PaySetup, PayStation};
+use crate::support::{free_port, get, post, ChildDaemon, Rig};
+
+async fn post_raw(
+    base: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Value,
+) -> (StatusCode, Value) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut request =
+        hyper::Request::post(format!("{base}{path}")).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::from(body.to_string())))
+        .expect("request");
+    let response = client.request(request).await.expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn notification_count(s: &PayStation) -> i64 {
+    let path = s.rig.database();
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(path).expect("open journal");
+        conn.query_row("SELECT count(*) FROM notifications", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .expect("count")
+    })
+    .await
+    .expect("query")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_webhook_signatures_are_refused_and_nothing_is_stored() {
+    let s = PayStation::start(PaySetup::default()).await;
+    let order = s.dispatch(1, "5000").await;
+    let path = "/mp/notifications?data.id=424242&type=payment";
+    let body =
+        json!({ "type": "payment", "action": "payment.updated", "data": { "id": "424242" } });
+    let now = jiff::Timestamp::now().as_second().unsigned_abs();
+    // Signed with the wrong secret.
+    let forged = signature::sign(b"not-the-secret", Some("424242"), Some("req-1"), now);
+    let (status, answer) = post_raw(
+        &s.station.public,
+        path,
+        &[("x-signature", forged), ("x-request-id", "req-1".into())],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    // The right secret but a stale timestamp.
+    let secret = s.sandbox.webhook_secret().expose().as_bytes().to_vec();
+    let stale = signature::sign(&secret, Some("424242"), Some("req-2"), now - 3600);
+    let (status, _) = post_raw(
+        &s.station.public,
+        path,
+        &[("x-signature", stale), ("x-request-id", "req-2".into())],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Garbage header.
+    let (status, _) = post_raw(
+        &s.station.public,
+        path,
+        &[
+            ("x-signature", "v1=zz,ts=".into()),
+            ("x-request-id", "req-3".into()),
+        ],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Not JSON at all, or no id: 400.
+    let (status, _) = post_raw(&s.station.public, "/mp/notifications", &[], json!("x")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(notification_count(&s).await, 0);
+
+    // A correctly signed webhook about a payment Mercado Pago does not know is stored,
+    // read from the API, found unknown and given up: it pays nothing.
+    let good = signature::sign(&secret, Some("424242"), Some("req-4"), now);
+    let (status, _) = post_raw(
+        &s.station.public,
+        path,
+        &[("x-signature", good), ("x-request-id", "req-4".into())],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(notification_count(&s).await, 1);
+    assert_eq!(
+        s.sale(&reference(&order)).await.sale.status,
+        SaleStatus::Ready
+    );
+
+    // A delivery for a real payment signed with the wrong key: every attempt is refused
+    // with 401 and it decides nothing (the reconciler's search covers such a sale).
+    s.sandbox.bad_signatures(1);
+    let payment = s.pay(1, CardHolder::Apro).await;
+    let refused = eventually("the forged delivery refused", || async {
+        s.sandbox.deliveries().into_iter().find(|d| {
+            d.resource_id == payment.id
+                && d.bad_signature
+                && d.attempts.iter().any(|a| a.status == Some(401))
+        })
+    })
+    .await;
+    assert!(refused.attempts.iter().all(|a| a.status == Some(401)));
+    assert_eq!(
+        s.sale(&reference(&order)).await.sale.status,
+        SaleStatus::Ready
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_notifications_are_recovered_by_the_reconciler() {
+    let s = PayStation::start(PaySetup {
+        reconcile_after_secs: 1,
+        ..PaySetup::default()
+    })
+    .await;
+    s.sandbox.drop_notifications(1000);
+    let order = s.dispatch(2, "3000").await;
+    let payment = s.pay(2, CardHolder::Apro).await;
+    let record = s.wait_sale(&reference(&order), SaleStatus::Paid).await;
+    assert_eq!(record.payment_id, Some(payment.id.to_string()));
+    assert_eq!(
+        notification_count(&s).await,
+        0,
+        "paid without any notification"
+    );
+    let (_, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=2").await;
+    assert_eq!(answer["error"]["type"], json!("unavailable"));
+}
+
+async fn second_approved_payment(refund: bool) {
+    let s = PayStation::start(PaySetup {
+        refund_duplicates: refund,
+        ..PaySetup::default()
+    })
+    .await;
+    let order = s.dispatch(1, "5000").await;
+    // Notifications are slow: the customer (or a second phone) pays twice before the
+    // first payment is applied.
+    s.sandbox.delay_notifications(Duration::from_secs(2));
+    let first = s.pay(1, CardHolder::Apro).await;
+    let second = s.pay(1, CardHolder::Apro).await;
+    assert_eq!(first.status, PaymentStatus::Approved);
+    assert_eq!(second.status, PaymentStatus::Approved);
+    let record = s.wait_sale(&reference(&order), SaleStatus::Paid).await;
+    let paid_by = record.payment_id.clone().expect("paid");
+    let other = if paid_by == first.id.to_string() {
+        &second
+    } else {
+        &first
+    };
+    let journal = s.station.daemon.journal();
+    let flagged = eventually("duplicate flagged", || async {
+        journal
+            .payment(&other.id.to_string())
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| p.flagged_reason.is_some())
+    })
+    .await;
+    assert!(flagged
+        .flagged_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("second approved payment")));
+    if refund {
+        let refunds = eventually("duplicate refunded", || async {
+            let r = s.sandbox.refunds(other.id);
+            (!r.is_empty()).then_some(r)
+        })
+        .await;
+        assert_eq!(refunds.len(), 1);
+        assert_eq!(refunds[0].amount.to_string(), "5000.00");
+        assert!(s.sandbox.refunds(paid_by.parse().expect("id")).is_empty());
+    } else {
+        // Give the processor every chance to (wrongly) refund, then check it did not.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(s.sandbox.refunds(other.id).is_empty());
+    }
+    // Exactly one paid sale.
+    let (_, sales) = get(&s.station.admin, "/api/sales").await;
+    let paid = sales
+        .as_array()
+        .expect("sales")
+        .iter()
+        .filter(|s| s["status"] == json!("paid"))
+        .count();
+    assert_eq!(paid, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_approved_payment_is_flagged() {
+    second_approved_payment(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_approved_payment_is_refunded_when_allowed() {
+    second_approved_payment(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_then_total_refund_adds_up() {
+    let s = PayStation::start(PaySetup::default()).await;
+    let order = s.dispatch(1, "5000").await;
+    let payment = s.pay(1, CardHolder::Apro).await;
+    let sale = s
+        .wait_sale(&reference(&order), SaleStatus::Paid)
+        .await
+        .sale
+        .id;
+    let path = format!("/api/sales/{sale}/refund");
+    let (status, body) = post(&s.station.admin, &path, json!({ "amount": "1000.50" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // More than what is left is refused.
+    let (status, _) = post(&s.station.admin, &path, json!({ "amount": "4000.00" })).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = post(&s.station.admin, &path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["refund"]["amount"].to_string(), "3999.50");
+    let (status, _) = post(&s.station.admin, &path, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing left to refund");
+
+    let at_mp: rust_decimal::Decimal = s.sandbox.refunds(payment.id).iter().map(|r| r.amount).sum();
+    assert_eq!(at_mp.to_string(), "5000.00");
+    let journal = s.station.daemon.journal();
+    let refunds = journal
+        .refunds_for_payment(&payment.id.to_string())
+        .await
+        .expect("journal");
+    assert_eq!(refunds.len(), 2);
+    let recorded: rust_decimal::Decimal = refunds
+        .iter()
+        .map(|r| r.amount.map(|a| a.value()).unwrap_or_default())
+        .sum();
+    assert_eq!(recorded.to_string(), "5000.00");
+    let stored = journal
+        .payment(&payment.id.to_string())
+        .await
+        .expect("journal")
+        .expect("payment");
+    assert_eq!(stored.status, "refunded");
+    let (_, shown) = get(&s.station.admin, &format!("/api/sales/{sale}")).await;
+    assert_eq!(
+        shown["payments"][0]["refunds"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
+    let rig = Rig::new(1);
+    let sandbox = forecourtd::mercadopago::sandbox::Sandbox::start(
+        crate::support::payments::sandbox_settings(),
+    )
+    .await
+    .expect("sandbox");
+    let (public, admin) = (free_port(), free_port());
+    let text = PayStation::config_text(
+        &rig,
+        &sandbox,
+        &PaySetup::default(),
+        &format!("127.0.0.1:{public}"),
+        &format!("127.0.0.1:{admin}"),
+    );
+    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    daemon
+        .wait_position(1, "programmed", |p| {
+            p["pump_status"] == json!("completed") || p["pump_status"] == json!("idle")
+        })
+        .await;
+    let (status, body) = post(
+        &daemon.admin,
+        "/api/positions/1/authorize",
+        json!({ "amount": "3000", "attendant": "7" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    rig.act(
+        1,
+        pump_protocols::SimAction::LiftNozzle(pump_protocols::NozzleId(1)),
+    )
+    .await;
+    let position = daemon
+        .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
+        .await;
+    let reference = position["payable"][0]["external_reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+
+    // Mercado Pago's API is down: the notification is stored and answered, but cannot be
+    // processed.
+    sandbox.fail_api(100_000, 503);
+    let options = sandbox.default_scan_options();
+    let outcome = sandbox
+        .scan(
+            forecourtd::mercadopago::sandbox::ScanTarget::Url(format!(
+                "http://127.0.0.1:{public}/pay-mp?apies=29&pos=1"
+            )),
+            CardHolder::Apro,
+            &options,
+        )
+        .await
+        .expect("scan");
+    let forecourtd::mercadopago::sandbox::ScanOutcome::Paid { payment, .. } = outcome else {
+        panic!("expected a payment, got {outcome:?}");
+    };
+    let db = rig.database();
+    let count = |db: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || {
+            let conn = rusqlite::Connection::open(db).ok()?;
+            conn.query_row(
+                "SELECT count(*) FROM notifications WHERE state = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    };
+    eventually("notification stored", || {
+        let db = db.clone();
+        async move { count(db).await.filter(|n| *n > 0) }
+    })
+    .await;
+    daemon.kill().await;
+
+    // Back up, with the API working again: the stored notification is processed.
+    sandbox.fail_api(0, 503);
+    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    let sale = daemon
+        .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
+        .await;
+    assert_eq!(sale["payable"], json!([]));
+    let (_, sales) = get(&daemon.admin, "/api/sales").await;
+    let paid: Vec<&Value> = sales
+        .as_array()
+        .expect("sales")
+        .iter()
+        .filter(|s| s["external_reference"] == json!(reference))
+        .collect();
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0]["status"], json!("paid"));
+    assert_eq!(paid[0]["payment_id"], json!(payment.id.to_string()));
+    let id = paid[0]["id"].as_i64().expect("id");
+    let (_, shown) = get(&daemon.admin, &format!("/api/sales/{id}")).await;
+    let paid_events = shown["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"].as_str().is_some_and(|k| k.contains("paid")))
+        .count();
+    assert_eq!(paid_events, 1, "{}", shown["events"]);
+    daemon.kill().await;
+    sandbox.shutdown().await;
+}
