@@ -26,7 +26,7 @@ use crate::http::server::{self, Limits};
 use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
 use crate::journal::{Journal, JournalSettings};
 use crate::lines::LineTask;
-use crate::mercadopago::{ClientSettings, MercadoPagoClient, Secret};
+use crate::mercadopago::{ClientSettings, MercadoPagoClient};
 use crate::payments::decide::PaymentPolicy;
 use crate::payments::pos_sync;
 use crate::payments::preference::Preferences;
@@ -67,7 +67,7 @@ pub fn payment_applier(
     let Some(token) = &mp.access_token else {
         return Ok(None);
     };
-    let mut settings = ClientSettings::new(mp.api_base_url.clone(), Secret::new(token.expose()));
+    let mut settings = ClientSettings::new(mp.api_base_url.clone(), token.clone());
     settings.request_timeout = mp.request_timeout;
     let client = MercadoPagoClient::new(settings).context("building the Mercado Pago client")?;
     Ok(Some(PaymentApplier {
@@ -89,11 +89,7 @@ pub fn order_settings(config: &Config) -> OrderSettings {
     OrderSettings {
         store_id: station.store_id.clone(),
         store_id_padded: station.store_id_padded(),
-        token: config
-            .order_endpoint()
-            .token
-            .as_ref()
-            .map(|t| t.expose().to_owned()),
+        token: config.order_endpoint().token.clone(),
         allowed_methods: config.order_endpoint().allowed_methods.clone(),
         collector_id: mp.collector_id,
         sponsor_id: mp.sponsor_id,

@@ -19,4 +19,5 @@ pub mod mercadopago;
 pub mod payments;
 pub mod protocols;
 pub mod sale;
+pub mod secret;
 pub mod sim;

@@ -281,67 +281,26 @@ async fn sandbox(args: forecourtd::mercadopago::sandbox::SandboxArgs) -> ExitCod
 }
 
 async fn status(admin: AdminTarget) -> ExitCode {
-    let url = match admin.url() {
-        Ok(url) => url,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
-    };
-    match admin_client::call(&url, hyper::Method::GET, "/api/positions", None).await {
-        Ok((status, body)) if status.is_success() => {
-            print!("{}", admin_client::positions_table(&body));
-            ExitCode::SUCCESS
-        }
-        Ok((status, body)) => {
-            eprintln!("{status}: {body}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    admin_call(
+        admin,
+        hyper::Method::GET,
+        "/api/positions".to_owned(),
+        None,
+        admin_client::positions_table,
+    )
+    .await
+}
+
+fn pretty(body: &serde_json::Value) -> String {
+    let text = serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string());
+    format!("{text}\n")
 }
 
 async fn admin_get(admin: AdminTarget, path: String) -> ExitCode {
-    let url = match admin.url() {
-        Ok(url) => url,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
-    };
-    match admin_client::call(&url, hyper::Method::GET, &path, None).await {
-        Ok((status, body)) if status.is_success() => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
-            );
-            ExitCode::SUCCESS
-        }
-        Ok((status, body)) => {
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or("request refused");
-            eprintln!("{status}: {message}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    admin_call(admin, hyper::Method::GET, path, None, pretty).await
 }
 
 async fn admin_post(admin: AdminTarget, path: String, body: serde_json::Value) -> ExitCode {
-    let url = match admin.url() {
-        Ok(url) => url,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
-    };
     // Leave out what was not given, so the daemon sees exactly the request made.
     let body = match body {
         serde_json::Value::Object(map) => {
@@ -349,9 +308,27 @@ async fn admin_post(admin: AdminTarget, path: String, body: serde_json::Value) -
         }
         other => other,
     };
-    match admin_client::call(&url, hyper::Method::POST, &path, Some(&body)).await {
+    admin_call(admin, hyper::Method::POST, path, Some(body), pretty).await
+}
+
+/// Calls the admin API and prints the answer with `render` (or the error's message).
+async fn admin_call(
+    admin: AdminTarget,
+    method: hyper::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+    render: fn(&serde_json::Value) -> String,
+) -> ExitCode {
+    let url = match admin.url() {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match admin_client::call(&url, method, &path, body.as_ref()).await {
         Ok((status, body)) if status.is_success() => {
-            println!("{body}");
+            print!("{}", render(&body));
             ExitCode::SUCCESS
         }
         Ok((status, body)) => {

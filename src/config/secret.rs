@@ -1,62 +1,16 @@
 //! Secrets read at load time: the Mercado Pago access token, webhook signing secrets and
 //! the order endpoint's URL token.
 //!
-//! This module owns the [`Secret`] wrapper and the two ways a secret reaches the daemon: a
+//! This module owns the two ways a secret reaches the daemon: a
 //! file (systemd `LoadCredential=`, a root-only file) or an environment variable. It never
 //! accepts a secret written inline in the configuration, and nothing in it ever formats a
 //! secret's value: `Debug` and `Display` print `***`, and every error message names the
 //! source (path or variable), never the content.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::Path;
 
-/// A secret string whose `Debug` and `Display` print `***`.
-///
-/// The value is reachable only through [`expose`](Self::expose), so it cannot end up in a
-/// log line or an error message by accident. There is no `PartialEq`: compare with
-/// [`matches`](Self::matches), which does not stop at the first differing byte.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value, for the one place that must send it (an HTTP header, a MAC key).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// True when `candidate` equals the secret, compared in time independent of where the
-    /// first difference is (only the length can be learnt from timing).
-    pub fn matches(&self, candidate: &str) -> bool {
-        let a = self.0.as_bytes();
-        let b = candidate.as_bytes();
-        if a.len() != b.len() {
-            return false;
-        }
-        let diff = a
-            .iter()
-            .zip(b)
-            .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
-        diff == 0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secret::Secret;
 
 /// A secret read from a file, plus a warning when the file is readable by every user.
 pub(crate) struct FileSecret {
@@ -132,23 +86,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formatting_never_shows_the_value() {
-        let s = Secret::new("APP_USR-123-456");
-        assert_eq!(format!("{s}"), "***");
-        assert_eq!(format!("{s:?}"), "***");
-        assert_eq!(format!("{:?}", Some(s)), "Some(***)");
-    }
-
-    #[test]
-    fn matches_compares_whole_values() {
-        let s = Secret::new("abcdef");
-        assert!(s.matches("abcdef"));
-        assert!(!s.matches("abcdeg"));
-        assert!(!s.matches("abcde"));
-        assert!(!s.matches(""));
-    }
-
-    #[test]
     fn env_reading_checks_name_presence_and_content() {
         let env = |name: &str| match name {
             "SET" => Some(OsString::from("  tok-1\n")),
@@ -156,9 +93,12 @@ mod tests {
             "SPACED" => Some(OsString::from("a b")),
             _ => None,
         };
-        assert_eq!(read_env("SET", &env).map(|s| s.0), Ok("tok-1".to_owned()));
         assert_eq!(
-            read_env("UNSET", &env).map(|s| s.0),
+            read_env("SET", &env).map(|s| s.expose().to_owned()),
+            Ok("tok-1".to_owned())
+        );
+        assert_eq!(
+            read_env("UNSET", &env).map(|s| s.expose().to_owned()),
             Err("environment variable UNSET is not set".to_owned())
         );
         assert!(read_env("EMPTY", &env).is_err());

@@ -19,6 +19,7 @@ use super::error::{json_response, ApiError, HttpResponse, OrderErrorKind};
 use crate::forecourt::dispatch::OrderState;
 use crate::forecourt::Snapshot;
 use crate::sale::Sale;
+use crate::secret::Secret;
 
 /// What the order body needs from the configuration.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub struct OrderSettings {
     /// The store id zero-padded to 5 characters, for `loyalty.store_id`.
     pub store_id_padded: String,
     /// Optional secret the POS URL carries as `token=`.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Methods Mercado Pago may use (GET and HEAD by default).
     pub allowed_methods: Vec<Method>,
     /// The seller's Mercado Pago user id.
@@ -120,7 +121,7 @@ pub fn parse_location(query: Option<&str>, settings: &OrderSettings) -> Result<L
     let position = position.ok_or_else(|| invalid("missing parameter pos"))?;
     if let Some(expected) = &settings.token {
         let given = token.unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        if !expected.matches(&given) {
             return Err(invalid("unknown location"));
         }
     }
@@ -364,14 +365,6 @@ fn printable(s: &str) -> String {
     format!("{cleaned:?}")
 }
 
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,7 +437,7 @@ mod tests {
     #[test]
     fn token_must_match() {
         let mut s = settings();
-        s.token = Some("s3cret".into());
+        s.token = Some(Secret::new("s3cret"));
         assert!(parse_location(Some("apies=29&pos=3"), &s).is_err());
         assert!(parse_location(Some("apies=29&pos=3&token=nope"), &s).is_err());
         assert!(parse_location(Some("apies=29&pos=3&token=s3cret"), &s).is_ok());

@@ -21,52 +21,10 @@ pub mod sandbox;
 pub mod signature;
 pub mod types;
 
-use std::fmt;
-
 pub use client::{ClientSettings, IdempotencyKey, MercadoPagoClient, MpError};
 pub use signature::SignatureError;
 
-/// A credential (access token, client secret, webhook secret) that must never be printed.
-///
-/// `Debug` and `Display` print `***`; the value is reachable only through
-/// [`expose`](Self::expose), so every place that uses it is easy to find.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The credential itself, for the one place that must send or use it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// True when the credential is the empty string.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl AsRef<[u8]> for Secret {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
+pub use crate::secret::Secret;
 
 /// The seller's user id (`collector_id`) carried by an access token.
 ///
