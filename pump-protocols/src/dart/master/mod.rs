@@ -81,8 +81,10 @@
 //!   gives the receiver no way to tell).
 //! - The master's own blocks fail like the daemon's: the session block as
 //!   `CommandFailed { ReturnStatus, .. }` (not repeated: the pump still reports status
-//!   changes by itself), the end-of-sale request as `CommandFailed { ReturnFillingInfo, .. }`
-//!   (that completion is then dropped until the next session finds it).
+//!   changes by itself), the end-of-sale request as `CommandFailed { ReturnFillingInfo, .. }`.
+//!   Refused (NAKed), that completion is then dropped until the next session finds it;
+//!   unacknowledged, it is asked again, up to `retries` more rounds as when its answer
+//!   never comes, since the pump may have taken it and only the ACKs were lost.
 //! - Session start asks no totals (§6.6 lists CD101 as optional): the daemon asks with
 //!   [`PumpCommand::ReadTotals`], which sends CD101 COUN n for nozzles 1..=8 (§5.6).
 //! - Authorize (§5.9): one block `[CD1 RESET] CD2 [CD3|CD4] CD1 AUTHORIZE`; RESET unless the
@@ -475,7 +477,7 @@ impl DartMaster {
         block.failures += 1;
         if block.failures > retries {
             pump.tx_out = wrap.next(tx);
-            pump.block_failed(failure, &mut sink);
+            pump.block_failed(failure, retries, &mut sink);
         }
     }
 

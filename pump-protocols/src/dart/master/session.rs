@@ -202,11 +202,17 @@ impl PumpLink {
         }
     }
 
-    /// The head block failed for good.
-    pub(super) fn block_failed(&mut self, failure: CommandFailure, sink: &mut Sink<'_>) {
+    /// The head block failed for good; `retries` bounds the end-of-sale request rounds.
+    pub(super) fn block_failed(
+        &mut self,
+        failure: CommandFailure,
+        retries: u32,
+        sink: &mut Sink<'_>,
+    ) {
         let Some(block) = self.queue.pop_front() else {
             return;
         };
+        let refused = failure == CommandFailure::Rejected;
         self.emit(
             sink,
             PumpEventKind::CommandFailed {
@@ -215,7 +221,10 @@ impl PumpLink {
             },
         );
         if block.requests_info && self.completion.is_some() && !self.info_requested() {
-            if block.origin == Origin::CompletionInfo {
+            // Unacknowledged is not refused: the pump may well have taken the request and
+            // queued its figures while every ACK was lost, so it is asked again, a round at
+            // a time as for an answer that never comes (`on_eot`).
+            if block.origin == Origin::CompletionInfo && (refused || self.info_rounds > retries) {
                 // The pump takes no end-of-sale request: give up on this completion; it is
                 // reported again in the next session if the pump still shows it.
                 self.completion = None;
