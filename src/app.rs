@@ -53,6 +53,9 @@ pub struct Daemon {
     payment_tasks: TaskTracker,
 }
 
+/// Bound on one admin request (POS sync over every position included).
+pub const ADMIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Unverified notifications accepted at once, and per second after that.
 const HINT_BURST: u32 = 100;
 const HINT_PER_SECOND: u32 = 20;
@@ -321,10 +324,16 @@ impl Daemon {
             Limits::default(),
             http_shutdown.clone(),
         ));
+        // Staff operations (POS sync, refunds) wait on Mercado Pago with retries; the admin
+        // listener is loopback-only, so it may take longer than a public request.
+        let admin_limits = Limits {
+            request_timeout: ADMIN_REQUEST_TIMEOUT,
+            ..Limits::default()
+        };
         http_tasks.spawn(server::serve(
             admin,
             admin_handler,
-            Limits::default(),
+            admin_limits,
             http_shutdown.clone(),
         ));
         http_tasks.close();

@@ -181,3 +181,106 @@ where
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use pump_protocols::dart::{DartMaster, DartMasterSettings};
+    use pump_protocols::{Decimals, GradeId, NozzleId, PumpEventKind, PumpSetup, PumpStatus};
+    use tokio::io::DuplexStream;
+
+    use super::*;
+    use crate::protocols::demo_simulator;
+    use crate::sim::spawn_sim_on;
+
+    /// A port that can be unplugged: each open hands the far end to a fresh simulator,
+    /// until `fail_opens` says the device is missing.
+    struct Bench {
+        fail_opens: Arc<Mutex<u32>>,
+        far_ends: mpsc::UnboundedSender<DuplexStream>,
+    }
+
+    fn master() -> Box<dyn LineMaster> {
+        let setup = PumpSetup {
+            address: BusAddress(0x50),
+            decimals: Decimals::default(),
+            nozzles: vec![(NozzleId(1), GradeId(1)), (NozzleId(2), GradeId(2))],
+        };
+        Box::new(DartMaster::new(DartMasterSettings::default(), vec![setup]).expect("master"))
+    }
+
+    async fn next_status(events: &mut mpsc::Receiver<Message>) -> PumpStatus {
+        loop {
+            match events.recv().await.expect("line task running") {
+                Message::Pump {
+                    event:
+                        PumpEvent {
+                            kind: PumpEventKind::StatusChanged(status),
+                            ..
+                        },
+                    ..
+                } => return status,
+                _ => continue,
+            }
+        }
+    }
+
+    use pump_protocols::BusAddress;
+
+    #[tokio::test(start_paused = true)]
+    async fn vanished_port_reports_pumps_offline_and_is_reopened_with_backoff() {
+        let (far_tx, mut far_rx) = mpsc::unbounded_channel();
+        let bench = Bench {
+            fail_opens: Arc::new(Mutex::new(2)),
+            far_ends: far_tx,
+        };
+        let fail_opens = bench.fail_opens.clone();
+        let opens = Arc::new(Mutex::new(0u32));
+        let opens_seen = opens.clone();
+        let opener: Opener<DuplexStream> = Box::new(move || {
+            *opens.lock().expect("count") += 1;
+            let mut failing = bench.fail_opens.lock().expect("flag");
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(io::Error::new(io::ErrorKind::NotFound, "no such device"));
+            }
+            let (near, far) = tokio::io::duplex(4096);
+            let _ = bench.far_ends.send(far);
+            Ok(near)
+        });
+        let (events_tx, mut events) = mpsc::channel(256);
+        let (_commands_tx, commands) = mpsc::channel(8);
+        let shutdown = CancellationToken::new();
+        let task = LineTask {
+            name: "line1".into(),
+            master: master(),
+            opener,
+            commands,
+            events: events_tx,
+            reopen_backoff_max: Duration::from_secs(5),
+        };
+        tokio::spawn(task.run(shutdown.clone()));
+
+        // Two failed opens (backoff), then the port appears and the pump is heard.
+        let sim_stop = CancellationToken::new();
+        let far = far_rx.recv().await.expect("opened");
+        spawn_sim_on(demo_simulator(1).expect("simulator"), far, sim_stop.clone());
+        assert_eq!(next_status(&mut events).await, PumpStatus::NotProgrammed);
+        assert_eq!(*opens_seen.lock().expect("count"), 3);
+
+        // The adapter is unplugged: the pump is offline, the port reopened.
+        *fail_opens.lock().expect("flag") = 1;
+        sim_stop.cancel();
+        assert_eq!(next_status(&mut events).await, PumpStatus::Offline);
+        let far = far_rx.recv().await.expect("reopened");
+        spawn_sim_on(
+            demo_simulator(1).expect("simulator"),
+            far,
+            CancellationToken::new(),
+        );
+        assert_eq!(next_status(&mut events).await, PumpStatus::NotProgrammed);
+        assert_eq!(*opens_seen.lock().expect("count"), 5);
+        shutdown.cancel();
+    }
+}

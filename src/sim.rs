@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 
 use pump_protocols::{BusAddress, LineSimulator, SimAction, SimPumpView, SubmitError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_serial::{SerialPort, SerialStream};
 use tokio_util::sync::CancellationToken;
@@ -99,20 +99,43 @@ pub fn spawn_sim_line(
         .map(PathBuf::from)
         .ok_or_else(|| io::Error::other("pseudo-terminal has no slave path"))?;
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(run(simulator, master, slave, rx, shutdown));
+    tokio::spawn(run(simulator, master, Some(slave), rx, shutdown));
     Ok(SimLineHandle { path, tx })
 }
 
-async fn run(
+/// Starts `simulator` on any byte stream (an in-memory duplex in tests). The handle's
+/// path is empty: there is no device to open.
+pub fn spawn_sim_on<T>(
+    simulator: Box<dyn LineSimulator>,
+    port: T,
+    shutdown: CancellationToken,
+) -> SimLineHandle
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(run(simulator, port, None, rx, shutdown));
+    SimLineHandle {
+        path: PathBuf::new(),
+        tx,
+    }
+}
+
+async fn run<T>(
     mut simulator: Box<dyn LineSimulator>,
-    mut master: SerialStream,
+    mut master: T,
     // Held open for the life of the simulator: while any slave descriptor is open, the
     // master side keeps working across daemon restarts instead of failing with EIO.
-    _slave: SerialStream,
+    _slave: Option<SerialStream>,
     mut requests: mpsc::Receiver<Request>,
     shutdown: CancellationToken,
-) {
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buffer = vec![0u8; 1024];
+    // The pumps keep running when every handle is gone (a script that only needed the
+    // path); only shutdown or a closed port stops them.
+    let mut requests_open = true;
     loop {
         let at = now();
         while let Some(bytes) = simulator.poll_transmit(at) {
@@ -137,7 +160,7 @@ async fn run(
                     return;
                 }
             },
-            request = requests.recv() => match request {
+            request = requests.recv(), if requests_open => match request {
                 Some(Request::Act { pump, action, reply }) => {
                     let _ = reply.send(simulator.act(pump, action, now()));
                 }
@@ -149,7 +172,7 @@ async fn run(
                         tracing::warn!(error = %e, "simulator write failed");
                     }
                 }
-                None => return,
+                None => requests_open = false,
             },
             _ = tokio::time::sleep_until(deadline) => simulator.handle_timeout(now()),
         }

@@ -343,3 +343,35 @@ async fn killed_daemon_serves_the_same_order_and_records_a_sale_completed_while_
     assert_eq!(recovered["items"][0]["title"], json!("$8000.00 de Infinia"));
     daemon.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_writes_and_exits_cleanly() {
+    let rig = Rig::new(1);
+    let (public, admin) = (support::free_port(), support::free_port());
+    let daemon = support::ChildDaemon::start(&rig, public, admin).await;
+    daemon
+        .wait_position(1, "programmed", |p| {
+            p["pump_status"] == json!("completed") || p["pump_status"] == json!("idle")
+        })
+        .await;
+    let (status, body) = support::post(
+        &daemon.admin,
+        "/api/positions/1/authorize",
+        json!({ "volume": "2", "attendant": "7" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let exit = daemon.terminate().await;
+    assert!(exit.success(), "{exit:?}");
+    // The journal was closed: its write-ahead log is checkpointed into the database.
+    let wal = rig.database().with_extension("db-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "{} still holds {wal_len} bytes", wal.display());
+    // The dispatch journaled before the signal is still open after a restart.
+    let daemon = support::ChildDaemon::start(&rig, public, admin).await;
+    let position = daemon
+        .wait_position(1, "dispatch restored", |p| p["dispatch"]["id"].is_i64())
+        .await;
+    assert_eq!(position["dispatch"]["attendant"], json!("7"));
+    daemon.kill().await;
+}

@@ -5,5 +5,6 @@ mod support;
 mod config;
 mod order_endpoint;
 mod payments;
+mod pos;
 mod sandbox;
 mod seeds;

@@ -23,8 +23,7 @@ use pump_protocols::{
 
 use crate::sale::{Sale, SaleId};
 
-/// Journal id of a dispatch (an authorization by an attendant).
-pub type DispatchId = i64;
+pub use crate::journal::DispatchId;
 
 /// Static facts about a position, from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

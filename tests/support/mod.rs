@@ -353,6 +353,21 @@ impl ChildDaemon {
         }
     }
 
+    /// SIGTERM, then waits for the process to exit; returns its exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running child has a pid");
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(sent.success());
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("forecourtd exits after SIGTERM")
+            .expect("exit status")
+    }
+
     /// SIGKILL: no shutdown, no flush beyond what the journal already made durable.
     pub async fn kill(mut self) {
         self.child.kill().await.expect("kill forecourtd");
