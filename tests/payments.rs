@@ -181,16 +181,9 @@ async fn second_approved_payment(refund: bool) {
     } else {
         &first
     };
-    let journal = s.station.daemon.journal();
-    let flagged = eventually("duplicate flagged", || async {
-        journal
-            .payment(&other.id.to_string())
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| p.flagged_reason.is_some())
-    })
-    .await;
+    let flagged = s
+        .recorded_payment(other.id, |p| p.flagged_reason.is_some())
+        .await;
     assert!(flagged
         .flagged_reason
         .as_deref()

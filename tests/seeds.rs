@@ -219,17 +219,9 @@ async fn seed_000_case_08_late_payment_after_cash_is_refunded() {
     assert_eq!(refunds[0].amount.to_string(), "5000.00");
     let record = s.sale(&reference(&order)).await;
     assert_eq!(record.sale.status, SaleStatus::SettledOther);
-    let stored = eventually("payment flagged", || async {
-        s.station
-            .daemon
-            .journal()
-            .payment(&payment.id.to_string())
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| p.flagged_reason.is_some())
-    })
-    .await;
+    let stored = s
+        .recorded_payment(payment.id, |p| p.flagged_reason.is_some())
+        .await;
     assert!(stored.flagged_reason.is_some());
 }
 
@@ -243,16 +235,7 @@ async fn seed_000_case_09_declined_then_approved() {
     assert_eq!(declined.status, PaymentStatus::Rejected);
     assert_eq!(declined.status_detail, "cc_rejected_call_for_authorize");
     // The declined payment is recorded and the sale stays payable.
-    eventually("declined payment recorded", || async {
-        s.station
-            .daemon
-            .journal()
-            .payment(&declined.id.to_string())
-            .await
-            .ok()
-            .flatten()
-    })
-    .await;
+    s.recorded_payment(declined.id, |_| true).await;
     assert_eq!(
         s.sale(&reference(&order)).await.sale.status,
         SaleStatus::Ready
@@ -469,16 +452,7 @@ async fn seed_003_case_5_scan_after_the_dispatch_shows_the_checkout() {
         merchant_order.external_reference.as_deref(),
         Some(reference(&order).as_str())
     );
-    eventually("pending payment recorded", || async {
-        s.station
-            .daemon
-            .journal()
-            .payment(&payment.id.to_string())
-            .await
-            .ok()
-            .flatten()
-    })
-    .await;
+    s.recorded_payment(payment.id, |_| true).await;
     assert_eq!(
         s.sale(&reference(&order)).await.sale.status,
         SaleStatus::Ready

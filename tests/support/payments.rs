@@ -8,7 +8,7 @@ use std::time::Duration;
 use forecourtd::app::Daemon;
 use forecourtd::config::Config;
 use forecourtd::demo::{station_config_toml, write_credentials, PaymentSpec, StationSpec};
-use forecourtd::journal::SaleRecord;
+use forecourtd::journal::{PaymentRecord, SaleRecord};
 use forecourtd::mercadopago::sandbox::{
     CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOptions, ScanOutcome, ScanTarget,
 };
@@ -156,6 +156,24 @@ impl PayStation {
             .await
             .expect("journal")
             .expect("record")
+    }
+
+    /// Waits until the journal has recorded payment `id` and `accept` holds on it.
+    pub async fn recorded_payment(
+        &self,
+        id: i64,
+        accept: impl Fn(&PaymentRecord) -> bool,
+    ) -> PaymentRecord {
+        let journal = self.station.daemon.journal();
+        eventually(&format!("payment {id} recorded"), || async {
+            journal
+                .payment(&id.to_string())
+                .await
+                .ok()
+                .flatten()
+                .filter(|p| accept(p))
+        })
+        .await
     }
 
     /// Waits until the sale with this reference has `status`.
