@@ -42,6 +42,7 @@ async fn dispatch_walks_through_every_answer_and_ends_with_the_exact_order() {
     assert_eq!(error_type(&answer), "in_process");
 
     // Nozzle up and filling: still in process.
+    rig.real_flow(1).await;
     rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
     station
         .wait_for("filling on position 1", |s| {
@@ -294,6 +295,7 @@ async fn killed_daemon_serves_the_same_order_and_records_a_sale_completed_while_
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    rig.real_flow(2).await;
     rig.act(2, SimAction::LiftNozzle(NozzleId(2))).await;
     daemon
         .wait_position(2, "filling", |p| p["pump_status"] == json!("filling"))

@@ -381,3 +381,37 @@ async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
     daemon.kill().await;
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_and_reordered_notifications_are_harmless() {
+    let s = PayStation::start(PaySetup {
+        source_news: "ipn",
+        ..PaySetup::default()
+    })
+    .await;
+    let first = s.dispatch(1, "3000").await;
+    let second = s.dispatch(2, "5000").await;
+    // Every delivery twice, and the first batch held back until after the second.
+    s.sandbox.duplicate_notifications(100);
+    s.sandbox.reorder_notifications(1);
+    let declined = s.pay(1, CardHolder::Othe).await;
+    let paid_second = s.pay(2, CardHolder::Apro).await;
+    let paid_first = s.pay(1, CardHolder::Apro).await;
+    let one = s.wait_sale(&reference(&first), SaleStatus::Paid).await;
+    let two = s.wait_sale(&reference(&second), SaleStatus::Paid).await;
+    assert_eq!(one.payment_id, Some(paid_first.id.to_string()));
+    assert_eq!(two.payment_id, Some(paid_second.id.to_string()));
+    let declined = s.recorded_payment(declined.id, |_| true).await;
+    assert_eq!(declined.status, "rejected");
+    for sale in [one.sale.id, two.sale.id] {
+        let events = s
+            .station
+            .daemon
+            .journal()
+            .events_for_sale(sale)
+            .await
+            .expect("journal");
+        let paid = events.iter().filter(|e| e.kind.contains("paid")).count();
+        assert_eq!(paid, 1, "{events:?}");
+    }
+}

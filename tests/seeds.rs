@@ -34,6 +34,7 @@ async fn start_filling(s: &PayStation, n: u16, amount: &str) {
         .authorize(n, json!({ "amount": amount, "attendant": "7" }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    s.rig.real_flow(n).await;
     s.rig.act(n, SimAction::LiftNozzle(NozzleId(1))).await;
     s.station
         .wait_for("filling", |snap| {

@@ -19,9 +19,16 @@ use forecourtd::forecourt::{ForecourtHandle, Snapshot};
 use forecourtd::protocols;
 use forecourtd::sim::{spawn_sim_line, SimLineHandle};
 use hyper::{Method, StatusCode};
-use pump_protocols::{BusAddress, PositionId, SimAction};
+use pump_protocols::{BusAddress, PositionId, SimAction, Volume};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+/// Flow rate of test pumps, litres a minute (a real nozzle gives about 40).
+pub const FAST_FLOW: u32 = 240;
+
+/// Flow rate for tests that must act while fuel is still flowing.
+pub const REAL_FLOW: u32 = 40;
 
 /// Upper bound for anything a test waits for.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -44,14 +51,21 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// `pumps` simulated DART pumps on a new pseudo-terminal.
+    /// `pumps` simulated DART pumps on a new pseudo-terminal, flowing at [`FAST_FLOW`]
+    /// litres a minute so dispatches take about a second.
     pub fn new(pumps: u8) -> Rig {
         let sim_shutdown = CancellationToken::new();
-        let sim = spawn_sim_line(
-            protocols::demo_simulator(pumps).expect("simulated pumps"),
-            sim_shutdown.clone(),
-        )
-        .expect("pseudo-terminal");
+        let mut simulator = protocols::demo_simulator(pumps).expect("simulated pumps");
+        for pump in 1..=pumps {
+            simulator
+                .act(
+                    address(u16::from(pump)),
+                    SimAction::SetFlowRate(Volume::new(Decimal::from(FAST_FLOW))),
+                    std::time::Instant::now(),
+                )
+                .expect("flow rate");
+        }
+        let sim = spawn_sim_line(simulator, sim_shutdown.clone()).expect("pseudo-terminal");
         Rig {
             sim,
             dir: tempfile::tempdir().expect("temporary directory"),
@@ -88,6 +102,16 @@ impl Rig {
         let config = Config::from_toml_str(&text, self.dir.path()).expect("valid configuration");
         let daemon = Daemon::start(config).await.expect("daemon starts");
         Station::new(daemon)
+    }
+
+    /// Sets position `n`'s pump to a real nozzle's flow rate, for tests that act while
+    /// fuel flows.
+    pub async fn real_flow(&self, n: u16) {
+        self.act(
+            n,
+            SimAction::SetFlowRate(Volume::new(Decimal::from(REAL_FLOW))),
+        )
+        .await;
     }
 
     /// Applies a simulator action on position `n`'s pump.
