@@ -1223,6 +1223,37 @@ fn power_reset_at_any_moment_of_a_dispatch_is_one_completion() {
     }
 }
 
+/// Regression: a pump that wraps its TX# F→0 and restarts at 0 after a CPU reset sent a
+/// first block (DC1 5, the completion) with the TX# the master had just accepted; it was
+/// taken for a retransmission and the sale was never reported. Only a block repeating TX#
+/// *and* content is a retransmission now.
+#[test]
+fn regression_power_reset_with_f_to_0_wrap_loses_no_sale() {
+    for offset in 0..60u64 {
+        let mut line = Line::new(
+            DartMasterSettings {
+                tx_wrap: TxWrap::FTo0,
+                ..DartMasterSettings::default()
+            },
+            SimSettings {
+                tx_wrap: TxWrap::FTo0,
+                ..SimSettings::default()
+            },
+        );
+        line.program_all();
+        let mark = line.events.len();
+        line.act(P52, SimAction::LiftNozzle(N2));
+        line.submit(P52, authorize(preset_volume(P52, 9_000)));
+        line.run_until(secs(2), reports(P52, PumpStatus::Filling));
+        line.run_for(ms(offset * 137));
+        line.act(P52, SimAction::PowerReset);
+        line.run_until(secs(5), completed(P52, 1));
+        line.run_for(secs(2));
+        let c = the_completion(&line, mark, P52, N2, CompletionReason::Normal, None);
+        assert!(raw_volume(P52, c.volume) < 9_000, "offset {offset}: {c:?}");
+    }
+}
+
 /// The other side of "exactly once": a pump found in FILLING COMPLETED by a new session
 /// offers its last sale again (§6.6, the master's end-of-sale rule), figures unchanged;
 /// telling it from a new one is the daemon's job (it saw no dispatch in between).

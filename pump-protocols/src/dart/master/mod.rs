@@ -76,9 +76,12 @@
 //! - ACKPOLL and IAP (§3.1) are never sent. POLL, IAP and ACKPOLL frames heard from a pump
 //!   address (an echo of the master's own frames, on some adapters) are noise, as is an
 //!   ACK or NAK in answer to a POLL.
-//! - A pump that restarts without missing `offline_after_misses` polls keeps its session;
-//!   if its first block repeats the last TX# accepted, it is taken for a duplicate (§3.4
-//!   gives the receiver no way to tell).
+//! - Duplicates (§3.4): a block is a retransmission only when it repeats both the TX#
+//!   and the content of the last block accepted, as a pump's resend does (§7). A pump
+//!   that restarts without missing `offline_after_misses` polls keeps its session, and its
+//!   first block after the restart is applied even when its TX# equals the last one
+//!   accepted; the cost is that a pump which resends a *changed* block under the same
+//!   TX# (never observed) has it applied, which the daemon's idempotent handling absorbs.
 //! - The master's own blocks fail like the daemon's: the session block as
 //!   `CommandFailed { ReturnStatus, .. }` (not repeated: the pump still reports status
 //!   changes by itself), the end-of-sale request as `CommandFailed { ReturnFillingInfo, .. }`.
@@ -395,11 +398,20 @@ impl DartMaster {
             ) => {
                 self.pumps[p].heard(now);
                 let (pump, mut sink) = split!(self, p, now);
-                if pump.last_rx_tx == Some(tx) {
+                // A retransmission repeats the TX# *and* the block (§7: the pump resends
+                // the same block until ACKed). The same TX# with other content is a new
+                // block from a pump that restarted its numbering (power reset, F→0 wrap);
+                // dropping it as a duplicate would drop its DC1 and with it a sale.
+                let duplicate = pump
+                    .last_rx
+                    .as_ref()
+                    .is_some_and(|(last_tx, last)| *last_tx == tx && *last == payload);
+                if duplicate {
                     self.stats.duplicates += 1;
                 } else {
-                    pump.last_rx_tx = Some(tx);
-                    match decode_pump(&payload) {
+                    let decoded = decode_pump(&payload);
+                    pump.last_rx = Some((tx, payload));
+                    match decoded {
                         Ok(transactions) => pump.apply(transactions, &mut sink),
                         Err(_) => self.stats.malformed_blocks += 1,
                     }

@@ -59,8 +59,9 @@ pub(super) struct PumpLink {
     pub last_attempt: Option<Instant>,
     /// The master's TX# for its next block to this pump (§3.4).
     pub tx_out: u8,
-    /// The TX# of the last pump block accepted this session (§3.4 duplicates).
-    pub last_rx_tx: Option<u8>,
+    /// The TX# and payload of the last pump block accepted this session (§3.4
+    /// duplicates: a retransmission repeats both).
+    pub last_rx: Option<(u8, Vec<u8>)>,
     /// Command blocks, the head one in flight once started.
     pub queue: VecDeque<QueuedBlock>,
     /// The last DC1 this session; `None` until the first.
@@ -91,7 +92,7 @@ impl PumpLink {
             last_heard: None,
             last_attempt: None,
             tx_out: 0,
-            last_rx_tx: None,
+            last_rx: None,
             queue: VecDeque::new(),
             dart_status: None,
             reported: PumpStatus::Offline,
@@ -158,7 +159,7 @@ impl PumpLink {
         }
         self.online = true;
         self.tx_out = 0;
-        self.last_rx_tx = None;
+        self.last_rx = None;
         self.dart_status = None;
         self.last_selected = 0;
         self.last_dc3 = None;
