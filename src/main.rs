@@ -77,6 +77,12 @@ enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// Payments flagged for the attendant: mismatches, duplicates, payments after cash,
+    /// refunds, chargebacks (admin API).
+    Flagged {
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
     /// Mark a sale as settled by another means, e.g. cash (admin API).
     Settle {
         /// The sale id.
@@ -183,6 +189,9 @@ fn main() -> ExitCode {
         )),
         Command::Sales { limit, admin } => {
             run_async(admin_get(admin, format!("/api/sales?limit={limit}")))
+        }
+        Command::Flagged { admin } => {
+            run_async(admin_get(admin, "/api/payments/flagged".to_owned()))
         }
         Command::Settle { sale, note, admin } => run_async(admin_post(
             admin,

@@ -202,6 +202,14 @@ async fn second_approved_payment(refund: bool) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(s.sandbox.refunds(other.id).is_empty());
     }
+    // The attendant sees it among the flagged payments.
+    let (status, flagged) = get(&s.station.admin, "/api/payments/flagged").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(flagged
+        .as_array()
+        .expect("flagged")
+        .iter()
+        .any(|p| p["payment_id"] == json!(other.id.to_string())));
     // Exactly one paid sale.
     let (_, sales) = get(&s.station.admin, "/api/sales").await;
     let paid = sales

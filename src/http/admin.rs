@@ -121,6 +121,10 @@ pub async fn handle(
             };
             Ok(json_response(status, &body))
         }
+        ["api", "payments", "flagged"] => {
+            require(&request, &Method::GET, "GET")?;
+            admin_sales::flagged(context).await
+        }
         ["api", "sales"] => {
             require(&request, &Method::GET, "GET")?;
             admin_sales::list(context, request.uri().query()).await

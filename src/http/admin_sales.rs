@@ -2,6 +2,8 @@
 //!
 //! - `GET  /api/sales[?limit=N]`: recent sales, newest first.
 //! - `GET  /api/sales/{id}`: one sale with its payments, refunds and events.
+//! - `GET  /api/payments/flagged`: payments that need a person (amount mismatch, a second
+//!   payment, a payment after cash, refunds, chargebacks).
 //! - `POST /api/sales/{id}/settle` `{"note": "cash"}`: paid at the counter; the position is
 //!   released, and a Mercado Pago payment arriving later for it is flagged (and refunded
 //!   when the station allows it).
@@ -144,6 +146,32 @@ pub async fn show(context: &AdminContext, id: SaleId) -> Result<HttpResponse, Ap
         );
     }
     Ok(json_response(StatusCode::OK, &value))
+}
+
+/// `GET /api/payments/flagged`: what needs the attendant's attention.
+pub async fn flagged(context: &AdminContext) -> Result<HttpResponse, ApiError> {
+    let payments = context
+        .journal
+        .flagged_payments(200)
+        .await
+        .map_err(journal_error)?;
+    let body: Vec<Value> = payments
+        .iter()
+        .map(|p| {
+            json!({
+                "payment_id": p.payment_id,
+                "sale": p.sale,
+                "status": p.status,
+                "status_detail": p.status_detail,
+                "amount": json_decimal(p.amount.value()),
+                "currency": p.currency,
+                "external_reference": p.external_reference,
+                "flagged": p.flagged_reason,
+                "seen_at": p.seen_at.to_string(),
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &Value::Array(body)))
 }
 
 /// `POST /api/sales/{id}/settle` and `/void`.

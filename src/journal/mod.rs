@@ -423,6 +423,13 @@ impl Journal {
         self.call(move |db| payments::for_sale(&db.conn, id)).await
     }
 
+    /// Payments flagged for the attendant (mismatches, duplicates, refunds,
+    /// chargebacks), most recently seen first.
+    pub async fn flagged_payments(&self, limit: u32) -> Result<Vec<PaymentRecord>> {
+        self.call(move |db| payments::flagged(&db.conn, limit))
+            .await
+    }
+
     /// Records a refund request (status `requested`), or returns the earlier refund with
     /// the same idempotency key; the key reused with other figures is an error.
     pub async fn insert_refund(&self, refund: NewRefund) -> Result<RefundOutcome> {

@@ -144,6 +144,15 @@ pub(crate) fn for_sale(conn: &Connection, sale: SaleId) -> Result<Vec<PaymentRec
     payments(conn, "WHERE sale_id = ?1 ORDER BY payment_id", [sale])
 }
 
+/// Payments that need a person, most recently seen first.
+pub(crate) fn flagged(conn: &Connection, limit: u32) -> Result<Vec<PaymentRecord>> {
+    payments(
+        conn,
+        "WHERE flagged_reason IS NOT NULL ORDER BY seen_at DESC LIMIT ?1",
+        [limit],
+    )
+}
+
 fn check_json(what: &'static str, text: &str) -> Result<()> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
