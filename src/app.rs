@@ -268,9 +268,9 @@ impl Daemon {
                  confirmed until one is configured"
             ),
         }
-        payment_tasks.close();
 
         let mp = config.mercadopago();
+        let order = Arc::new(order_settings(&config));
         let preferences = match (mp.mode, &applier) {
             (MpMode::Preference, Some(applier)) => Some(Preferences::new(
                 applier.client.clone(),
@@ -282,6 +282,15 @@ impl Daemon {
             // Checked at the start, before anything was spawned.
             (MpMode::Preference, None) | (MpMode::Order, _) => None,
         };
+        if let Some(preferences) = preferences.clone() {
+            let settings = order.clone();
+            payment_tasks.spawn(preferences.prefetch(
+                forecourt.subscribe(),
+                move |sale| crate::http::order::item_title(sale, &settings),
+                payment_shutdown.clone(),
+            ));
+        }
+        payment_tasks.close();
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();
         let notifications = Arc::new(NotificationEndpoint {
@@ -303,7 +312,7 @@ impl Daemon {
         }
         let public_handler = Arc::new(PublicHandler {
             order_path: config.order_endpoint().path.clone(),
-            order: Arc::new(order_settings(&config)),
+            order,
             forecourt: forecourt.clone(),
             notifications,
             journal: journal.clone(),

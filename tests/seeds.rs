@@ -328,20 +328,48 @@ async fn seed_000_preference_api_failure_answers_timeout() {
     .await;
     programmed(&s, 1).await;
     s.station.authorize(1, json!({ "amount": "3000" })).await;
+    // Mercado Pago refuses every call: the phone gets `timeout`, never a hang.
+    s.sandbox.fail_api(1_000_000, 500);
     s.rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
     s.station
         .wait_for("sale payable", |snap| crate::support::has_payable(snap, 1))
         .await;
-    s.sandbox.slow_api(1, std::time::Duration::from_secs(8));
     let (status, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["error"]["type"], json!("timeout"));
-    s.sandbox.fail_api(20, 500);
-    let (_, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
-    assert_eq!(answer["error"]["type"], json!("timeout"));
+    assert!(s.sandbox.preferences().is_empty());
+    // Back again: the next scans get the preference (one per sale).
     s.sandbox.fail_api(0, 500);
     let (_, answer) = s.station.wait_for_answer(1, "order").await;
     assert!(answer["preference_id"].is_string(), "{answer}");
+    assert_eq!(s.sandbox.preferences().len(), 1);
+}
+
+/// Preference mode with a slow API: answered `timeout` within the bound while the
+/// creation goes on; a later scan gets its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_000_preference_slow_api_answers_timeout_then_the_preference() {
+    let s = PayStation::start(PaySetup {
+        mode: "preference",
+        ..PaySetup::default()
+    })
+    .await;
+    programmed(&s, 1).await;
+    s.station.authorize(1, json!({ "amount": "3000" })).await;
+    // Every call takes 4 s, longer than the 2.5 s the order endpoint may wait.
+    s.sandbox
+        .slow_api(1_000_000, std::time::Duration::from_secs(4));
+    s.rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
+    s.station
+        .wait_for("sale payable", |snap| crate::support::has_payable(snap, 1))
+        .await;
+    let (status, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["type"], json!("timeout"));
+    s.sandbox.slow_api(0, std::time::Duration::ZERO);
+    let (_, answer) = s.station.wait_for_answer(1, "order").await;
+    assert!(answer["preference_id"].is_string(), "{answer}");
+    assert_eq!(s.sandbox.preferences().len(), 1);
 }
 
 // ---- seed 003: QR at fuel stations ----

@@ -137,6 +137,36 @@ impl Preferences {
         Ok(id)
     }
 
+    /// Creates the preference of every sale as soon as it becomes payable, so the first
+    /// scan usually finds it ready instead of waiting on the API. Failures are left to the
+    /// scan, which tries again within its bound.
+    pub async fn prefetch(
+        self,
+        mut snapshots: tokio::sync::watch::Receiver<Arc<crate::forecourt::Snapshot>>,
+        title: impl Fn(&Sale) -> String + Send + 'static,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            let missing: Vec<Sale> = snapshots
+                .borrow_and_update()
+                .positions
+                .values()
+                .flat_map(|p| p.payable.iter())
+                .filter(|sale| sale.preference_id.is_none() && self.known(sale.id).is_none())
+                .cloned()
+                .collect();
+            for sale in missing {
+                if let Err(e) = self.create(&sale, title(&sale)).await {
+                    tracing::info!(sale = sale.id, error = %e, "preference not created ahead of the scan");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = snapshots.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
     fn remember(&self, sale: SaleId, id: &str) {
         if let Ok(mut known) = self.known.lock() {
             known.insert(sale, id.to_owned());
