@@ -141,7 +141,13 @@ pub struct PositionState {
     pub record_failed: bool,
     /// Sales of this position waiting for payment, oldest first.
     pub payable: Vec<Sale>,
+    /// When prices were last sent to a pump that asked for them.
+    pub prices_sent_at: Option<Instant>,
 }
+
+/// How long a pump may stay NOT PROGRAMMED after its prices were sent before they are
+/// sent again. Real heads take seconds to apply a price block (protocols/dart.md §4.1).
+pub const PRICES_RETRY: Duration = Duration::from_secs(30);
 
 impl PositionState {
     /// A position whose pump has not answered yet.
@@ -157,6 +163,7 @@ impl PositionState {
             recording: false,
             record_failed: false,
             payable: Vec::new(),
+            prices_sent_at: None,
         }
     }
 
@@ -169,14 +176,15 @@ impl PositionState {
             .map(|n| n.grade)
     }
 
-    /// Applies an event reported by the pump.
-    pub fn on_pump_event(&mut self, event: &PumpEventKind) -> Vec<Effect> {
+    /// Applies an event the pump reported at `at`.
+    pub fn on_pump_event(&mut self, event: &PumpEventKind, at: Instant) -> Vec<Effect> {
         let mut effects = Vec::new();
         match event {
             PumpEventKind::StatusChanged(status) => {
                 self.pump_status = *status;
                 match status {
                     PumpStatus::NotProgrammed => {
+                        self.prices_sent_at = Some(at);
                         effects.push(Effect::Command(PumpCommand::SetPrices(self.prices())));
                     }
                     PumpStatus::Authorized | PumpStatus::Filling | PumpStatus::Suspended => {
@@ -252,6 +260,24 @@ impl PositionState {
             transaction,
             attendant: dispatch.and_then(|d| d.attendant),
         })]
+    }
+
+    /// Periodic check at `now`: prices are sent again to a pump that stays NOT PROGRAMMED
+    /// [`PRICES_RETRY`] after they were sent, which usually means the configuration does not
+    /// price every nozzle of the head.
+    pub fn on_tick(&mut self, now: Instant) -> Option<Effect> {
+        if self.pump_status != PumpStatus::NotProgrammed {
+            self.prices_sent_at = None;
+            return None;
+        }
+        match self.prices_sent_at {
+            Some(at) if now.saturating_duration_since(at) >= PRICES_RETRY => {
+                self.prices_sent_at = Some(now);
+                Some(Effect::Command(PumpCommand::SetPrices(self.prices())))
+            }
+            // Sent recently, or never (the status event sends them first).
+            _ => None,
+        }
     }
 
     /// The journal wrote the sale: it becomes payable.
@@ -409,7 +435,7 @@ mod tests {
 
     fn online(state: &mut PositionState, now: Instant, status: PumpStatus) {
         state.last_heard = Some(now);
-        state.on_pump_event(&PumpEventKind::StatusChanged(status));
+        state.on_pump_event(&PumpEventKind::StatusChanged(status), now);
     }
 
     #[test]
@@ -440,7 +466,7 @@ mod tests {
         online(&mut state, now, PumpStatus::Completed);
         // Completed, figures not written yet: still in process.
         assert_eq!(state.order_state(now), OrderState::InProcess);
-        let effects = state.on_pump_event(&completed(1000, 800000));
+        let effects = state.on_pump_event(&completed(1000, 800000), now);
         let [Effect::RecordSale(record)] = effects.as_slice() else {
             panic!("expected one sale to record, got {effects:?}");
         };
@@ -449,10 +475,14 @@ mod tests {
         assert_eq!(record.transaction.grade, Some(GradeId(2)));
         assert_eq!(state.order_state(now), OrderState::InProcess);
         // The same completion reported again (after a reconnect) is not a second sale.
-        assert!(state.on_pump_event(&completed(1000, 800000)).is_empty());
+        assert!(state
+            .on_pump_event(&completed(1000, 800000), now)
+            .is_empty());
         state.sale_recorded(sale(5));
         assert_eq!(state.order_state(now), OrderState::Payable(&sale(5)));
-        assert!(state.on_pump_event(&completed(1000, 800000)).is_empty());
+        assert!(state
+            .on_pump_event(&completed(1000, 800000), now)
+            .is_empty());
         state.sale_closed(5);
         assert_eq!(state.order_state(now), OrderState::Unavailable);
     }
@@ -476,7 +506,7 @@ mod tests {
         online(&mut state, now, PumpStatus::Idle);
         state.authorized(Some(3), None, None);
         online(&mut state, now, PumpStatus::Completed);
-        let effects = state.on_pump_event(&completed(0, 0));
+        let effects = state.on_pump_event(&completed(0, 0), now);
         assert!(matches!(
             effects.as_slice(),
             [Effect::CancelDispatch { id: 3, .. }]
@@ -490,10 +520,13 @@ mod tests {
         let mut state = PositionState::new(setup());
         online(&mut state, now, PumpStatus::Idle);
         let command = state.authorized(Some(9), None, None);
-        let effects = state.on_pump_event(&PumpEventKind::CommandFailed {
-            command,
-            failure: pump_protocols::CommandFailure::NoAnswer,
-        });
+        let effects = state.on_pump_event(
+            &PumpEventKind::CommandFailed {
+                command,
+                failure: pump_protocols::CommandFailure::NoAnswer,
+            },
+            now,
+        );
         assert!(matches!(
             effects.as_slice(),
             [Effect::CancelDispatch { id: 9, .. }]
@@ -503,8 +536,12 @@ mod tests {
 
     #[test]
     fn unprogrammed_pump_gets_configured_prices() {
+        let now = Instant::now();
         let mut state = PositionState::new(setup());
-        let effects = state.on_pump_event(&PumpEventKind::StatusChanged(PumpStatus::NotProgrammed));
+        let effects = state.on_pump_event(
+            &PumpEventKind::StatusChanged(PumpStatus::NotProgrammed),
+            now,
+        );
         assert_eq!(
             effects,
             vec![Effect::Command(PumpCommand::SetPrices(vec![(
@@ -519,16 +556,40 @@ mod tests {
     }
 
     #[test]
+    fn prices_are_sent_again_while_the_pump_stays_unprogrammed() {
+        let now = Instant::now();
+        let mut state = PositionState::new(setup());
+        assert_eq!(state.on_tick(now), None, "offline: nothing to program");
+        let first = state.on_pump_event(
+            &PumpEventKind::StatusChanged(PumpStatus::NotProgrammed),
+            now,
+        );
+        assert_eq!(first.len(), 1, "prices sent at once");
+        assert_eq!(state.on_tick(now + Duration::from_secs(10)), None);
+        let later = now + PRICES_RETRY + Duration::from_secs(1);
+        assert!(matches!(
+            state.on_tick(later),
+            Some(Effect::Command(PumpCommand::SetPrices(_)))
+        ));
+        assert_eq!(state.on_tick(later + Duration::from_secs(1)), None);
+        state.on_pump_event(&PumpEventKind::StatusChanged(PumpStatus::Completed), later);
+        assert_eq!(state.on_tick(now + PRICES_RETRY * 3), None);
+    }
+
+    #[test]
     fn flow_seen_without_journaled_dispatch_is_still_a_sale() {
         let now = Instant::now();
         let mut state = PositionState::new(setup());
         online(&mut state, now, PumpStatus::Filling);
-        state.on_pump_event(&PumpEventKind::Filling {
-            volume: Volume::new(Decimal::new(100, 2)),
-            amount: Money::new(Decimal::new(80000, 2)),
-        });
+        state.on_pump_event(
+            &PumpEventKind::Filling {
+                volume: Volume::new(Decimal::new(100, 2)),
+                amount: Money::new(Decimal::new(80000, 2)),
+            },
+            now,
+        );
         online(&mut state, now, PumpStatus::Completed);
-        let effects = state.on_pump_event(&completed(1000, 800000));
+        let effects = state.on_pump_event(&completed(1000, 800000), now);
         assert!(matches!(effects.as_slice(), [Effect::RecordSale(r)] if r.dispatch.is_none()));
     }
 }

@@ -273,10 +273,20 @@ impl Forecourt {
         match message {
             Message::Pump { line, event } => self.on_pump_event(&line, event).await,
             Message::Heard { line, pumps } => {
+                let mut resend = Vec::new();
                 for (address, at) in pumps {
                     if let Some(state) = self.position_mut(&line, address) {
                         state.last_heard = Some(at);
+                        if let Some(Effect::Command(command)) = state.on_tick(at) {
+                            resend.push((state.setup.position, address, command));
+                        }
                     }
+                }
+                for (position, address, command) in resend {
+                    tracing::warn!(%position,
+                        "pump still not programmed; sending prices again (does the configuration \
+                         price every nozzle of the head?)");
+                    self.send(&line, address, command).await;
                 }
             }
             Message::Authorize {
@@ -324,7 +334,7 @@ impl Forecourt {
             _ => tracing::debug!(%position, kind = ?event.kind, "pump event"),
         }
         state.last_heard = Some(event.at);
-        let effects = state.on_pump_event(&event.kind);
+        let effects = state.on_pump_event(&event.kind, event.at);
         let line = state.setup.line.clone();
         let address = state.setup.address;
         for effect in effects {
