@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pump_protocols::{LineMaster, PositionId};
+use pump_protocols::LineMaster;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -386,9 +386,4 @@ impl Daemon {
         }
         tracing::info!("forecourtd stopped");
     }
-}
-
-/// Positions known to the daemon, for messages.
-pub fn position_list(config: &Config) -> Vec<PositionId> {
-    config.positions().collect()
 }

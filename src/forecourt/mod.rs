@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{CompletedSale, Journal, NewDispatch};
-use crate::sale::{Sale, SaleId};
+use crate::sale::SaleId;
 use dispatch::{DispatchId, Effect, PositionSetup, PositionState, RequestRefused, SaleToRecord};
 
 /// How often a failed journal write of a sale is retried.
@@ -463,10 +463,4 @@ impl Forecourt {
             .map_err(|_| ForecourtError::LineDown(line))?;
         Ok(())
     }
-}
-
-/// The unpaid sale the order endpoint serves for a position, if any, for callers that
-/// only need the sale.
-pub fn payable_sale(snapshot: &Snapshot, position: PositionId) -> Option<&Sale> {
-    snapshot.positions.get(&position)?.payable.last()
 }
