@@ -3,7 +3,7 @@
 //! stations, 6 cases). Each drives simulated DART pumps over a pseudo-terminal, the
 //! daemon, and the Mercado Pago sandbox playing the API and the customer's app.
 
-use forecourtd::mercadopago::sandbox::{CardHolder, ScanOutcome};
+use forecourtd::mercadopago::sandbox::{CardHolder, SandboxHandle, ScanOutcome};
 use forecourtd::mercadopago::types::PaymentStatus;
 use forecourtd::sale::SaleStatus;
 use hyper::StatusCode;
@@ -317,10 +317,14 @@ async fn seed_000_preference_model_pays_through_a_preference() {
     assert_eq!(error_kind(&outcome), Some("unavailable"));
 }
 
-/// Preference mode with a failing API: the answer is `timeout`, never a hang; the next
-/// scan after the API recovers gets the preference.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_000_preference_api_failure_answers_timeout() {
+/// Preference mode while Mercado Pago misbehaves (`trouble`, set before the sale exists):
+/// the scan answers `timeout` within the bound, never hangs; once `cure` runs, the next
+/// scans get the sale's one preference.
+async fn preference_through_api_trouble(
+    trouble: impl Fn(&SandboxHandle),
+    during: impl Fn(&SandboxHandle),
+    cure: impl Fn(&SandboxHandle),
+) {
     let s = PayStation::start(PaySetup {
         mode: "preference",
         ..PaySetup::default()
@@ -328,8 +332,7 @@ async fn seed_000_preference_api_failure_answers_timeout() {
     .await;
     programmed(&s, 1).await;
     s.station.authorize(1, json!({ "amount": "3000" })).await;
-    // Mercado Pago refuses every call: the phone gets `timeout`, never a hang.
-    s.sandbox.fail_api(1_000_000, 500);
+    trouble(&s.sandbox);
     s.rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
     s.station
         .wait_for("sale payable", |snap| crate::support::has_payable(snap, 1))
@@ -337,39 +340,34 @@ async fn seed_000_preference_api_failure_answers_timeout() {
     let (status, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["error"]["type"], json!("timeout"));
-    assert!(s.sandbox.preferences().is_empty());
-    // Back again: the next scans get the preference (one per sale).
-    s.sandbox.fail_api(0, 500);
+    during(&s.sandbox);
+    cure(&s.sandbox);
     let (_, answer) = s.station.wait_for_answer(1, "order").await;
     assert!(answer["preference_id"].is_string(), "{answer}");
     assert_eq!(s.sandbox.preferences().len(), 1);
 }
 
-/// Preference mode with a slow API: answered `timeout` within the bound while the
-/// creation goes on; a later scan gets its result.
+/// Preference mode with a failing API: `timeout`, then the preference once it recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_000_preference_api_failure_answers_timeout() {
+    preference_through_api_trouble(
+        |mp| mp.fail_api(1_000_000, 500),
+        |mp| assert!(mp.preferences().is_empty()),
+        |mp| mp.fail_api(0, 500),
+    )
+    .await;
+}
+
+/// Preference mode with a slow API (4 s a call, the endpoint may wait 2.5 s): `timeout`
+/// while the creation goes on; a later scan gets its result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_000_preference_slow_api_answers_timeout_then_the_preference() {
-    let s = PayStation::start(PaySetup {
-        mode: "preference",
-        ..PaySetup::default()
-    })
+    preference_through_api_trouble(
+        |mp| mp.slow_api(1_000_000, std::time::Duration::from_secs(4)),
+        |_| {},
+        |mp| mp.slow_api(0, std::time::Duration::ZERO),
+    )
     .await;
-    programmed(&s, 1).await;
-    s.station.authorize(1, json!({ "amount": "3000" })).await;
-    // Every call takes 4 s, longer than the 2.5 s the order endpoint may wait.
-    s.sandbox
-        .slow_api(1_000_000, std::time::Duration::from_secs(4));
-    s.rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
-    s.station
-        .wait_for("sale payable", |snap| crate::support::has_payable(snap, 1))
-        .await;
-    let (status, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(answer["error"]["type"], json!("timeout"));
-    s.sandbox.slow_api(0, std::time::Duration::ZERO);
-    let (_, answer) = s.station.wait_for_answer(1, "order").await;
-    assert!(answer["preference_id"].is_string(), "{answer}");
-    assert_eq!(s.sandbox.preferences().len(), 1);
 }
 
 // ---- seed 003: QR at fuel stations ----

@@ -1203,18 +1203,17 @@ fn power_reset_mid_dispatch_reports_the_figures_once_with_an_alarm() {
     assert_eq!(line.view(P50).alarm, None);
 }
 
-/// With the default F→1 wrap a pump restarts at a TX# (0) that the master has not just
-/// accepted, so a CPU reset at any moment of a dispatch ends it with one completion.
-#[test]
-fn power_reset_at_any_moment_of_a_dispatch_is_one_completion() {
-    for offset in 0..24u64 {
-        let mut line = Line::standard();
+/// Power-cycles pump 0x52 `count` times, at `step` intervals into its filling, each on a
+/// fresh line from `line`: every run ends with exactly one completion, short of the preset.
+fn power_reset_sweep(line: impl Fn() -> Line, count: u64, step: u64) {
+    for offset in 0..count {
+        let mut line = line();
         line.program_all();
         let mark = line.events.len();
         line.act(P52, SimAction::LiftNozzle(N2));
         line.submit(P52, authorize(preset_volume(P52, 9_000)));
         line.run_until(secs(2), reports(P52, PumpStatus::Filling));
-        line.run_for(ms(offset * 331));
+        line.run_for(ms(offset * step));
         line.act(P52, SimAction::PowerReset);
         line.run_until(secs(5), completed(P52, 1));
         line.run_for(secs(2));
@@ -1223,35 +1222,35 @@ fn power_reset_at_any_moment_of_a_dispatch_is_one_completion() {
     }
 }
 
+/// With the default F→1 wrap a pump restarts at a TX# (0) that the master has not just
+/// accepted, so a CPU reset at any moment of a dispatch ends it with one completion.
+#[test]
+fn power_reset_at_any_moment_of_a_dispatch_is_one_completion() {
+    power_reset_sweep(Line::standard, 24, 331);
+}
+
 /// Regression: a pump that wraps its TX# F→0 and restarts at 0 after a CPU reset sent a
 /// first block (DC1 5, the completion) with the TX# the master had just accepted; it was
 /// taken for a retransmission and the sale was never reported. Only a block repeating TX#
 /// *and* content is a retransmission now.
 #[test]
 fn regression_power_reset_with_f_to_0_wrap_loses_no_sale() {
-    for offset in 0..60u64 {
-        let mut line = Line::new(
-            DartMasterSettings {
-                tx_wrap: TxWrap::FTo0,
-                ..DartMasterSettings::default()
-            },
-            SimSettings {
-                tx_wrap: TxWrap::FTo0,
-                ..SimSettings::default()
-            },
-        );
-        line.program_all();
-        let mark = line.events.len();
-        line.act(P52, SimAction::LiftNozzle(N2));
-        line.submit(P52, authorize(preset_volume(P52, 9_000)));
-        line.run_until(secs(2), reports(P52, PumpStatus::Filling));
-        line.run_for(ms(offset * 137));
-        line.act(P52, SimAction::PowerReset);
-        line.run_until(secs(5), completed(P52, 1));
-        line.run_for(secs(2));
-        let c = the_completion(&line, mark, P52, N2, CompletionReason::Normal, None);
-        assert!(raw_volume(P52, c.volume) < 9_000, "offset {offset}: {c:?}");
-    }
+    power_reset_sweep(
+        || {
+            Line::new(
+                DartMasterSettings {
+                    tx_wrap: TxWrap::FTo0,
+                    ..DartMasterSettings::default()
+                },
+                SimSettings {
+                    tx_wrap: TxWrap::FTo0,
+                    ..SimSettings::default()
+                },
+            )
+        },
+        60,
+        137,
+    );
 }
 
 /// The other side of "exactly once": a pump found in FILLING COMPLETED by a new session

@@ -307,28 +307,23 @@ impl Journal {
 
     /// `ready` → `settled_other` (cash, card at the counter), with a note.
     pub async fn settle_other(&self, id: SaleId, note: impl Into<String>) -> Result<Sale> {
-        let note = note.into();
-        self.call(move |db| {
-            sales::finish(
-                &mut db.conn,
-                Timestamp::now(),
-                id,
-                sales::Outcome::SettledOther(&note),
-            )
-        })
-        .await
+        self.close_sale(id, note.into(), false).await
     }
 
     /// `ready` → `voided`, with a note.
     pub async fn void(&self, id: SaleId, note: impl Into<String>) -> Result<Sale> {
-        let note = note.into();
+        self.close_sale(id, note.into(), true).await
+    }
+
+    /// Closes a ready sale without a payment: settled another way, or voided.
+    async fn close_sale(&self, id: SaleId, note: String, voided: bool) -> Result<Sale> {
         self.call(move |db| {
-            sales::finish(
-                &mut db.conn,
-                Timestamp::now(),
-                id,
-                sales::Outcome::Voided(&note),
-            )
+            let outcome = if voided {
+                sales::Outcome::Voided(&note)
+            } else {
+                sales::Outcome::SettledOther(&note)
+            };
+            sales::finish(&mut db.conn, Timestamp::now(), id, outcome)
         })
         .await
     }

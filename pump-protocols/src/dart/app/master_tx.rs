@@ -5,8 +5,8 @@
 //! module owns those), never decides what a command does to a pump and never keeps state.
 
 use super::{
-    bad_length, bcd_u32, check_nozzle, parse, prices, put, put_bcd, put_prices, single, trans,
-    AppDecodeError, AppEncodeError,
+    bad_length, bcd_u32, build, check_nozzle, parse, prices, put, put_bcd, put_prices, single,
+    trans, AppDecodeError, AppEncodeError,
 };
 use crate::dart::bcd::{AMOUNT_BYTES, VOLUME_BYTES};
 
@@ -123,14 +123,7 @@ pub enum MasterTransaction {
 
 /// Encodes master→pump transactions into a data block payload, in order.
 pub fn encode_master(transactions: &[MasterTransaction]) -> Result<Vec<u8>, AppEncodeError> {
-    let mut out = Vec::new();
-    if transactions.is_empty() {
-        return Err(AppEncodeError::Empty);
-    }
-    for t in transactions {
-        encode_master_one(t, &mut out)?;
-    }
-    Ok(out)
+    build(transactions, encode_master_one)
 }
 
 /// Decodes the payload of a block the master sent.

@@ -148,6 +148,22 @@ pub enum AppEncodeError {
 }
 
 /// Walks `TRANS LNG DATA` until the lengths add up to the payload (§5.1).
+/// Encodes a block: each transaction in order, appended by `one`. An empty block is an
+/// error (a DATA frame carries at least one transaction).
+fn build<T>(
+    transactions: &[T],
+    mut one: impl FnMut(&T, &mut Vec<u8>) -> Result<(), AppEncodeError>,
+) -> Result<Vec<u8>, AppEncodeError> {
+    if transactions.is_empty() {
+        return Err(AppEncodeError::Empty);
+    }
+    let mut out = Vec::new();
+    for t in transactions {
+        one(t, &mut out)?;
+    }
+    Ok(out)
+}
+
 fn parse<T>(
     payload: &[u8],
     mut one: impl FnMut(u8, &[u8]) -> Result<T, AppDecodeError>,

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use super::{
-    bad_length, bcd_field, bcd_u32, parse, prices, put, put_bcd, put_prices, single, trans,
+    bad_length, bcd_field, bcd_u32, build, parse, prices, put, put_bcd, put_prices, single, trans,
     AppDecodeError, AppEncodeError, TOTALS_LNG_FULL, TOTALS_LNG_SHORT,
 };
 use crate::dart::bcd::{AMOUNT_BYTES, IDENTITY_BYTES, PRICE_BYTES, TOTAL_BYTES, VOLUME_BYTES};
@@ -194,14 +194,7 @@ pub enum PumpTransaction {
 
 /// Encodes pump→master transactions into a data block payload, in order.
 pub fn encode_pump(transactions: &[PumpTransaction]) -> Result<Vec<u8>, AppEncodeError> {
-    let mut out = Vec::new();
-    if transactions.is_empty() {
-        return Err(AppEncodeError::Empty);
-    }
-    for t in transactions {
-        encode_pump_one(t, &mut out)?;
-    }
-    Ok(out)
+    build(transactions, encode_pump_one)
 }
 
 /// Decodes the payload of a block a pump sent.
