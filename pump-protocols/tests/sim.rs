@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use pump_protocols::dart::sim::{DartPumpView, NozzleTotals, SimPreset};
 use pump_protocols::dart::{
-    encode_master, encode_pump, DartSimulator, DartStatus, Dcc, Decoded, DiscardReason, Frame,
-    FrameDecoder, MasterTransaction, Nozio, PumpTransaction, SimPumpSetup, SimSettings, TxWrap,
+    encode_master, encode_pump, DartSimulator, DartStatus, Dcc, Decoded, DiscardReason,
+    DuplicateRule, Frame, FrameDecoder, MasterTransaction, Nozio, PumpTransaction, SimPumpSetup,
+    SimSettings, TxWrap,
 };
 use pump_protocols::{
     BusAddress, Decimals, LineSimulator, NozzleId, PumpStatus, SimAction, SubmitError, UnitPrice,
@@ -453,22 +454,19 @@ fn a_retransmitted_master_block_is_acked_not_applied() {
 }
 
 #[test]
-fn tx0_restart_is_a_setting() {
-    for (restarts, answers) in [(true, 2), (false, 1)] {
+fn tx0_restart_is_a_setting_and_strict_by_default() {
+    assert_eq!(SimSettings::default().duplicate_rule, DuplicateRule::Strict);
+    for (rule, answers) in [(DuplicateRule::Tx0Restarts, 2), (DuplicateRule::Strict, 1)] {
         let mut bench = Bench::new(one_pump(SimSettings {
             start_programmed: true,
-            tx0_restarts: restarts,
+            duplicate_rule: rule,
             ..SimSettings::default()
         }));
         // §B, AS: `50 30 01 01 00 9F 5C 03 FA`, CD1 RETURN STATUS with TX# 0, twice.
         let frame = [0x50, 0x30, 0x01, 0x01, 0x00, 0x9F, 0x5C, 0x03, 0xFA];
         assert_eq!(bench.raw(&frame), [0x50, 0xC0, 0xFA]);
         assert_eq!(bench.raw(&frame), [0x50, 0xC0, 0xFA]);
-        assert_eq!(
-            bench.collect(P50).len(),
-            2 * answers,
-            "tx0_restarts {restarts}"
-        );
+        assert_eq!(bench.collect(P50).len(), 2 * answers, "{rule:?}");
     }
 }
 

@@ -80,7 +80,9 @@ pub use frame::{
     FrameEncodeError, HexBytes,
 };
 pub use master::{DartMaster, DartMasterError, DartMasterSettings, LineStats};
-pub use sim::{DartPumpView, DartSimulator, SimPumpSetup, SimSettings, SimSetupError};
+pub use sim::{
+    DartPumpView, DartSimulator, DuplicateRule, SimPumpSetup, SimSettings, SimSetupError,
+};
 
 /// Parity of a serial character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -49,8 +49,9 @@
 //! [`SimSettings::tx_wrap`]; an ACK of anything else is ignored; NAK leaves the block to be
 //! sent again, same TX#, on the next POLL; ACKPOLL is ACK then POLL. A master DATA block is
 //! applied transaction by transaction and ACKed with its TX#; the same TX# as the last one
-//! applied is a retransmission, ACKed and not applied (except TX# 0 while
-//! [`SimSettings::tx0_restarts`]). A block with a bad CRC is not answered, or NAKed with
+//! applied is a retransmission, ACKed and not applied, TX# 0 included under the default
+//! [`DuplicateRule::Strict`] (TX# 0 restarts the numbering only with
+//! [`DuplicateRule::Tx0Restarts`], [`SimSettings::duplicate_rule`]). A block with a bad CRC is not answered, or NAKed with
 //! [`SimSettings::nak_bad_crc`]; a well-framed block whose transactions do not parse is
 //! NAKed.
 //!
@@ -140,11 +141,11 @@ pub struct SimSettings {
     /// Power up programmed, in FILLING COMPLETED with the setup's prices, instead of NOT
     /// PROGRAMMED until a CD5 (default `false`, as §5.5 describes a head after zeroize).
     pub start_programmed: bool,
-    /// Apply a master block with TX# 0 even when the last one applied was TX# 0 too
-    /// (default `true`). §3.4 is UNCERTAIN: masters restart at 0, and resend at 0 after a
-    /// NAK, and pumps evidently accept that; with `false` such a block is taken for a
-    /// retransmission like any other TX#.
-    pub tx0_restarts: bool,
+    /// How a pump tells a retransmission from a new master block (§3.4). Default
+    /// [`DuplicateRule::Strict`]: TX# 0 is never a restart, as the lab note on a real
+    /// Wayne head describes, so the master must cope with a pump that took its last
+    /// session's TX# 0 block.
+    pub duplicate_rule: DuplicateRule,
 }
 
 impl Default for SimSettings {
@@ -156,9 +157,28 @@ impl Default for SimSettings {
             tx_wrap: TxWrap::FTo1,
             nak_bad_crc: false,
             start_programmed: false,
-            tx0_restarts: true,
+            duplicate_rule: DuplicateRule::Strict,
         }
     }
+}
+
+/// Which master blocks a simulated pump takes for retransmissions, not to be applied
+/// again (§3.4).
+///
+/// §3.4 says a block with the TX# of the last one accepted is a duplicate, which a real
+/// Wayne head ACKs without applying; it also reports masters that send every block with
+/// TX# 0 and pumps that evidently take TX# 0 as a restart. The strict rule is the one a
+/// master cannot get wrong by luck: a master that starts every session at TX# 0 meets a
+/// pump whose last accepted block was TX# 0 after two restarts with nothing in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DuplicateRule {
+    /// Any block whose TX# equals the last one applied is a retransmission: ACKed, not
+    /// applied, TX# 0 included (default; the daemon's tests, demo and `simulate` use it).
+    #[default]
+    Strict,
+    /// As `Strict`, except that a block with TX# 0 is always applied, as a protocol
+    /// restart: the lenient pumps of the working masters that send everything at TX# 0.
+    Tx0Restarts,
 }
 
 /// One simulated pump (fuelling point) on the line.

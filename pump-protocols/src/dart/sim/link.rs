@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::pump::Pump;
-use super::SimSettings;
+use super::{DuplicateRule, SimSettings};
 use crate::crc::{crc16_arc, crc16_arc_update};
 use crate::dart::app::{decode_master, encode_pump};
 use crate::dart::frame::{ControlKind, Frame, DLE, ETX, MAX_PAYLOAD_LEN, SF};
@@ -78,7 +78,7 @@ impl Link {
                 ControlKind::Nak | ControlKind::Eot | ControlKind::Iap => None,
             },
             Frame::Data { tx, payload, .. } => {
-                let restart = tx == 0 && settings.tx0_restarts;
+                let restart = tx == 0 && settings.duplicate_rule == DuplicateRule::Tx0Restarts;
                 if self.last_rx == Some(tx) && !restart {
                     // §3.4: a retransmission (our ACK was lost): ACK again, apply nothing.
                     return Some(Frame::ack(address, tx));
