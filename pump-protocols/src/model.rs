@@ -103,7 +103,9 @@ pub enum PumpCommand {
     SwitchOff,
     /// Program unit prices, one per logical nozzle.
     SetPrices(Vec<(NozzleId, UnitPrice)>),
-    /// Read the electronic totals of one nozzle.
+    /// Read the electronic totals of one nozzle: answered by one
+    /// [`PumpEventKind::Totals`] with both its volume and its amount total, or by a
+    /// `CommandFailed`.
     ReadTotals(NozzleId),
 }
 
@@ -159,6 +161,11 @@ pub enum CommandFailure {
     Invalid(String),
     /// The pump went offline with the command still queued.
     PumpOffline,
+    /// The pump acknowledged the block but evidently did not apply it: the transactions
+    /// that show the effect never came (DART: an AUTHORIZE ACKed as a retransmission of
+    /// the last block the pump accepted, protocols/dart.md §3.4, leaves the pump idle).
+    /// Always reported after a [`PumpEventKind::CommandAccepted`] of the same command.
+    NotApplied,
 }
 
 /// What a pump reported, translated into the neutral model.
@@ -189,7 +196,8 @@ pub enum PumpEventKind {
     },
     /// A dispatch finished; these are its final figures.
     TransactionCompleted(CompletedTransaction),
-    /// Electronic totals, in answer to [`PumpCommand::ReadTotals`].
+    /// Electronic totals, in answer to [`PumpCommand::ReadTotals`]: one event per
+    /// command, carrying both the volume and the amount total.
     Totals(Totals),
     /// The pump raised an alarm.
     Alarm {
@@ -198,7 +206,21 @@ pub enum PumpEventKind {
         /// Human description of the code.
         description: &'static str,
     },
-    /// A command could not be delivered or was refused.
+    /// The pump acknowledged the block that carried this command, submitted by the
+    /// daemon. An acknowledgement only says the block arrived; the effect shows in later
+    /// events, or a later `CommandFailed` with [`CommandFailure::NotApplied`] says it
+    /// never came.
+    ///
+    /// Every command the daemon submits ends in exactly one of `CommandAccepted` or
+    /// `CommandFailed`; after `CommandAccepted`, a `CommandFailed` may still follow with
+    /// `NotApplied` (or, while an unanswered request is asked again, `NoAnswer`,
+    /// `Rejected` or `PumpOffline`). DART reports it for every command.
+    CommandAccepted {
+        /// The command.
+        command: PumpCommand,
+    },
+    /// A command could not be delivered or was refused, or was acknowledged but not
+    /// applied ([`CommandFailure::NotApplied`]).
     CommandFailed {
         /// The command.
         command: PumpCommand,
@@ -321,6 +343,10 @@ pub struct SimPumpView {
     pub volume: Volume,
     /// Amount of the current or last filling.
     pub amount: Money,
+    /// Electronic totals per configured nozzle, in nozzle order: the ground truth a test
+    /// checks [`PumpEventKind::Totals`] and booked sales against. They grow by exactly
+    /// each filling's figures (the one under way included) and survive a power reset.
+    pub totals: Vec<Totals>,
 }
 
 /// The pump side of one serial line, sans-IO: one or more simulated pumps.

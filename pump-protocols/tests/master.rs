@@ -187,6 +187,13 @@ impl Bench {
         self.ptx = TxWrap::FTo1.next(tx);
     }
 
+    /// Pump `address` answers a POLL with `transactions` under TX# `tx`; the master ACKs.
+    fn pump_says_from(&mut self, address: BusAddress, tx: u8, transactions: &[P]) {
+        self.expect(&Frame::poll(address).encode().expect("poll"));
+        self.reply(&block(address, tx, transactions));
+        self.expect(&ack(address, tx));
+    }
+
     /// Pump 0x50 answers a POLL with EOT.
     fn pump_idle(&mut self) {
         self.expect_hex("50 20 FA");
@@ -435,22 +442,50 @@ fn command_blocks_use_a_new_tx_each_and_match_the_vectors() {
     b.command(&hex("50 36 | 01 01 0E | 1E 10 | 03 FA"));
     assert_eq!(b.master.queued(A), Some(0));
     b.pump_idle();
-    assert!(b.events().is_empty(), "an ACK alone changes no status");
+    // An ACK alone changes no status: it only says the pump took each block.
+    let accepted = [
+        PumpCommand::Stop,
+        PumpCommand::SwitchOff,
+        PumpCommand::ReturnStatus,
+        PumpCommand::ReturnStatus,
+        PumpCommand::Suspend,
+        PumpCommand::Resume,
+    ]
+    .map(|command| E::CommandAccepted { command });
+    assert_eq!(b.events(), accepted);
 }
 
 #[test]
 fn nak_resends_the_same_payload_with_tx_0_by_default() {
     let mut b = Bench::one();
     b.open(&idle_answer());
+    b.burn_tx(1, 2);
     b.submit(PumpCommand::Stop);
-    b.expect_hex("50 31 01 01 08 9F 66 03 FA");
-    b.reply(&hex("50 51 FA"));
+    // Computed: CD1 STOP TX#2.
+    b.expect_hex("50 32 01 01 08 9F 22 03 FA");
+    b.reply(&hex("50 52 FA"));
     // dart.md B: CD1 STOP TX#0 (AS, W3).
     b.expect_hex("50 30 | 01 01 08 | 9E 9A | 03 FA");
     b.reply(&hex("50 C0 FA"));
     // Counting goes on from the resent block.
     b.submit(PumpCommand::Stop);
     b.expect_hex("50 31 01 01 08 9F 66 03 FA");
+}
+
+/// §3.4: a NAKed block was not taken, so the pump's last accepted block is still the
+/// session block with TX# 0; resending at TX# 0 would make a strict pump ACK the STOP as
+/// a retransmission and never stop. The resend skips to TX# 1.
+#[test]
+fn nak_never_resends_with_the_tx_the_pump_accepted_last() {
+    let mut b = Bench::one();
+    b.open(&idle_answer());
+    b.submit(PumpCommand::Stop);
+    b.expect_hex("50 31 01 01 08 9F 66 03 FA");
+    b.reply(&hex("50 51 FA"));
+    b.expect_hex("50 31 01 01 08 9F 66 03 FA");
+    b.reply(&hex("50 C1 FA"));
+    b.submit(PumpCommand::SwitchOff);
+    b.expect_hex("50 32 01 01 0A 1E E3 03 FA");
 }
 
 #[test]
@@ -500,9 +535,11 @@ fn unanswered_block_is_resent_identically_then_fails_with_no_answer() {
 fn repeated_naks_fail_the_command_as_rejected() {
     let mut b = Bench::one();
     b.open(&idle_answer());
+    b.burn_tx(1, 2);
+    b.events();
     b.submit(PumpCommand::Stop);
-    b.expect_hex("50 31 01 01 08 9F 66 03 FA");
-    b.reply(&hex("50 51 FA"));
+    b.expect_hex("50 32 01 01 08 9F 22 03 FA");
+    b.reply(&hex("50 52 FA"));
     for _ in 0..3 {
         b.expect_hex("50 30 01 01 08 9E 9A 03 FA");
         b.reply(&hex("50 50 FA"));
@@ -531,7 +568,12 @@ fn ack_of_another_tx_or_eot_is_no_confirmation() {
     b.reply(&hex("50 70 FA"));
     b.expect_hex("50 31 01 01 08 9F 66 03 FA");
     b.reply(&hex("50 C1 FA"));
-    assert!(b.events().is_empty());
+    assert_eq!(
+        b.events(),
+        [E::CommandAccepted {
+            command: PumpCommand::Stop
+        }]
+    );
     assert_eq!(b.master.queued(A), Some(0));
 }
 
@@ -556,7 +598,12 @@ fn pump_data_in_answer_to_a_command_is_acked_and_the_command_resent() {
     );
     // Not a failure: the same block goes again on the next turn.
     b.command(&hex("50 31 01 01 08 9F 66 03 FA"));
-    assert!(b.events().is_empty());
+    assert_eq!(
+        b.events(),
+        [E::CommandAccepted {
+            command: PumpCommand::Stop
+        }]
+    );
     assert_eq!(b.master.queued(A), Some(0));
 }
 
@@ -1024,13 +1071,21 @@ fn set_prices_sends_one_price_per_nozzle_in_order() {
     b.command(&hex("50 31 | 05 06 00 14 59 00 15 59 | 10 DA | 03 FA"));
     // Prices make the pump go 0 → 5: not a sale, so no RETURN FILLING INFORMATION.
     b.pump_says(&[status(5)]);
-    assert_eq!(b.events(), [E::StatusChanged(PumpStatus::Completed)]);
+    assert!(matches!(
+        b.events().as_slice(),
+        [
+            E::CommandAccepted {
+                command: PumpCommand::SetPrices(_)
+            },
+            E::StatusChanged(PumpStatus::Completed)
+        ]
+    ));
     b.pump_idle();
     b.pump_idle();
 }
 
-#[test]
-fn read_totals_sends_cd101_and_reports_totals() {
+/// Pump 0x51 with nozzle 1 (grade 7), default decimals, its session opened and ACKed.
+fn pump_51_session() -> (Bench, BusAddress) {
     let p = BusAddress(0x51);
     let setup = PumpSetup {
         address: p,
@@ -1042,16 +1097,28 @@ fn read_totals_sends_cd101_and_reports_totals() {
     b.reply(&eot(p));
     b.expect(&session_block(p));
     b.reply(&ack(p, 0));
+    b.expect_hex("51 20 FA");
+    b.reply(&block(p, 0, &[status(1), dc3(1459, 0x01)]));
+    b.expect_hex("51 C0 FA");
+    b.events();
+    (b, p)
+}
+
+#[test]
+fn read_totals_asks_volume_and_amount_and_reports_them_together() {
+    let (mut b, p) = pump_51_session();
     b.master
         .submit(p, PumpCommand::ReturnStatus)
         .expect("queued");
     b.master
         .submit(p, PumpCommand::ReadTotals(NozzleId(1)))
         .expect("queued");
-    // dart.md B: CD1 RETURN STATUS TX#1 is computed; CD101 COUN 1 TX#2 (IP, FC).
+    // dart.md B: CD1 RETURN STATUS TX#1 is computed.
     b.expect_hex("51 31 01 01 00 A3 60 03 FA");
     b.reply(&ack(p, 1));
-    b.expect_hex("51 32 | 65 01 01 | 23 3B | 03 FA");
+    // Computed: CD101 COUN 1 + CD101 COUN 0x11, TX#2 (each alone: dart.md B `51 32 65 01
+    // 01 23 3B` (IP, FC) and D `65 01 11`).
+    b.expect_hex("51 32 | 65 01 01 | 65 01 11 | 33 79 | 03 FA");
     b.reply(&ack(p, 2));
     // dart.md C: DC101 COUN 1, TOTVAL 2, TOTM1 2, TOTM2 0 (IP), TX# D.
     b.expect_hex("51 20 FA");
@@ -1059,7 +1126,19 @@ fn read_totals_sends_cd101_and_reports_totals() {
         "51 3D | 65 10 01 00 00 00 00 02 00 00 00 00 02 00 00 00 00 00 | 58 F8 | 03 FA",
     ));
     b.expect_hex("51 CD FA");
-    // Amount totals with the number of fillings, and the pump's sum on nozzle 0.
+    assert_eq!(
+        b.events(),
+        [
+            E::CommandAccepted {
+                command: PumpCommand::ReturnStatus
+            },
+            E::CommandAccepted {
+                command: PumpCommand::ReadTotals(NozzleId(1))
+            },
+        ],
+        "half the answer is no Totals yet"
+    );
+    // Amount total with the number of fillings, and the pump's sum, which nobody asked.
     b.expect_hex("51 20 FA");
     b.reply(&block(
         p,
@@ -1082,29 +1161,113 @@ fn read_totals_sends_cd101_and_reports_totals() {
     b.expect_hex("51 CE FA");
     assert_eq!(
         b.events(),
+        [E::Totals(Totals {
+            nozzle: NozzleId(1),
+            grade: Some(GradeId(7)),
+            volume: Some(Volume::new(dec("0.02"))),
+            amount: Some(Money::new(dec("13363849.66"))),
+            fillings: Some(42)
+        })]
+    );
+    // A late repeat of the answer is no second Totals.
+    b.expect_hex("51 20 FA");
+    b.reply(&hex(
+        "51 3F | 65 10 01 00 00 00 00 02 00 00 00 00 02 00 00 00 00 00 | 21 40 | 03 FA",
+    ));
+    b.expect_hex("51 CF FA");
+    assert!(b.events().is_empty());
+}
+
+/// §3.4: the pump ACKs a totals request it takes for a retransmission and never answers
+/// it; the master asks again with a new TX# after `apply_patience` EOTs, `retries`
+/// times, then reports the totals unreadable.
+#[test]
+fn unanswered_totals_are_asked_again_with_a_new_tx_then_fail() {
+    let (mut b, p) = pump_51_session();
+    b.master
+        .submit(p, PumpCommand::ReadTotals(NozzleId(1)))
+        .expect("queued");
+    let patience = DartMasterSettings::default().apply_patience;
+    let retries = DartMasterSettings::default().retries;
+    for round in 0..=retries {
+        let tx = 1 + u8::try_from(round).expect("few rounds");
+        let wire = Frame::data(p, tx, vec![0x65, 0x01, 0x01, 0x65, 0x01, 0x11])
+            .encode()
+            .expect("frame");
+        b.expect(&wire);
+        b.reply(&ack(p, tx));
+        for _ in 0..patience {
+            b.expect_hex("51 20 FA");
+            b.reply(&eot(p));
+        }
+    }
+    assert_eq!(
+        b.events(),
         [
-            E::Totals(Totals {
-                nozzle: NozzleId(1),
-                grade: Some(GradeId(7)),
-                volume: Some(Volume::new(dec("0.02"))),
-                amount: None,
-                fillings: None
-            }),
-            E::Totals(Totals {
-                nozzle: NozzleId(1),
-                grade: Some(GradeId(7)),
-                volume: None,
-                amount: Some(Money::new(dec("13363849.66"))),
-                fillings: Some(42)
-            }),
-            E::Totals(Totals {
-                nozzle: NozzleId(0),
-                grade: None,
-                volume: Some(Volume::new(dec("2812.49"))),
-                amount: None,
-                fillings: None
-            }),
+            E::CommandAccepted {
+                command: PumpCommand::ReadTotals(NozzleId(1))
+            },
+            E::CommandFailed {
+                command: PumpCommand::ReadTotals(NozzleId(1)),
+                failure: CommandFailure::NotApplied
+            },
         ]
+    );
+    b.expect_hex("51 20 FA");
+}
+
+/// A pump that answers only the volume half (the LNG-6 DC101 of §5.4 has no amount) gets
+/// the request again; the totals are reported once both halves have come.
+#[test]
+fn totals_with_one_half_missing_are_asked_again() {
+    let (mut b, p) = pump_51_session();
+    b.master
+        .submit(p, PumpCommand::ReadTotals(NozzleId(1)))
+        .expect("queued");
+    // Computed: CD101 COUN 1 + CD101 COUN 0x11, TX#1.
+    b.expect_hex("51 31 | 65 01 01 | 65 01 11 | 00 79 | 03 FA");
+    b.reply(&ack(p, 1));
+    // The payload of dart.md C's non-standard short DC101 (IB): COUN 1, total 0000010634.
+    b.expect_hex("51 20 FA");
+    let short = Frame::data(p, 6, hex("65 06 01 00 00 01 06 34"));
+    b.reply(&short.encode().expect("frame"));
+    b.expect_hex("51 C6 FA");
+    for _ in 1..DartMasterSettings::default().apply_patience {
+        b.expect_hex("51 20 FA");
+        b.reply(&eot(p));
+    }
+    b.expect_hex("51 20 FA");
+    b.reply(&eot(p));
+    b.expect(
+        &Frame::data(p, 2, vec![0x65, 0x01, 0x01, 0x65, 0x01, 0x11])
+            .encode()
+            .expect("frame"),
+    );
+    b.reply(&ack(p, 2));
+    b.pump_says_from(
+        p,
+        7,
+        &[P::TotalCounters {
+            coun: 0x11,
+            totval: 5_000,
+            totm1: Some(3),
+            totm2: Some(0),
+        }],
+    );
+    let totals: Vec<E> = b
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, E::Totals(_)))
+        .collect();
+    assert_eq!(
+        totals,
+        [E::Totals(Totals {
+            nozzle: NozzleId(1),
+            grade: Some(GradeId(7)),
+            volume: Some(Volume::new(dec("106.34"))),
+            amount: Some(Money::new(dec("50.00"))),
+            fillings: Some(3)
+        })]
     );
 }
 
@@ -1177,13 +1340,16 @@ fn authorize_out_of_reset_opens_with_reset_before_the_preset() {
         "50 31 | 01 01 05 | 02 02 01 02 | 03 04 00 00 20 00 | 01 01 06 | 4E 3E | 03 FA",
     ));
     b.pump_says(&[status(1), status(2)]);
-    assert_eq!(
-        b.events(),
+    assert!(matches!(
+        b.events().as_slice(),
         [
+            E::CommandAccepted {
+                command: PumpCommand::Authorize(_)
+            },
             E::StatusChanged(PumpStatus::Idle),
             E::StatusChanged(PumpStatus::Authorized)
         ]
-    );
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1210,6 +1376,12 @@ fn a_dispatch_ends_in_exactly_one_transaction_completed() {
     assert_eq!(
         b.events(),
         [
+            E::CommandAccepted {
+                command: PumpCommand::Authorize(Authorization {
+                    preset: Some(Preset::Amount(Money::new(dec("20.00")))),
+                    nozzles: vec![],
+                })
+            },
             E::StatusChanged(PumpStatus::Authorized),
             E::NozzleUp {
                 nozzle: NozzleId(1),
@@ -1260,6 +1432,9 @@ fn a_dispatch_ends_in_exactly_one_transaction_completed() {
     assert_eq!(
         b.events(),
         [
+            E::CommandAccepted {
+                command: PumpCommand::Reset
+            },
             E::StatusChanged(PumpStatus::Idle),
             E::StatusChanged(PumpStatus::Completed),
         ]
@@ -1313,7 +1488,12 @@ fn a_sale_found_at_session_start_is_reported_once_per_session() {
     b.command(&hex("50 31 01 01 00 9E A0 03 FA"));
     b.pump_says(&[status(5), dc3(1645, 0x02)]);
     b.pump_idle();
-    assert!(b.events().is_empty());
+    assert_eq!(
+        b.events(),
+        [E::CommandAccepted {
+            command: PumpCommand::ReturnStatus
+        }]
+    );
     // Offline and back: a new session reports the pump's last figures again, once.
     for _ in 0..5 {
         b.expect_hex("50 20 FA");

@@ -20,7 +20,8 @@ use proptest::test_runner::RngSeed;
 use pump_protocols::dart::sim::{DartPumpView, NozzleTotals};
 use pump_protocols::dart::{
     decode_all, decode_master, ControlKind, DartMaster, DartMasterSettings, DartSimulator,
-    DartStatus, Dcc, Decoded, Frame, MasterTransaction, SimPumpSetup, SimSettings, TxWrap,
+    DartStatus, Dcc, Decoded, DuplicateRule, Frame, MasterTransaction, SimPumpSetup, SimSettings,
+    TxWrap,
 };
 use pump_protocols::{
     Authorization, BusAddress, CommandFailure, CompletedTransaction, CompletionReason, Decimals,
@@ -411,8 +412,15 @@ impl Line {
         }
     }
 
-    fn standard() -> Self {
-        Self::new(DartMasterSettings::default(), SimSettings::default())
+    /// The default master against pumps with the default settings but `rule`.
+    fn standard(rule: DuplicateRule) -> Self {
+        Self::new(
+            DartMasterSettings::default(),
+            SimSettings {
+                duplicate_rule: rule,
+                ..SimSettings::default()
+            },
+        )
     }
 
     fn elapsed(&self) -> Duration {
@@ -609,6 +617,36 @@ impl Line {
         });
     }
 
+    /// The daemon dies and starts again: a new master with no memory of the old one, and
+    /// whatever was on the wire lost with the old process.
+    fn restart_master(&mut self) {
+        self.master = DartMaster::new(self.wire, master_setup()).expect("valid master setup");
+        self.to_pumps.in_flight.clear();
+        self.to_master.in_flight.clear();
+    }
+
+    /// The USB adapter is unplugged for `gap` and plugged back: the same master is told
+    /// the link was lost.
+    fn reconnect(&mut self, gap: Duration) {
+        self.to_pumps.set_cut(true);
+        self.to_master.set_cut(true);
+        let now = self.now;
+        self.master.link_lost(now);
+        self.run_for(gap);
+        self.to_pumps.set_cut(false);
+        self.to_master.set_cut(false);
+    }
+
+    /// Runs until the master reports every pump idle in events after `mark`.
+    #[track_caller]
+    fn until_all_idle_since(&mut self, mark: usize, max: Duration) {
+        self.run_until(max, |events, _| {
+            PUMPS.iter().all(|d| {
+                last_status(&events[mark.min(events.len())..], d.address) == Some(PumpStatus::Idle)
+            })
+        });
+    }
+
     /// Takes every fault switch and pending tampering off the line.
     fn clear_faults(&mut self) {
         for d in &PUMPS {
@@ -725,9 +763,54 @@ fn the_completion(
 // ---------------------------------------------------------------------------------------
 // Conversations
 
-#[test]
-fn power_up_prices_calling_and_an_amount_preset_dispatch_completes_once() {
-    let mut line = Line::standard();
+/// Makes each named conversation `fn name(rule: DuplicateRule)` two tests, `name::strict`
+/// and `name::tx0_restarts`: the master must hold a conversation with pumps of either
+/// duplicate rule (§3.4).
+macro_rules! with_both_rules {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::DuplicateRule;
+
+                #[test]
+                fn strict() {
+                    super::$name(DuplicateRule::Strict);
+                }
+
+                #[test]
+                fn tx0_restarts() {
+                    super::$name(DuplicateRule::Tx0Restarts);
+                }
+            }
+        )*
+    };
+}
+
+with_both_rules!(
+    power_up_prices_calling_and_an_amount_preset_dispatch_completes_once,
+    volume_preset_on_a_three_decimal_price_zero_decimal_amount_pump,
+    no_preset_then_hang_up_mid_filling,
+    stop_mid_filling_completes_with_what_was_dispensed,
+    suspend_and_resume_keep_one_dispatch,
+    answers_dropped_and_corrupted_during_filling,
+    regression_lost_acks_of_the_end_of_sale_request_lose_the_sale,
+    silent_pump_goes_offline_and_its_sale_is_reported_once_on_return,
+    link_lost_then_recovered_mid_filling,
+    power_reset_mid_dispatch_reports_the_figures_once_with_an_alarm,
+    power_reset_at_any_moment_of_a_dispatch_is_one_completion,
+    regression_power_reset_with_f_to_0_wrap_loses_no_sale,
+    a_sale_reported_before_a_silence_is_offered_again_by_the_next_session,
+    garbage_between_frames_costs_nothing,
+    frames_split_garbled_and_lost_in_both_directions,
+    two_commands_for_one_pump_and_commands_for_two_pumps_at_once,
+    tx_numbers_wrap_past_sixteen_blocks_with_either_setting,
+    a_long_run_of_dispatches_on_two_pumps_sums_to_the_totals,
+    regression_strict_pump_offline_after_two_master_restarts,
+    regression_strict_pump_offline_after_two_reconnects,
+);
+
+fn power_up_prices_calling_and_an_amount_preset_dispatch_completes_once(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.run_until(secs(3), |events, _| {
         PUMPS
             .iter()
@@ -832,6 +915,9 @@ fn power_up_prices_calling_and_an_amount_preset_dispatch_completes_once() {
     assert_eq!(t.nozzle, N2);
     assert_eq!(t.grade, Some(GradeId(98)));
     assert_eq!(t.volume, Some(c.volume));
+    assert_eq!(t.amount, Some(c.amount));
+    assert_eq!(t.fillings, Some(1));
+    assert_eq!(totals.len(), 1, "one ReadTotals, one Totals");
     let sim_totals = line.view(P50).totals;
     assert_eq!(
         sim_totals,
@@ -855,9 +941,8 @@ fn power_up_prices_calling_and_an_amount_preset_dispatch_completes_once() {
     assert_eq!(line.master.stats().bad_blocks, 0);
 }
 
-#[test]
-fn volume_preset_on_a_three_decimal_price_zero_decimal_amount_pump() {
-    let mut line = Line::standard();
+fn volume_preset_on_a_three_decimal_price_zero_decimal_amount_pump(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     // Authorized before the nozzle is out (§5.3: AUTHORIZE may come first).
@@ -887,9 +972,8 @@ fn volume_preset_on_a_three_decimal_price_zero_decimal_amount_pump() {
     assert!(completions(&line.events, P52).is_empty());
 }
 
-#[test]
-fn no_preset_then_hang_up_mid_filling() {
-    let mut line = Line::standard();
+fn no_preset_then_hang_up_mid_filling(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P52, SimAction::LiftNozzle(N3));
@@ -910,9 +994,8 @@ fn no_preset_then_hang_up_mid_filling() {
     assert_eq!(completions(&line.events[mark..], P52).len(), 1);
 }
 
-#[test]
-fn stop_mid_filling_completes_with_what_was_dispensed() {
-    let mut line = Line::standard();
+fn stop_mid_filling_completes_with_what_was_dispensed(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P50, SimAction::LiftNozzle(N1));
@@ -931,9 +1014,8 @@ fn stop_mid_filling_completes_with_what_was_dispensed() {
     assert_eq!(completions(&line.events[mark..], P50).len(), 1);
 }
 
-#[test]
-fn suspend_and_resume_keep_one_dispatch() {
-    let mut line = Line::standard();
+fn suspend_and_resume_keep_one_dispatch(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P52, SimAction::LiftNozzle(N1));
@@ -982,9 +1064,8 @@ fn suspend_and_resume_keep_one_dispatch() {
     );
 }
 
-#[test]
-fn answers_dropped_and_corrupted_during_filling() {
-    let mut line = Line::standard();
+fn answers_dropped_and_corrupted_during_filling(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P50, SimAction::LiftNozzle(N1));
@@ -1028,11 +1109,10 @@ fn answers_dropped_and_corrupted_during_filling() {
 /// dropped, fewer than `offline_after_misses`, so the pump stays online), the master gave
 /// the completion up and never reported the sale, although the pump had the figures
 /// queued. Found by `a_preset_dispatch_survives_any_fault_schedule`.
-#[test]
-fn regression_lost_acks_of_the_end_of_sale_request_lose_the_sale() {
+fn regression_lost_acks_of_the_end_of_sale_request_lose_the_sale(rule: DuplicateRule) {
     let settings = DartMasterSettings::default();
     assert!(settings.retries + 1 < settings.offline_after_misses);
-    let mut line = Line::standard();
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P50, SimAction::LiftNozzle(N1));
@@ -1063,10 +1143,9 @@ fn regression_lost_acks_of_the_end_of_sale_request_lose_the_sale() {
     assert!(!statuses(&line.events[mark..], P50).contains(&PumpStatus::Offline));
 }
 
-#[test]
-fn silent_pump_goes_offline_and_its_sale_is_reported_once_on_return() {
+fn silent_pump_goes_offline_and_its_sale_is_reported_once_on_return(rule: DuplicateRule) {
     let settings = DartMasterSettings::default();
-    let mut line = Line::standard();
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P50, SimAction::LiftNozzle(N2));
@@ -1131,9 +1210,8 @@ fn silent_pump_goes_offline_and_its_sale_is_reported_once_on_return() {
     );
 }
 
-#[test]
-fn link_lost_then_recovered_mid_filling() {
-    let mut line = Line::standard();
+fn link_lost_then_recovered_mid_filling(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P52, SimAction::LiftNozzle(N2));
@@ -1170,9 +1248,8 @@ fn link_lost_then_recovered_mid_filling() {
     the_completion(&line, mark, P52, N2, CompletionReason::Normal, None);
 }
 
-#[test]
-fn power_reset_mid_dispatch_reports_the_figures_once_with_an_alarm() {
-    let mut line = Line::standard();
+fn power_reset_mid_dispatch_reports_the_figures_once_with_an_alarm(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P50, SimAction::LiftNozzle(N1));
@@ -1203,6 +1280,76 @@ fn power_reset_mid_dispatch_reports_the_figures_once_with_an_alarm() {
     assert_eq!(line.view(P50).alarm, None);
 }
 
+/// After the restarts or reconnects, a dispatch on every pump completes once.
+fn every_pump_dispatches(line: &mut Line) {
+    let mark = line.events.len();
+    for d in &PUMPS {
+        line.act(d.address, SimAction::LiftNozzle(N1));
+        line.submit(d.address, authorize(None));
+    }
+    line.run_until(secs(3), |events, _| {
+        PUMPS
+            .iter()
+            .all(|d| last_status(&events[mark..], d.address) == Some(PumpStatus::Filling))
+    });
+    line.run_for(secs(2));
+    for d in &PUMPS {
+        line.act(d.address, SimAction::HangNozzle);
+    }
+    line.run_until(secs(3), |events, _| {
+        PUMPS
+            .iter()
+            .all(|d| !completions(&events[mark..], d.address).is_empty())
+    });
+    line.run_for(secs(1));
+    for d in &PUMPS {
+        the_completion(line, mark, d.address, N1, CompletionReason::Normal, None);
+    }
+}
+
+/// Regression: every master session starts at TX# 0, so after two restarts of the daemon
+/// with no other block in between a strict pump (§3.4) took the session's RETURN STATUS
+/// for a retransmission, ACKed it and never answered; the position stayed offline while
+/// the pump answered every poll. The master now asks again with a new TX#.
+fn regression_strict_pump_offline_after_two_master_restarts(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
+    line.program_all();
+    for _ in 0..3 {
+        let mark = line.events.len();
+        line.restart_master();
+        line.until_all_idle_since(mark, secs(5));
+    }
+    every_pump_dispatches(&mut line);
+}
+
+/// The same regression through reconnects of one master (`link_lost`), and through a mix
+/// of reconnects and restarts.
+fn regression_strict_pump_offline_after_two_reconnects(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
+    line.program_all();
+    for _ in 0..3 {
+        let mark = line.events.len();
+        line.reconnect(secs(1));
+        line.until_all_idle_since(mark, secs(5));
+    }
+    every_pump_dispatches(&mut line);
+    let mark = line.events.len();
+    for d in &PUMPS {
+        line.submit(d.address, PumpCommand::Reset);
+    }
+    line.until_all_idle_since(mark, secs(3));
+    for restart in [false, true, true, false, false] {
+        let mark = line.events.len();
+        if restart {
+            line.restart_master();
+        } else {
+            line.reconnect(ms(300));
+        }
+        line.until_all_idle_since(mark, secs(5));
+    }
+    every_pump_dispatches(&mut line);
+}
+
 /// Power-cycles pump 0x52 `count` times, at `step` intervals into its filling, each on a
 /// fresh line from `line`: every run ends with exactly one completion, short of the preset.
 fn power_reset_sweep(line: impl Fn() -> Line, count: u64, step: u64) {
@@ -1224,17 +1371,15 @@ fn power_reset_sweep(line: impl Fn() -> Line, count: u64, step: u64) {
 
 /// With the default F→1 wrap a pump restarts at a TX# (0) that the master has not just
 /// accepted, so a CPU reset at any moment of a dispatch ends it with one completion.
-#[test]
-fn power_reset_at_any_moment_of_a_dispatch_is_one_completion() {
-    power_reset_sweep(Line::standard, 24, 331);
+fn power_reset_at_any_moment_of_a_dispatch_is_one_completion(rule: DuplicateRule) {
+    power_reset_sweep(|| Line::standard(rule), 24, 331);
 }
 
 /// Regression: a pump that wraps its TX# F→0 and restarts at 0 after a CPU reset sent a
 /// first block (DC1 5, the completion) with the TX# the master had just accepted; it was
 /// taken for a retransmission and the sale was never reported. Only a block repeating TX#
 /// *and* content is a retransmission now.
-#[test]
-fn regression_power_reset_with_f_to_0_wrap_loses_no_sale() {
+fn regression_power_reset_with_f_to_0_wrap_loses_no_sale(rule: DuplicateRule) {
     power_reset_sweep(
         || {
             Line::new(
@@ -1244,6 +1389,7 @@ fn regression_power_reset_with_f_to_0_wrap_loses_no_sale() {
                 },
                 SimSettings {
                     tx_wrap: TxWrap::FTo0,
+                    duplicate_rule: rule,
                     ..SimSettings::default()
                 },
             )
@@ -1256,9 +1402,8 @@ fn regression_power_reset_with_f_to_0_wrap_loses_no_sale() {
 /// The other side of "exactly once": a pump found in FILLING COMPLETED by a new session
 /// offers its last sale again (§6.6, the master's end-of-sale rule), figures unchanged;
 /// telling it from a new one is the daemon's job (it saw no dispatch in between).
-#[test]
-fn a_sale_reported_before_a_silence_is_offered_again_by_the_next_session() {
-    let mut line = Line::standard();
+fn a_sale_reported_before_a_silence_is_offered_again_by_the_next_session(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P51, SimAction::LiftNozzle(N1));
@@ -1288,9 +1433,8 @@ fn a_sale_reported_before_a_silence_is_offered_again_by_the_next_session() {
     );
 }
 
-#[test]
-fn garbage_between_frames_costs_nothing() {
-    let mut line = Line::standard();
+fn garbage_between_frames_costs_nothing(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P50, SimAction::LiftNozzle(N2));
@@ -1340,9 +1484,8 @@ fn garbage_between_frames_costs_nothing() {
     assert_eq!(stats.bad_blocks, 0, "{stats:?}");
 }
 
-#[test]
-fn frames_split_garbled_and_lost_in_both_directions() {
-    let mut line = Line::standard();
+fn frames_split_garbled_and_lost_in_both_directions(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     line.act(P51, SimAction::LiftNozzle(N2));
@@ -1398,9 +1541,8 @@ fn frames_split_garbled_and_lost_in_both_directions() {
     assert!(stats.timeouts >= 2, "{stats:?}");
 }
 
-#[test]
-fn two_commands_for_one_pump_and_commands_for_two_pumps_at_once() {
-    let mut line = Line::standard();
+fn two_commands_for_one_pump_and_commands_for_two_pumps_at_once(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     // New prices, then the authorization: the filling must run at the new price.
@@ -1463,7 +1605,7 @@ fn two_commands_for_one_pump_and_commands_for_two_pumps_at_once() {
 
 /// 56 ReadTotals to P50 with these wraps: every one answered once, in order, and the TX#s
 /// of both sides' blocks follow their wrap past 0xF.
-fn wrap_round(master_wrap: TxWrap, sim_wrap: TxWrap) {
+fn wrap_round(rule: DuplicateRule, master_wrap: TxWrap, sim_wrap: TxWrap) {
     let mut line = Line::new(
         DartMasterSettings {
             tx_wrap: master_wrap,
@@ -1471,6 +1613,7 @@ fn wrap_round(master_wrap: TxWrap, sim_wrap: TxWrap) {
         },
         SimSettings {
             tx_wrap: sim_wrap,
+            duplicate_rule: rule,
             ..SimSettings::default()
         },
     );
@@ -1534,18 +1677,16 @@ fn wrap_round(master_wrap: TxWrap, sim_wrap: TxWrap) {
     assert!(failures(&line.events, P50).is_empty());
 }
 
-#[test]
-fn tx_numbers_wrap_past_sixteen_blocks_with_either_setting() {
-    wrap_round(TxWrap::FTo1, TxWrap::FTo1);
-    wrap_round(TxWrap::FTo0, TxWrap::FTo0);
+fn tx_numbers_wrap_past_sixteen_blocks_with_either_setting(rule: DuplicateRule) {
+    wrap_round(rule, TxWrap::FTo1, TxWrap::FTo1);
+    wrap_round(rule, TxWrap::FTo0, TxWrap::FTo0);
     // Receivers accept either (§3.4).
-    wrap_round(TxWrap::FTo1, TxWrap::FTo0);
-    wrap_round(TxWrap::FTo0, TxWrap::FTo1);
+    wrap_round(rule, TxWrap::FTo1, TxWrap::FTo0);
+    wrap_round(rule, TxWrap::FTo0, TxWrap::FTo1);
 }
 
-#[test]
-fn a_long_run_of_dispatches_on_two_pumps_sums_to_the_totals() {
-    let mut line = Line::standard();
+fn a_long_run_of_dispatches_on_two_pumps_sums_to_the_totals(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
     line.program_all();
     let mark = line.events.len();
     // (pump, nozzle, preset, hang up early after this many raw volume units)
@@ -1634,7 +1775,24 @@ fn a_long_run_of_dispatches_on_two_pumps_sums_to_the_totals() {
                     _ => None,
                 })
                 .expect("totals");
-            assert_eq!(read.volume, Some(volume(pump, sum.volume)));
+            let exact = (
+                Some(volume(pump, sum.volume)),
+                Some(money(pump, sum.amount)),
+                Some(sum.fillings),
+            );
+            assert_eq!((read.volume, read.amount, read.fillings), exact);
+            assert_eq!(read.grade, Some(grade(pump, nozzle)));
+            // The neutral view of the simulator holds the same ground truth.
+            let neutral = LineSimulator::view(&line.sim)
+                .into_iter()
+                .find(|v| v.address == pump)
+                .expect("a simulated pump")
+                .totals;
+            let theirs = neutral
+                .iter()
+                .find(|t| t.nozzle == nozzle)
+                .map(|t| (t.volume, t.amount, t.fillings));
+            assert_eq!(theirs, Some(exact));
         }
     }
     assert!(completions(&line.events, P51).is_empty());
@@ -1737,6 +1895,7 @@ proptest! {
     /// whose figures are the simulated pump's and its preset's.
     #[test]
     fn a_preset_dispatch_survives_any_fault_schedule(
+        rule in prop_oneof![Just(DuplicateRule::Strict), Just(DuplicateRule::Tx0Restarts)],
         which in 0usize..3,
         by_amount in any::<bool>(),
         size in 20u64..=100,
@@ -1752,7 +1911,7 @@ proptest! {
             (_, true) => preset_amount(P52, size * 400),
             (_, false) => preset_volume(P52, size * 50),
         };
-        let mut line = Line::standard();
+        let mut line = Line::standard(rule);
         line.program_all();
         let mark = line.events.len();
         line.act(pump, SimAction::LiftNozzle(nozzle));

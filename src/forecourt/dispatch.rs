@@ -225,6 +225,7 @@ impl PositionState {
             }
             PumpEventKind::Totals(_)
             | PumpEventKind::Alarm { .. }
+            | PumpEventKind::CommandAccepted { .. }
             | PumpEventKind::CommandFailed { .. } => {}
         }
         effects

@@ -79,7 +79,7 @@ pub use frame::{
     decode_all, BlockId, ControlKind, Decoded, DiscardReason, Frame, FrameDecoder,
     FrameEncodeError, HexBytes,
 };
-pub use master::{DartMaster, DartMasterError, DartMasterSettings, LineStats};
+pub use master::{check_command, DartMaster, DartMasterError, DartMasterSettings, LineStats};
 pub use sim::{
     DartPumpView, DartSimulator, DuplicateRule, SimPumpSetup, SimSettings, SimSetupError,
 };

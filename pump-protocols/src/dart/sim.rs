@@ -112,7 +112,7 @@ pub use self::totals::NozzleTotals;
 use super::app::{dart_status_to_model, DartStatus, PumpIdentity, MAX_NOZZLE};
 use super::frame::{is_dart_address, Decoded, DiscardReason, Frame, FrameDecoder};
 use super::TxWrap;
-use crate::model::{LineSimulator, PumpStatus, SimAction, SimPumpView, SubmitError};
+use crate::model::{LineSimulator, PumpStatus, SimAction, SimPumpView, SubmitError, Totals};
 use crate::units::{BusAddress, Decimals, Money, NozzleId, QuantityError, UnitPrice, Volume};
 
 /// Digits of a DART unit price field (§5.8).
@@ -540,6 +540,19 @@ fn pump_config(setup: SimPumpSetup, settings: &SimSettings) -> Result<PumpConfig
     })
 }
 
+/// Raw per-nozzle counters in the neutral model. A simulated pump knows no grades.
+fn neutral_totals(raw: Vec<(NozzleId, NozzleTotals)>, decimals: Decimals) -> Vec<Totals> {
+    raw.into_iter()
+        .map(|(nozzle, t)| Totals {
+            nozzle,
+            grade: None,
+            volume: Some(Volume::from_raw(t.volume, decimals.volume)),
+            amount: Some(Money::from_raw(t.amount, decimals.amount)),
+            fillings: Some(t.fillings),
+        })
+        .collect()
+}
+
 impl LineSimulator for DartSimulator {
     fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         self.decoder.push(bytes);
@@ -627,6 +640,7 @@ impl LineSimulator for DartSimulator {
                     nozzle_out: out,
                     volume: pump.volume(),
                     amount: pump.amount(),
+                    totals: neutral_totals(pump.totals(), pump.decimals()),
                 }
             })
             .collect()

@@ -17,6 +17,8 @@ const QUANTITY_DIGITS: u8 = 8;
 const PRICE_DIGITS: u8 = 6;
 /// Total counters exist for logical nozzles 1..=8 only (COUN, §5.6).
 const MAX_TOTALS_NOZZLE: u8 = 8;
+/// COUN of a nozzle's amount total: 0x10 + the nozzle (§5.6); COUN n is its volume total.
+pub(super) const AMOUNT_TOTALS: u8 = 0x10;
 
 /// Why a block is on a pump's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +29,17 @@ pub(super) enum Origin {
     Session,
     /// RETURN FILLING INFORMATION asked by the master itself at the end of a sale.
     CompletionInfo,
+    /// A daemon's request sent again by the master with a new TX#: the pump ACKed it
+    /// but its answer never came (§3.4: the pump may have taken it for a retransmission).
+    /// Only requests that change nothing in the pump (RETURN STATUS, CD101) are resent.
+    Again(PumpCommand),
 }
 
 impl Origin {
     /// The command a failure of this block is reported as.
     pub(super) fn command(&self) -> PumpCommand {
         match self {
-            Origin::User(command) => command.clone(),
+            Origin::User(command) | Origin::Again(command) => command.clone(),
             Origin::Session => PumpCommand::ReturnStatus,
             Origin::CompletionInfo => PumpCommand::ReturnFillingInfo,
         }
@@ -69,6 +75,9 @@ pub(super) struct QueuedBlock {
     pub failures: u32,
     /// True when an ACK of this block means the pump will answer with DC2 + DC3.
     pub requests_info: bool,
+    /// How many times the request was already acknowledged without its answer: 0 for a
+    /// first send, n for the n-th resend with a new TX#.
+    pub round: u32,
 }
 
 impl QueuedBlock {
@@ -79,6 +88,23 @@ impl QueuedBlock {
             frozen: None,
             failures: 0,
             requests_info,
+            round: 0,
+        }
+    }
+
+    /// The same request as a fresh block (new TX#, not frozen), for resend `round`.
+    pub(super) fn again(&self, round: u32) -> Self {
+        let origin = match &self.origin {
+            Origin::User(command) => Origin::Again(command.clone()),
+            other => other.clone(),
+        };
+        Self {
+            origin,
+            payload: self.payload.clone(),
+            frozen: None,
+            failures: 0,
+            requests_info: self.requests_info,
+            round,
         }
     }
 
@@ -136,6 +162,26 @@ fn invalid(message: impl Into<String>) -> SubmitError {
     SubmitError::Invalid(message.into())
 }
 
+/// Checks `command` against what the pump `setup` can take, as
+/// [`LineMaster::submit`](crate::LineMaster::submit) of a [`super::DartMaster`] does, but
+/// without a master: the daemon refuses a command before it accepts it from a user.
+///
+/// Refused, with a message for the attendant: presets with more digits than the 8-digit
+/// field holds at the pump's decimals (1000000.00 at 2 decimals) or more decimals than
+/// the pump's (1.005 at 2 decimals is refused, never rounded), so also volumes too small
+/// to express (0.0001 at 2 decimals); zero or negative presets; prices that are zero,
+/// negative, too precise or beyond the 6-digit field, and price lists that miss a nozzle
+/// or name one the pump does not have; nozzles not configured on the pump (an
+/// [`Authorization`](crate::Authorization)'s nozzles, totals); a pump configuration DART
+/// cannot carry. Everything it accepts encodes into one DART block.
+pub fn check_command(setup: &PumpSetup, command: &PumpCommand) -> Result<(), String> {
+    super::settings::validate_pump(setup).map_err(|e| e.to_string())?;
+    translate(command, setup).map(drop).map_err(|e| match e {
+        SubmitError::Invalid(message) => message,
+        other => other.to_string(),
+    })
+}
+
 /// Translates `command` for the pump `setup`, refusing what the pump cannot be told
 /// exactly.
 pub(super) fn translate(
@@ -153,14 +199,7 @@ pub(super) fn translate(
         PumpCommand::SwitchOff => (cd1(Dcc::SwitchOff), false),
         PumpCommand::Authorize(auth) => (authorize(setup, &auth.nozzles, auth.preset)?, false),
         PumpCommand::SetPrices(prices) => (set_prices(setup, prices)?, false),
-        PumpCommand::ReadTotals(nozzle) => {
-            if !(1..=MAX_TOTALS_NOZZLE).contains(&nozzle.0) {
-                return Err(invalid(format!(
-                    "total counters exist for nozzles 1..=8, not {nozzle}"
-                )));
-            }
-            (fixed(&[MasterTransaction::RequestTotals(nozzle.0)]), false)
-        }
+        PumpCommand::ReadTotals(nozzle) => (read_totals(setup, *nozzle)?, false),
     };
     let too_long = |bytes: &Vec<u8>| bytes.len() > MAX_PAYLOAD_LEN;
     let fits = match &payload {
@@ -175,6 +214,26 @@ pub(super) fn translate(
         payload,
         requests_info,
     ))
+}
+
+/// §5.6: one block `CD101 COUN n` + `CD101 COUN 0x10+n`, the volume total and the amount
+/// total (with the number of fillings) of logical nozzle n, answered by two DC101.
+fn read_totals(setup: &PumpSetup, nozzle: NozzleId) -> Result<Payload, SubmitError> {
+    if !(1..=MAX_TOTALS_NOZZLE).contains(&nozzle.0) {
+        return Err(invalid(format!(
+            "total counters exist for nozzles 1..=8, not {nozzle}"
+        )));
+    }
+    if setup.grade_of(nozzle).is_none() {
+        return Err(invalid(format!(
+            "nozzle {nozzle} is not configured on pump {}",
+            setup.address
+        )));
+    }
+    Ok(fixed(&[
+        MasterTransaction::RequestTotals(nozzle.0),
+        MasterTransaction::RequestTotals(AMOUNT_TOTALS + nozzle.0),
+    ]))
 }
 
 /// §5.9: one block `[CD1 RESET] CD2 [CD3|CD4] CD1 AUTHORIZE`; the preset follows the
@@ -274,6 +333,11 @@ fn set_prices(
         let value = price
             .to_raw(setup.decimals.price, PRICE_DIGITS)
             .map_err(|e| invalid(format!("price of nozzle {nozzle}: {e}")))?;
+        if value == 0 {
+            return Err(invalid(format!(
+                "a price of zero for nozzle {nozzle} would give fuel away"
+            )));
+        }
         // `to_raw` with 6 digits never exceeds 999 999.
         *slot = Some(u32::try_from(value).map_err(|_| invalid("price does not fit 6 digits"))?);
     }
@@ -455,15 +519,18 @@ mod tests {
     }
 
     #[test]
-    fn totals_only_for_counted_nozzles() {
-        let s = setup(&[1], Decimals::default());
-        let block = translate(&PumpCommand::ReadTotals(NozzleId(1)), &s).expect("valid");
-        assert_eq!(fixed_bytes(&block), [0x65, 0x01, 0x01]);
-        for n in [0, 9, 15] {
+    fn totals_ask_volume_and_amount_of_configured_counted_nozzles() {
+        let s = setup(&[1, 2], Decimals::default());
+        let block = translate(&PumpCommand::ReadTotals(NozzleId(2)), &s).expect("valid");
+        // CD101 COUN 2 (volume total) + CD101 COUN 0x12 (amount total), §5.6.
+        assert_eq!(fixed_bytes(&block), [0x65, 0x01, 0x02, 0x65, 0x01, 0x12]);
+        let wide = setup(&[1, 9], Decimals::default());
+        for n in [0, 3, 9, 15] {
             assert!(matches!(
                 translate(&PumpCommand::ReadTotals(NozzleId(n)), &s),
                 Err(SubmitError::Invalid(_))
             ));
+            assert!(translate(&PumpCommand::ReadTotals(NozzleId(n)), &wide).is_err());
         }
     }
 }

@@ -115,8 +115,9 @@ pub use settings::{
     DartMasterError, DartMasterSettings, MAX_PRICE_DECIMALS, MAX_QUANTITY_DECIMALS,
 };
 
+pub use self::command::check_command;
 use self::command::translate;
-use self::session::{PumpLink, Sink};
+use self::session::{Policy, PumpLink, Sink};
 use super::app::decode_pump;
 use super::frame::{ControlKind, Decoded, Frame, FrameDecoder, MAX_BUFFERED};
 use super::OnNak;
@@ -429,8 +430,12 @@ impl DartMaster {
                 },
             ) => {
                 self.pumps[p].heard(now);
+                let policy = Policy {
+                    retries,
+                    patience: self.settings.apply_patience,
+                };
                 let (pump, mut sink) = split!(self, p, now);
-                pump.on_eot(retries, &mut sink);
+                pump.on_eot(policy, &mut sink);
                 self.end_exchange(now);
             }
             (
@@ -441,10 +446,10 @@ impl DartMaster {
                     ..
                 },
             ) if acked == tx => {
-                let pump = &mut self.pumps[p];
-                pump.heard(now);
+                self.pumps[p].heard(now);
+                let (pump, mut sink) = split!(self, p, now);
                 pump.tx_out = self.settings.tx_wrap.next(tx);
-                pump.block_acked();
+                pump.block_acked(tx, &mut sink);
                 self.end_exchange(now);
             }
             (
@@ -457,7 +462,7 @@ impl DartMaster {
                 let pump = &mut self.pumps[p];
                 pump.heard(now);
                 if self.settings.on_nak == OnNak::ResetTo0 {
-                    pump.tx_out = 0;
+                    pump.tx_out = pump.fresh_tx(0, self.settings.tx_wrap);
                 }
                 self.attempt_failed(p, tx, CommandFailure::Rejected, now);
                 self.end_exchange(now);
@@ -488,7 +493,7 @@ impl DartMaster {
         };
         block.failures += 1;
         if block.failures > retries {
-            pump.tx_out = wrap.next(tx);
+            pump.tx_out = pump.fresh_tx(wrap.next(tx), wrap);
             pump.block_failed(failure, retries, &mut sink);
         }
     }

@@ -10,12 +10,12 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::command::{Origin, QueuedBlock};
+use super::command::{Origin, QueuedBlock, AMOUNT_TOTALS};
 use crate::dart::app::{alarm_description, dart_status_to_model, Nozio, PumpTransaction};
 use crate::dart::DartStatus;
 use crate::model::{
-    CommandFailure, CompletedTransaction, CompletionReason, PumpEvent, PumpEventKind, PumpSetup,
-    PumpStatus, Totals,
+    CommandFailure, CompletedTransaction, CompletionReason, PumpCommand, PumpEvent, PumpEventKind,
+    PumpSetup, PumpStatus, Totals,
 };
 use crate::units::{Money, NozzleId, UnitPrice, Volume};
 
@@ -30,6 +30,84 @@ pub(super) struct InfoAnswer {
     dc2: Option<(u32, u32)>,
     dc3: Option<(u32, Nozio)>,
     eots: u32,
+}
+
+/// An acknowledged request whose answer has not come yet (§3.4: an ACK may be a
+/// pump's answer to what it took for a retransmission, with nothing applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Awaited {
+    /// The block as acknowledged, to send again with a new TX#.
+    block: QueuedBlock,
+    /// EOT answers since the acknowledgement.
+    eots: u32,
+    /// True while a resend is queued or on the wire: its ACK starts the count again.
+    resent: bool,
+}
+
+impl Awaited {
+    fn new(block: QueuedBlock) -> Self {
+        Self {
+            block,
+            eots: 0,
+            resent: false,
+        }
+    }
+}
+
+/// What an EOT means for an awaited answer.
+enum Patience {
+    /// Keep waiting.
+    Wait,
+    /// Ask again with this block (a new TX#).
+    Resend(QueuedBlock),
+    /// Every round was acknowledged and none answered.
+    GiveUp,
+}
+
+/// How long the master waits for applications and how often it asks again.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Policy {
+    /// Resends of an unanswered request ([`super::DartMasterSettings::retries`]).
+    pub retries: u32,
+    /// EOTs to wait for an answer ([`super::DartMasterSettings::apply_patience`]).
+    pub patience: u32,
+}
+
+impl Awaited {
+    /// One more EOT without the answer.
+    fn tick(&mut self, policy: Policy) -> Patience {
+        if self.resent {
+            return Patience::Wait;
+        }
+        self.eots += 1;
+        if self.eots < policy.patience {
+            Patience::Wait
+        } else if self.block.round < policy.retries {
+            self.resent = true;
+            Patience::Resend(self.block.again(self.block.round + 1))
+        } else {
+            Patience::GiveUp
+        }
+    }
+
+    /// The resend `block` was acknowledged: wait for its answer from scratch.
+    fn acked(&mut self, block: &QueuedBlock) {
+        self.block = block.clone();
+        self.eots = 0;
+        self.resent = false;
+    }
+}
+
+/// The two DC101 answering one [`crate::PumpCommand::ReadTotals`] (§5.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TotalsAnswer {
+    /// The logical nozzle, 1..=8.
+    nozzle: u8,
+    /// TOTVAL of COUN n.
+    volume: Option<u64>,
+    /// TOTVAL and TOTM1 (fillings) of COUN 0x10 + n.
+    amount: Option<(u64, Option<u64>)>,
+    wait: Awaited,
 }
 
 /// The nozzle as last reported to the daemon.
@@ -81,6 +159,15 @@ pub(super) struct PumpLink {
     info: Option<InfoAnswer>,
     /// End-of-sale requests sent for the armed completion.
     info_rounds: u32,
+    /// TX# of the last master block the pump acknowledged this session: the pump takes a
+    /// new block with that TX# for a retransmission (§3.4), so none is sent with it.
+    pub last_acked: Option<u8>,
+    /// An acknowledged RETURN STATUS whose DC1 has not come.
+    status_wait: Option<Awaited>,
+    /// An acknowledged AUTHORIZE the pump has not shown as applied yet.
+    authorize_wait: Option<(PumpCommand, u32)>,
+    /// Acknowledged totals requests, in the order sent.
+    totals_wait: Vec<TotalsAnswer>,
 }
 
 impl PumpLink {
@@ -103,6 +190,10 @@ impl PumpLink {
             completion: None,
             info: None,
             info_rounds: 0,
+            last_acked: None,
+            status_wait: None,
+            authorize_wait: None,
+            totals_wait: Vec::new(),
         }
     }
 
@@ -159,6 +250,10 @@ impl PumpLink {
         }
         self.online = true;
         self.tx_out = 0;
+        self.last_acked = None;
+        self.status_wait = None;
+        self.authorize_wait = None;
+        self.totals_wait.clear();
         self.last_rx = None;
         self.dart_status = None;
         self.last_selected = 0;
@@ -179,27 +274,85 @@ impl PumpLink {
             self.reported = PumpStatus::Offline;
             self.emit(sink, PumpEventKind::StatusChanged(PumpStatus::Offline));
         }
-        for block in std::mem::take(&mut self.queue) {
-            if let Origin::User(command) = block.origin {
-                self.emit(
-                    sink,
-                    PumpEventKind::CommandFailed {
-                        command,
-                        failure: CommandFailure::PumpOffline,
-                    },
-                );
-            }
+        // A resent request is reported through its waiting answer below, once.
+        let unanswered = std::mem::take(&mut self.totals_wait)
+            .into_iter()
+            .map(|t| t.wait.block.origin.command());
+        let queued = std::mem::take(&mut self.queue)
+            .into_iter()
+            .filter_map(|block| match block.origin {
+                Origin::User(command) => Some(command),
+                _ => None,
+            });
+        for command in queued.chain(unanswered).collect::<Vec<_>>() {
+            self.emit(
+                sink,
+                PumpEventKind::CommandFailed {
+                    command,
+                    failure: CommandFailure::PumpOffline,
+                },
+            );
         }
+        // Whether an acknowledged AUTHORIZE was applied is for the next session's DC1 to
+        // say; the daemon sees the pump offline meanwhile.
+        self.status_wait = None;
+        self.authorize_wait = None;
         self.completion = None;
         self.info = None;
     }
 
-    /// The head block was acknowledged (§3.4: the link-level confirmation only).
-    pub(super) fn block_acked(&mut self) {
-        if let Some(block) = self.queue.pop_front() {
-            if block.requests_info {
-                self.info = Some(InfoAnswer::default());
+    /// The head block, sent with `tx`, was acknowledged (§3.4: the link-level
+    /// confirmation only). Reports a daemon's command as accepted and starts waiting for
+    /// the answers that show it applied.
+    pub(super) fn block_acked(&mut self, tx: u8, sink: &mut Sink<'_>) {
+        self.last_acked = Some(tx);
+        let Some(block) = self.queue.pop_front() else {
+            return;
+        };
+        if block.requests_info {
+            self.info = Some(InfoAnswer::default());
+        }
+        if let Origin::User(command) = &block.origin {
+            self.emit(
+                sink,
+                PumpEventKind::CommandAccepted {
+                    command: command.clone(),
+                },
+            );
+        }
+        let command = block.origin.command();
+        match command {
+            PumpCommand::ReturnStatus => match &mut self.status_wait {
+                Some(wait) if wait.resent => wait.acked(&block),
+                _ => self.status_wait = Some(Awaited::new(block)),
+            },
+            PumpCommand::Authorize(_) => self.authorize_wait = Some((command, 0)),
+            PumpCommand::ReadTotals(nozzle) => {
+                let resent = self
+                    .totals_wait
+                    .iter_mut()
+                    .find(|t| t.wait.resent && t.nozzle == nozzle.0);
+                match (resent, &block.origin) {
+                    (Some(answer), Origin::Again(_)) => answer.wait.acked(&block),
+                    _ => self.totals_wait.push(TotalsAnswer {
+                        nozzle: nozzle.0,
+                        volume: None,
+                        amount: None,
+                        wait: Awaited::new(block),
+                    }),
+                }
             }
+            _ => {}
+        }
+    }
+
+    /// The TX# to use instead of `tx` for a block the pump has not accepted: never the
+    /// last one it acknowledged, which it would take for a retransmission (§3.4).
+    pub(super) fn fresh_tx(&self, tx: u8, wrap: crate::dart::TxWrap) -> u8 {
+        if self.last_acked == Some(tx) {
+            wrap.next(tx)
+        } else {
+            tx
         }
     }
 
@@ -214,6 +367,13 @@ impl PumpLink {
             return;
         };
         let refused = failure == CommandFailure::Rejected;
+        match block.origin.command() {
+            PumpCommand::ReturnStatus => self.status_wait = None,
+            PumpCommand::ReadTotals(nozzle) => self
+                .totals_wait
+                .retain(|t| !(t.wait.resent && t.nozzle == nozzle.0)),
+            _ => {}
+        }
         self.emit(
             sink,
             PumpEventKind::CommandFailed {
@@ -249,7 +409,9 @@ impl PumpLink {
     }
 
     /// The pump answered a POLL with EOT: it has nothing more to say.
-    pub(super) fn on_eot(&mut self, retries: u32, sink: &mut Sink<'_>) {
+    pub(super) fn on_eot(&mut self, policy: Policy, sink: &mut Sink<'_>) {
+        self.await_applications(policy, sink);
+        let retries = policy.retries;
         let Some(mut answer) = self.info else {
             return;
         };
@@ -275,12 +437,61 @@ impl PumpLink {
             self.emit(
                 sink,
                 PumpEventKind::CommandFailed {
-                    command: crate::model::PumpCommand::ReturnFillingInfo,
+                    command: PumpCommand::ReturnFillingInfo,
                     failure: CommandFailure::NoAnswer,
                 },
             );
         } else {
             self.request_info();
+        }
+    }
+
+    /// An EOT for every acknowledged request still without its answer: ask again with a
+    /// new TX#, or give up, once patience runs out.
+    fn await_applications(&mut self, policy: Policy, sink: &mut Sink<'_>) {
+        let mut resends = Vec::new();
+        let mut failed = Vec::new();
+        if let Some(wait) = &mut self.status_wait {
+            match wait.tick(policy) {
+                Patience::Wait => {}
+                Patience::Resend(block) => resends.push(block),
+                Patience::GiveUp => {
+                    failed.push(wait.block.origin.command());
+                    self.status_wait = None;
+                }
+            }
+        }
+        let mut kept = Vec::with_capacity(self.totals_wait.len());
+        for mut answer in std::mem::take(&mut self.totals_wait) {
+            match answer.wait.tick(policy) {
+                Patience::Wait => kept.push(answer),
+                Patience::Resend(block) => {
+                    resends.push(block);
+                    kept.push(answer);
+                }
+                Patience::GiveUp => failed.push(answer.wait.block.origin.command()),
+            }
+        }
+        self.totals_wait = kept;
+        if let Some((command, eots)) = &mut self.authorize_wait {
+            *eots += 1;
+            if *eots >= policy.patience {
+                // Not resent: a second AUTHORIZE is a new authorization, the daemon's call.
+                failed.push(command.clone());
+                self.authorize_wait = None;
+            }
+        }
+        for block in resends {
+            self.push_internal(block);
+        }
+        for command in failed {
+            self.emit(
+                sink,
+                PumpEventKind::CommandFailed {
+                    command,
+                    failure: CommandFailure::NotApplied,
+                },
+            );
         }
     }
 
@@ -318,6 +529,14 @@ impl PumpLink {
             return;
         }
         let previous = self.dart_status.replace(status);
+        // Any DC1 is the pump's real status, whether or not it answers our request.
+        self.status_wait = None;
+        if matches!(
+            status,
+            DartStatus::Authorized | DartStatus::Filling | DartStatus::Suspended
+        ) {
+            self.authorize_wait = None;
+        }
         let ended = matches!(
             status,
             DartStatus::FillingCompleted | DartStatus::MaxReached
@@ -471,33 +690,46 @@ impl PumpLink {
         );
     }
 
-    /// DC101 (§5.6): COUN 1..=8 volume totals, 0x11..=0x18 amount totals with the number
-    /// of fillings, 0x09/0x19 the pump's sums (reported on nozzle 0).
+    /// DC101 (§5.6): COUN n (1..=8) is the volume total of nozzle n, COUN 0x10 + n its
+    /// amount total with the number of fillings. Each part goes to the oldest waiting
+    /// request of that nozzle that lacks it; once a request has both, one `Totals` is
+    /// reported. A DC101 that answers no waiting request (a late answer to a request
+    /// already answered, the pump's sums 0x09/0x19) is dropped.
     fn on_totals(&mut self, coun: u8, totval: u64, totm1: Option<u64>, sink: &mut Sink<'_>) {
-        let d = self.setup.decimals;
-        let (nozzle, volume, amount, fillings) = match coun {
-            0x01..=0x09 => (
-                coun % 9,
-                Some(Volume::from_raw(totval, d.volume)),
-                None,
-                None,
-            ),
-            0x11..=0x19 => (
-                (coun - 0x10) % 9,
-                None,
-                Some(Money::from_raw(totval, d.amount)),
-                totm1,
-            ),
+        let (nozzle, is_amount) = match coun {
+            0x01..=0x08 => (coun, false),
+            0x11..=0x18 => (coun - AMOUNT_TOTALS, true),
             _ => return,
         };
+        let Some(index) = self.totals_wait.iter().position(|t| {
+            t.nozzle == nozzle
+                && if is_amount {
+                    t.amount.is_none()
+                } else {
+                    t.volume.is_none()
+                }
+        }) else {
+            return;
+        };
+        let answer = &mut self.totals_wait[index];
+        if is_amount {
+            answer.amount = Some((totval, totm1));
+        } else {
+            answer.volume = Some(totval);
+        }
+        let (Some(volume), Some((amount, fillings))) = (answer.volume, answer.amount) else {
+            return;
+        };
+        self.totals_wait.remove(index);
+        let d = self.setup.decimals;
         let nozzle = NozzleId(nozzle);
         self.emit(
             sink,
             PumpEventKind::Totals(Totals {
                 nozzle,
                 grade: self.setup.grade_of(nozzle),
-                volume,
-                amount,
+                volume: Some(Volume::from_raw(volume, d.volume)),
+                amount: Some(Money::from_raw(amount, d.amount)),
                 fillings,
             }),
         );
@@ -517,7 +749,12 @@ mod tests {
         });
         assert!(link.heard(Instant::now()), "first answer opens a session");
         assert!(!link.heard(Instant::now()), "later answers do not");
-        link.block_acked();
+        let mut events = VecDeque::new();
+        let mut sink = Sink {
+            events: &mut events,
+            now: Instant::now(),
+        };
+        link.block_acked(0, &mut sink);
         link
     }
 

@@ -53,6 +53,15 @@ pub struct DartMasterSettings {
     /// [`crate::SubmitError::QueueFull`]. Default 16. At least 1. The master's own
     /// session and end-of-sale requests do not count.
     pub max_queue: usize,
+    /// EOT answers the master waits, after the pump ACKed a block, for the transactions
+    /// that show the block was applied: DC1 after RETURN STATUS, both DC101 after a
+    /// totals request, DC1 AUTHORIZED (or FILLING, SUSPENDED) after AUTHORIZE. §3.4: a
+    /// pump ACKs a block it takes for a retransmission without applying it, so an ACK
+    /// alone proves nothing. Then a request that changes nothing in the pump is sent
+    /// again with a new TX# (at most `retries` times) and an AUTHORIZE is reported
+    /// [`crate::CommandFailure::NotApplied`]. Default 5 (a head answers AUTHORIZE within
+    /// ~50 ms, §5.5 field observations; five EOTs are several poll cycles). At least 1.
+    pub apply_patience: u32,
     /// Character format and speed, used only to know how long a frame takes on the wire
     /// (the answer deadline starts when the frame has been sent). Default 9600 8O1 (§1).
     pub serial: SerialSettings,
@@ -69,6 +78,7 @@ impl Default for DartMasterSettings {
             tx_wrap: TxWrap::FTo1,
             on_nak: OnNak::ResetTo0,
             max_queue: 16,
+            apply_patience: 5,
             serial: SERIAL_DEFAULTS,
         }
     }
@@ -94,6 +104,11 @@ impl DartMasterSettings {
         if self.offline_after_misses == 0 {
             return Err(DartMasterError::BadSetting(
                 "offline_after_misses must be at least 1",
+            ));
+        }
+        if self.apply_patience == 0 {
+            return Err(DartMasterError::BadSetting(
+                "apply_patience must be at least 1",
             ));
         }
         if self.max_queue == 0 {
@@ -168,30 +183,40 @@ pub(super) fn validate(
         if !addresses.insert(address) {
             return Err(DartMasterError::DuplicateAddress(address));
         }
-        let d = pump.decimals;
-        if d.volume > MAX_QUANTITY_DECIMALS
-            || d.amount > MAX_QUANTITY_DECIMALS
-            || d.price > MAX_PRICE_DECIMALS
-        {
-            return Err(DartMasterError::BadDecimals {
+        validate_pump(pump)?;
+    }
+    Ok(())
+}
+
+/// Checks one pump on its own: its address, decimals DART can carry and its nozzles.
+pub(super) fn validate_pump(pump: &PumpSetup) -> Result<(), DartMasterError> {
+    let address = pump.address;
+    if !is_dart_address(address.0) {
+        return Err(DartMasterError::AddressOutOfRange(address));
+    }
+    let d = pump.decimals;
+    if d.volume > MAX_QUANTITY_DECIMALS
+        || d.amount > MAX_QUANTITY_DECIMALS
+        || d.price > MAX_PRICE_DECIMALS
+    {
+        return Err(DartMasterError::BadDecimals {
+            pump: address,
+            decimals: d,
+        });
+    }
+    let mut nozzles = HashSet::new();
+    for &(nozzle, _) in &pump.nozzles {
+        if !(1..=MAX_NOZZLE).contains(&nozzle.0) {
+            return Err(DartMasterError::BadNozzle {
                 pump: address,
-                decimals: d,
+                nozzle,
             });
         }
-        let mut nozzles = HashSet::new();
-        for &(nozzle, _) in &pump.nozzles {
-            if !(1..=MAX_NOZZLE).contains(&nozzle.0) {
-                return Err(DartMasterError::BadNozzle {
-                    pump: address,
-                    nozzle,
-                });
-            }
-            if !nozzles.insert(nozzle) {
-                return Err(DartMasterError::DuplicateNozzle {
-                    pump: address,
-                    nozzle,
-                });
-            }
+        if !nozzles.insert(nozzle) {
+            return Err(DartMasterError::DuplicateNozzle {
+                pump: address,
+                nozzle,
+            });
         }
     }
     Ok(())
