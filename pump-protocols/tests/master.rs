@@ -1684,3 +1684,117 @@ fn the_masters_own_blocks_fail_like_commands() {
     // burnt 0). Computed: CD1 RESET, TX# 1.
     b.expect_hex("50 31 01 01 05 5E A3 03 FA");
 }
+
+// ---------------------------------------------------------------------------------------
+// Acknowledged is not applied (§3.4, §5.5)
+
+fn authorize_all() -> PumpCommand {
+    PumpCommand::Authorize(Authorization::default())
+}
+
+/// Computed: CD2 1,2 + CD1 AUTHORIZE, TX# 1 (the pump is in RESET).
+const AUTHORIZE_TX1: &str = "50 31 | 02 02 01 02 | 01 01 06 | F0 D3 | 03 FA";
+
+/// Regression: a strict pump ACKs an AUTHORIZE it takes for a retransmission (§3.4) and
+/// stays idle; the master reported nothing more than the ACK, so the dispatch stayed
+/// open on an idle pump. Now `apply_patience` EOTs without DC1 AUTHORIZED report it.
+#[test]
+fn regression_authorize_acked_as_a_retransmission_is_reported_not_applied() {
+    let mut b = Bench::one();
+    b.open(&idle_answer());
+    b.submit(authorize_all());
+    b.command(&hex(AUTHORIZE_TX1));
+    assert_eq!(
+        b.events(),
+        [E::CommandAccepted {
+            command: authorize_all()
+        }]
+    );
+    for _ in 1..DartMasterSettings::default().apply_patience {
+        b.pump_idle();
+    }
+    assert!(b.events().is_empty(), "not before patience runs out");
+    b.pump_idle();
+    assert_eq!(
+        b.events(),
+        [E::CommandFailed {
+            command: authorize_all(),
+            failure: CommandFailure::NotApplied
+        }]
+    );
+    // Reported once, and not resent: a second AUTHORIZE is the daemon's decision.
+    for _ in 0..10 {
+        b.pump_idle();
+    }
+    assert!(b.events().is_empty());
+}
+
+#[test]
+fn an_authorize_shown_applied_is_never_reported_not_applied() {
+    let mut b = Bench::one();
+    b.open(&idle_answer());
+    b.submit(authorize_all());
+    b.command(&hex(AUTHORIZE_TX1));
+    b.pump_idle();
+    b.pump_says(&[status(2)]);
+    for _ in 0..10 {
+        b.pump_idle();
+    }
+    assert_eq!(
+        b.events(),
+        [
+            E::CommandAccepted {
+                command: authorize_all()
+            },
+            E::StatusChanged(PumpStatus::Authorized)
+        ]
+    );
+}
+
+/// Regression: every session starts at TX# 0; a pump whose last accepted block was the
+/// previous session's TX# 0 ACKs the new session block as a retransmission and never
+/// answers it, and the position stayed offline while the pump answered every poll. The
+/// master asks again with TX# 1 once `apply_patience` EOTs brought no DC1.
+#[test]
+fn regression_session_block_acked_as_a_retransmission_is_asked_again() {
+    let mut b = Bench::one();
+    b.pump_idle();
+    b.command(&session_block(A));
+    for _ in 0..DartMasterSettings::default().apply_patience {
+        b.pump_idle();
+    }
+    assert_eq!(b.master.status(A), Some(PumpStatus::Offline), "no DC1 yet");
+    // Computed: CD1 RETURN STATUS + CD1 RETURN FILLING INFORMATION, TX# 1.
+    b.command(&hex("50 31 | 01 01 00 | 01 01 04 | 48 7D | 03 FA"));
+    b.pump_says(&idle_answer());
+    assert_eq!(b.events(), [E::StatusChanged(PumpStatus::Idle)]);
+    assert_eq!(b.master.status(A), Some(PumpStatus::Idle));
+}
+
+/// A pump that never answers RETURN STATUS is asked `retries` more times, then the
+/// request is reported; polling goes on.
+#[test]
+fn a_status_request_never_answered_is_reported_after_every_round() {
+    let mut b = Bench::one();
+    b.pump_idle();
+    let settings = DartMasterSettings::default();
+    for round in 0..=settings.retries {
+        let tx = u8::try_from(round).expect("few rounds");
+        let wire = Frame::data(A, tx, hex("01 01 00 01 01 04"))
+            .encode()
+            .expect("frame");
+        b.command(&wire);
+        for _ in 0..settings.apply_patience {
+            b.pump_idle();
+        }
+    }
+    assert_eq!(
+        b.events(),
+        [E::CommandFailed {
+            command: PumpCommand::ReturnStatus,
+            failure: CommandFailure::NotApplied
+        }]
+    );
+    b.pump_idle();
+    assert_eq!(b.master.is_online(A), Some(true));
+}

@@ -219,6 +219,57 @@ fn failures(events: &[PumpEvent], pump: BusAddress) -> Vec<(PumpCommand, Command
         .collect()
 }
 
+/// How each AUTHORIZE submitted to `pump` ended, in event order: `Ok(None)` accepted,
+/// `Ok(Some(NotApplied))` accepted earlier and then found not applied, `Err(failure)`
+/// never accepted.
+fn authorize_outcomes(
+    events: &[PumpEvent],
+    pump: BusAddress,
+) -> Vec<Result<Option<CommandFailure>, CommandFailure>> {
+    of(events, pump)
+        .filter_map(|k| match k {
+            E::CommandAccepted {
+                command: PumpCommand::Authorize(_),
+            } => Some(Ok(None)),
+            E::CommandFailed {
+                command: PumpCommand::Authorize(_),
+                failure: CommandFailure::NotApplied,
+            } => Some(Ok(Some(CommandFailure::NotApplied))),
+            E::CommandFailed {
+                command: PumpCommand::Authorize(_),
+                failure,
+            } => Some(Err(failure.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every AUTHORIZE submitted ends in exactly one `CommandAccepted` or `CommandFailed`;
+/// `NotApplied` only ever follows an acceptance it has not already followed.
+#[track_caller]
+fn check_authorize_outcomes(events: &[PumpEvent], pump: BusAddress, submitted: usize) {
+    let outcomes = authorize_outcomes(events, pump);
+    let ended = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(None) | Err(_)))
+        .count();
+    assert_eq!(ended, submitted, "{pump}: {outcomes:?}");
+    let mut open = 0usize;
+    for outcome in &outcomes {
+        match outcome {
+            Ok(None) => open += 1,
+            Ok(Some(_)) => {
+                assert!(
+                    open > 0,
+                    "{pump}: NotApplied with no acceptance: {outcomes:?}"
+                );
+                open -= 1;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Run condition: the master last reported `status` for `pump`.
 fn reports(
     pump: BusAddress,
@@ -807,6 +858,7 @@ with_both_rules!(
     a_long_run_of_dispatches_on_two_pumps_sums_to_the_totals,
     regression_strict_pump_offline_after_two_master_restarts,
     regression_strict_pump_offline_after_two_reconnects,
+    every_authorize_ends_accepted_or_failed_exactly_once,
 );
 
 fn power_up_prices_calling_and_an_amount_preset_dispatch_completes_once(rule: DuplicateRule) {
@@ -1348,6 +1400,66 @@ fn regression_strict_pump_offline_after_two_reconnects(rule: DuplicateRule) {
         line.until_all_idle_since(mark, secs(5));
     }
     every_pump_dispatches(&mut line);
+}
+
+/// Each way an AUTHORIZE can end: accepted and applied (0x50), accepted by a pump that
+/// cannot apply it (0x51, not programmed: §5.3 AUTHORIZE only in RESET), refused because
+/// the pump is offline (0x52), and never acknowledged (0x50 with every answer lost).
+fn every_authorize_ends_accepted_or_failed_exactly_once(rule: DuplicateRule) {
+    let mut line = Line::standard(rule);
+    line.run_until(secs(3), |events, _| {
+        PUMPS
+            .iter()
+            .all(|d| last_status(events, d.address) == Some(PumpStatus::NotProgrammed))
+    });
+    line.submit(P50, PumpCommand::SetPrices(prices(P50)));
+    line.submit(P50, PumpCommand::Reset);
+    line.run_until(secs(3), reports(P50, PumpStatus::Idle));
+    line.act(P52, SimAction::Silent(true));
+    line.run_until(secs(3), reports(P52, PumpStatus::Offline));
+    let mark = line.events.len();
+    for d in &PUMPS {
+        line.submit(d.address, authorize(None));
+    }
+    line.run_until(secs(3), |events, _| {
+        authorize_outcomes(&events[mark..], P51).len() == 2
+            && last_status(&events[mark..], P50) == Some(PumpStatus::Authorized)
+    });
+    line.run_for(secs(2));
+    assert_eq!(
+        authorize_outcomes(&line.events[mark..], P50),
+        [Ok(None)],
+        "{}",
+        line.report()
+    );
+    assert_eq!(
+        authorize_outcomes(&line.events[mark..], P51),
+        [Ok(None), Ok(Some(CommandFailure::NotApplied))]
+    );
+    assert_eq!(line.view(P51).status, DartStatus::NotProgrammed);
+    assert_eq!(
+        authorize_outcomes(&line.events[mark..], P52),
+        [Err(CommandFailure::PumpOffline)]
+    );
+    // Every answer of 0x50 lost: the pump is never heard to take the second AUTHORIZE.
+    line.submit(P50, PumpCommand::Stop);
+    line.run_until(secs(3), reports(P50, PumpStatus::Completed));
+    line.submit(P50, PumpCommand::Reset);
+    line.run_until(secs(3), reports(P50, PumpStatus::Idle));
+    let lost = line.events.len();
+    line.act(P50, SimAction::DropAnswers(4));
+    line.submit(P50, authorize(None));
+    line.run_until(secs(3), |events, _| {
+        !authorize_outcomes(&events[lost..], P50).is_empty()
+    });
+    line.run_for(secs(2));
+    assert_eq!(
+        authorize_outcomes(&line.events[lost..], P50),
+        [Err(CommandFailure::NoAnswer)]
+    );
+    for (pump, submitted) in [(P50, 2), (P51, 1), (P52, 1)] {
+        check_authorize_outcomes(&line.events[mark..], pump, submitted);
+    }
 }
 
 /// Power-cycles pump 0x52 `count` times, at `step` intervals into its filling, each on a
@@ -1935,6 +2047,7 @@ proptest! {
         line.run_for(secs(3));
         let c = the_completion(&line, mark, pump, nozzle, CompletionReason::PresetReached, preset);
         prop_assert_eq!(line.view(pump).status, DartStatus::MaxReached);
+        check_authorize_outcomes(&line.events[mark..], pump, 1);
         check_amount_rule(pump, &c, preset);
     }
 }
