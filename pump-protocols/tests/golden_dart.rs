@@ -453,6 +453,16 @@ fn b_total_counter_requests() {
     master_block("IP AS", "50 30 | 65 01 01 | 1F 43 | 03 FA", 0x50, 0, &coun1);
     master_block("IP", "50 32 | 65 01 01 | 1E FB | 03 FA", 0x50, 2, &coun1);
     master_block("AS", "52 30 | 65 01 01 | 66 83 | 03 FA", 0x52, 0, &coun1);
+    // Computed: the master's totals request, CD101 COUN 1 (volume total of LN1) and
+    // CD101 COUN 0x11 (its amount total and number of fillings) in one block, TX#2; each
+    // transaction alone is a vector above and in D.
+    master_block(
+        "computed",
+        "51 32 | 65 01 01 | 65 01 11 | 33 79 | 03 FA",
+        0x51,
+        2,
+        &[M::RequestTotals(1), M::RequestTotals(0x11)],
+    );
     // CD8 = CD101 under the older TRANS.
     master_block(
         "MG",

@@ -13,8 +13,8 @@ use pump_protocols::dart::{
     SimSettings, TxWrap,
 };
 use pump_protocols::{
-    BusAddress, Decimals, LineSimulator, NozzleId, PumpStatus, SimAction, SubmitError, UnitPrice,
-    Volume,
+    BusAddress, Decimals, LineSimulator, Money, NozzleId, PumpStatus, SimAction, SubmitError,
+    Totals, UnitPrice, Volume,
 };
 use rust_decimal::Decimal;
 
@@ -1057,6 +1057,70 @@ fn totals_per_nozzle_and_pump() {
     // CD8 is answered as CD101.
     bench.command(P50, vec![MasterTransaction::RequestTotalsCd8(0x01)]);
     assert_eq!(bench.collect(P50), vec![dc101(0x01, 1500, 1500)]);
+}
+
+/// The neutral view's totals are the ground truth tests check sales against: they grow by
+/// exactly each filling's figures (the open one too, as a meter counts) and a CPU reset
+/// mid-filling loses nothing.
+#[test]
+fn neutral_totals_grow_by_each_filling_and_survive_a_power_reset() {
+    let mut bench = Bench::new(one_pump(programmed()));
+    let neutral = |bench: &Bench| {
+        LineSimulator::view(&bench.sim)
+            .into_iter()
+            .find(|v| v.address == P50)
+            .expect("the pump")
+            .totals
+    };
+    let of = |totals: &[Totals], nozzle: NozzleId| {
+        let t = totals
+            .iter()
+            .find(|t| t.nozzle == nozzle)
+            .expect("a configured nozzle");
+        (
+            t.volume.expect("volume"),
+            t.amount.expect("amount"),
+            t.fillings,
+        )
+    };
+    assert_eq!(
+        neutral(&bench).iter().map(|t| t.nozzle).collect::<Vec<_>>(),
+        [N1, N2]
+    );
+    let mut expected = (Volume::ZERO, Money::ZERO, 0u64);
+    for (nozzle, preset, power_reset) in [(N1, 700, false), (N2, 300, false), (N1, 900, true)] {
+        bench.authorize(P50, vec![MasterTransaction::PresetVolume(preset)]);
+        bench.act(P50, SimAction::LiftNozzle(nozzle));
+        bench.wait(ms(5_000));
+        if power_reset {
+            bench.act(P50, SimAction::PowerReset);
+        } else {
+            bench.wait(ms(60_000));
+        }
+        let view = bench.view(P50);
+        if nozzle == N1 {
+            expected = (
+                Volume::new(expected.0.value() + view.volume.value()),
+                Money::new(expected.1.value() + view.amount.value()),
+                expected.2 + 1,
+            );
+        }
+        bench.act(P50, SimAction::HangNozzle);
+        bench.collect(P50);
+        let (volume, amount, fillings) = of(&neutral(&bench), N1);
+        assert_eq!(
+            (volume, amount, fillings),
+            (expected.0, expected.1, Some(expected.2))
+        );
+    }
+    assert!(
+        bench.view(P50).volume_raw < 900,
+        "the reset cut the last filling short"
+    );
+    let (n2_volume, n2_amount, n2_fillings) = of(&neutral(&bench), N2);
+    assert_eq!(n2_volume, Volume::from_raw(300, 2));
+    assert_eq!(n2_amount, Money::from_raw(528, 2)); // 3.00 L × 1.759 = 5.277 → 5.28
+    assert_eq!(n2_fillings, Some(1));
 }
 
 #[test]
