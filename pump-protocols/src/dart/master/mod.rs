@@ -41,6 +41,12 @@
 //! fresh session (§6.6): both TX#s restart (§3.4) and the master sends one block
 //! `CD1 RETURN STATUS + CD1 RETURN FILLING INFORMATION` before any command.
 //!
+//! A pump keeps the TX# of the last block it accepted across the master's restarts, and
+//! takes a block with that TX# for a retransmission: ACKed, not applied (§3.4). Every
+//! session starts at TX# 0, so after two restarts (or reconnects) with no other block in
+//! between, a strict pump ACKs the session block and never answers it. The master
+//! therefore never trusts an ACK alone: see "Acknowledged is not applied" below.
+//!
 //! # Commands and events
 //!
 //! Commands are translated at [`LineMaster::submit`] with the pump's [`Decimals`](crate::units::Decimals)
@@ -49,7 +55,37 @@
 //! (§5.5 "two separate confirmations"). Events: DC1 → `StatusChanged` on change (RESET
 //! with a nozzle out is `Calling`, see [`super::dart_status_to_model`]); DC3 →
 //! `NozzleUp`/`NozzleDown` on change; DC2 while FILLING or SUSPENDED → `Filling` when the
-//! figures move; DC5 → `Alarm`; DC101 → `Totals`.
+//! figures move; DC5 → `Alarm`; the two DC101 answering a [`PumpCommand::ReadTotals`]
+//! → one `Totals`.
+//!
+//! # Acknowledged is not applied (§3.4, §5.5)
+//!
+//! Each ACK of a daemon's command is reported as `CommandAccepted` (every command kind).
+//! After the ACK the master waits [`DartMasterSettings::apply_patience`] EOT answers for
+//! the transactions that show the block applied:
+//!
+//! - RETURN STATUS (the session block included): any DC1. Without it the request is
+//!   sent again with a new TX#, up to [`DartMasterSettings::retries`] times, then
+//!   reported `CommandFailed { ReturnStatus, NotApplied }` (polling goes on; the pump still
+//!   reports status changes by itself).
+//! - READ TOTALS: both DC101 (COUN n and 0x10 + n). Without them, the same: asked again
+//!   with a new TX#, then `CommandFailed { ReadTotals(n), NotApplied }`. A resend that is
+//!   not acknowledged fails the command as any block does (`NoAnswer`, `Rejected`), and a
+//!   pump going offline meanwhile fails it with `PumpOffline`.
+//! - AUTHORIZE: DC1 AUTHORIZED, FILLING or SUSPENDED. Without it the authorization is
+//!   reported `CommandFailed { Authorize, NotApplied }` and not resent: a second AUTHORIZE
+//!   is a new authorization, the daemon's decision. The wait is dropped if the pump goes
+//!   offline (the next session's DC1 tells what the pump did). Only the latest AUTHORIZE
+//!   is watched; one acknowledged while another is watched replaces it.
+//! - Other commands (RESET, STOP, SUSPEND, RESUME, SWITCH OFF, prices, RETURN FILLING
+//!   INFORMATION from the daemon) are not watched: their effect shows, or does not, in the
+//!   DC1s the daemon already receives (prices: the pump stays NOT PROGRAMMED).
+//!
+//! So every command the daemon submits ends in exactly one `CommandAccepted` or
+//! `CommandFailed`, and a `CommandFailed { NotApplied }` (or a failure of a resend) may
+//! follow an acceptance. No new block is ever sent with the TX# of the last block the
+//! pump acknowledged in this session, which it would take for a retransmission: a resend
+//! after a NAK or the block after a given-up one skips that TX#.
 //!
 //! End of sale (§6.7): when a pump enters FILLING COMPLETED (5) or MAX REACHED (6) from a
 //! dispatch (AUTHORIZED, FILLING, SUSPENDED), or is found there by the first DC1 of a
@@ -61,9 +97,10 @@
 //! # Choices where protocols/dart.md is UNCERTAIN
 //!
 //! - TX# after 0xF and after a NAK (§3.4): settings [`DartMasterSettings::tx_wrap`]
-//!   (default F→1) and [`DartMasterSettings::on_nak`] (default: resend with TX# 0, which
-//!   a pump that accepted a TX# 0 block last may take for a duplicate — the documented
-//!   risk of the working masters' policy). Pump TX#s are accepted whatever their order.
+//!   (default F→1) and [`DartMasterSettings::on_nak`] (default: resend with TX# 0, as
+//!   working masters do, except when the pump acknowledged a TX# 0 block last this
+//!   session: then TX# 1, since a strict pump would take TX# 0 for a duplicate). Pump
+//!   TX#s are accepted whatever their order.
 //! - A resend after a timeout keeps the payload and TX#, so a pump whose ACK was lost
 //!   re-ACKs without applying twice. A block given up on burns its TX#: the next block
 //!   takes the following one, so it is never mistaken for that block's duplicate.
@@ -89,7 +126,11 @@
 //!   unacknowledged, it is asked again, up to `retries` more rounds as when its answer
 //!   never comes, since the pump may have taken it and only the ACKs were lost.
 //! - Session start asks no totals (§6.6 lists CD101 as optional): the daemon asks with
-//!   [`PumpCommand::ReadTotals`], which sends CD101 COUN n for nozzles 1..=8 (§5.6).
+//!   [`PumpCommand::ReadTotals`], which sends one block `CD101 COUN n + CD101 COUN 0x10+n`
+//!   for a configured nozzle n in 1..=8 (§5.6): volume total, then amount total with the
+//!   number of fillings (TOTM1). A DC101 that answers no waiting request (a late repeat,
+//!   the pump sums 0x09/0x19) is dropped. A pump sending the short DC101 (LNG 6, §5.4)
+//!   gives no number of fillings: `Totals::fillings` is then `None`.
 //! - Authorize (§5.9): one block `[CD1 RESET] CD2 [CD3|CD4] CD1 AUTHORIZE`; RESET unless the
 //!   last DC1 was RESET (decided when the block is first sent, kept for resends); CD2 lists
 //!   every configured nozzle when none is given; prices are not resent (that is
@@ -104,6 +145,7 @@
 //!   nozzle selected is completed with the session's last selected nozzle.
 
 mod command;
+mod confirm;
 mod session;
 mod settings;
 
@@ -117,7 +159,8 @@ pub use settings::{
 
 pub use self::command::check_command;
 use self::command::translate;
-use self::session::{Policy, PumpLink, Sink};
+use self::confirm::Policy;
+use self::session::{PumpLink, Sink};
 use super::app::decode_pump;
 use super::frame::{ControlKind, Decoded, Frame, FrameDecoder, MAX_BUFFERED};
 use super::OnNak;

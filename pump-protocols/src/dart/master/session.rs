@@ -4,13 +4,17 @@
 //! Owns the translation of DC1/DC2/DC3/DC5/DC101 into neutral [`PumpEvent`]s, the session
 //! reset when a pump comes back, and the end-of-sale rule (§6.7): a pump entering FILLING
 //! COMPLETED or MAX REACHED is asked for its filling information, and the DC2 + DC3 that
-//! answer give exactly one [`PumpEventKind::TransactionCompleted`]. It never touches the
-//! line and never decides when to talk: the scheduler in [`super`] does.
+//! answer give exactly one [`PumpEventKind::TransactionCompleted`]. It also watches
+//! acknowledged requests for the answers that prove them applied (§3.4: an ACK may
+//! answer what the pump took for a retransmission), asking again or reporting
+//! `NotApplied`, and pairs the two DC101 of a totals request. It never touches the line
+//! and never decides when to talk: the scheduler in [`super`] does.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::command::{Origin, QueuedBlock, AMOUNT_TOTALS};
+use super::command::{Origin, QueuedBlock};
+use super::confirm::{Confirmations, Policy};
 use crate::dart::app::{alarm_description, dart_status_to_model, Nozio, PumpTransaction};
 use crate::dart::DartStatus;
 use crate::model::{
@@ -30,84 +34,6 @@ pub(super) struct InfoAnswer {
     dc2: Option<(u32, u32)>,
     dc3: Option<(u32, Nozio)>,
     eots: u32,
-}
-
-/// An acknowledged request whose answer has not come yet (§3.4: an ACK may be a
-/// pump's answer to what it took for a retransmission, with nothing applied).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Awaited {
-    /// The block as acknowledged, to send again with a new TX#.
-    block: QueuedBlock,
-    /// EOT answers since the acknowledgement.
-    eots: u32,
-    /// True while a resend is queued or on the wire: its ACK starts the count again.
-    resent: bool,
-}
-
-impl Awaited {
-    fn new(block: QueuedBlock) -> Self {
-        Self {
-            block,
-            eots: 0,
-            resent: false,
-        }
-    }
-}
-
-/// What an EOT means for an awaited answer.
-enum Patience {
-    /// Keep waiting.
-    Wait,
-    /// Ask again with this block (a new TX#).
-    Resend(QueuedBlock),
-    /// Every round was acknowledged and none answered.
-    GiveUp,
-}
-
-/// How long the master waits for applications and how often it asks again.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Policy {
-    /// Resends of an unanswered request ([`super::DartMasterSettings::retries`]).
-    pub retries: u32,
-    /// EOTs to wait for an answer ([`super::DartMasterSettings::apply_patience`]).
-    pub patience: u32,
-}
-
-impl Awaited {
-    /// One more EOT without the answer.
-    fn tick(&mut self, policy: Policy) -> Patience {
-        if self.resent {
-            return Patience::Wait;
-        }
-        self.eots += 1;
-        if self.eots < policy.patience {
-            Patience::Wait
-        } else if self.block.round < policy.retries {
-            self.resent = true;
-            Patience::Resend(self.block.again(self.block.round + 1))
-        } else {
-            Patience::GiveUp
-        }
-    }
-
-    /// The resend `block` was acknowledged: wait for its answer from scratch.
-    fn acked(&mut self, block: &QueuedBlock) {
-        self.block = block.clone();
-        self.eots = 0;
-        self.resent = false;
-    }
-}
-
-/// The two DC101 answering one [`crate::PumpCommand::ReadTotals`] (§5.6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct TotalsAnswer {
-    /// The logical nozzle, 1..=8.
-    nozzle: u8,
-    /// TOTVAL of COUN n.
-    volume: Option<u64>,
-    /// TOTVAL and TOTM1 (fillings) of COUN 0x10 + n.
-    amount: Option<(u64, Option<u64>)>,
-    wait: Awaited,
 }
 
 /// The nozzle as last reported to the daemon.
@@ -162,12 +88,8 @@ pub(super) struct PumpLink {
     /// TX# of the last master block the pump acknowledged this session: the pump takes a
     /// new block with that TX# for a retransmission (§3.4), so none is sent with it.
     pub last_acked: Option<u8>,
-    /// An acknowledged RETURN STATUS whose DC1 has not come.
-    status_wait: Option<Awaited>,
-    /// An acknowledged AUTHORIZE the pump has not shown as applied yet.
-    authorize_wait: Option<(PumpCommand, u32)>,
-    /// Acknowledged totals requests, in the order sent.
-    totals_wait: Vec<TotalsAnswer>,
+    /// Acknowledged requests waiting for the answers that show them applied.
+    confirm: Confirmations,
 }
 
 impl PumpLink {
@@ -191,9 +113,7 @@ impl PumpLink {
             info: None,
             info_rounds: 0,
             last_acked: None,
-            status_wait: None,
-            authorize_wait: None,
-            totals_wait: Vec::new(),
+            confirm: Confirmations::default(),
         }
     }
 
@@ -251,9 +171,7 @@ impl PumpLink {
         self.online = true;
         self.tx_out = 0;
         self.last_acked = None;
-        self.status_wait = None;
-        self.authorize_wait = None;
-        self.totals_wait.clear();
+        self.confirm = Confirmations::default();
         self.last_rx = None;
         self.dart_status = None;
         self.last_selected = 0;
@@ -275,9 +193,7 @@ impl PumpLink {
             self.emit(sink, PumpEventKind::StatusChanged(PumpStatus::Offline));
         }
         // A resent request is reported through its waiting answer below, once.
-        let unanswered = std::mem::take(&mut self.totals_wait)
-            .into_iter()
-            .map(|t| t.wait.block.origin.command());
+        let unanswered = self.confirm.drop_all();
         let queued = std::mem::take(&mut self.queue)
             .into_iter()
             .filter_map(|block| match block.origin {
@@ -293,10 +209,6 @@ impl PumpLink {
                 },
             );
         }
-        // Whether an acknowledged AUTHORIZE was applied is for the next session's DC1 to
-        // say; the daemon sees the pump offline meanwhile.
-        self.status_wait = None;
-        self.authorize_wait = None;
         self.completion = None;
         self.info = None;
     }
@@ -320,30 +232,7 @@ impl PumpLink {
                 },
             );
         }
-        let command = block.origin.command();
-        match command {
-            PumpCommand::ReturnStatus => match &mut self.status_wait {
-                Some(wait) if wait.resent => wait.acked(&block),
-                _ => self.status_wait = Some(Awaited::new(block)),
-            },
-            PumpCommand::Authorize(_) => self.authorize_wait = Some((command, 0)),
-            PumpCommand::ReadTotals(nozzle) => {
-                let resent = self
-                    .totals_wait
-                    .iter_mut()
-                    .find(|t| t.wait.resent && t.nozzle == nozzle.0);
-                match (resent, &block.origin) {
-                    (Some(answer), Origin::Again(_)) => answer.wait.acked(&block),
-                    _ => self.totals_wait.push(TotalsAnswer {
-                        nozzle: nozzle.0,
-                        volume: None,
-                        amount: None,
-                        wait: Awaited::new(block),
-                    }),
-                }
-            }
-            _ => {}
-        }
+        self.confirm.acked(block);
     }
 
     /// The TX# to use instead of `tx` for a block the pump has not accepted: never the
@@ -367,13 +256,7 @@ impl PumpLink {
             return;
         };
         let refused = failure == CommandFailure::Rejected;
-        match block.origin.command() {
-            PumpCommand::ReturnStatus => self.status_wait = None,
-            PumpCommand::ReadTotals(nozzle) => self
-                .totals_wait
-                .retain(|t| !(t.wait.resent && t.nozzle == nozzle.0)),
-            _ => {}
-        }
+        self.confirm.resend_failed(&block.origin.command());
         self.emit(
             sink,
             PumpEventKind::CommandFailed {
@@ -449,38 +332,7 @@ impl PumpLink {
     /// An EOT for every acknowledged request still without its answer: ask again with a
     /// new TX#, or give up, once patience runs out.
     fn await_applications(&mut self, policy: Policy, sink: &mut Sink<'_>) {
-        let mut resends = Vec::new();
-        let mut failed = Vec::new();
-        if let Some(wait) = &mut self.status_wait {
-            match wait.tick(policy) {
-                Patience::Wait => {}
-                Patience::Resend(block) => resends.push(block),
-                Patience::GiveUp => {
-                    failed.push(wait.block.origin.command());
-                    self.status_wait = None;
-                }
-            }
-        }
-        let mut kept = Vec::with_capacity(self.totals_wait.len());
-        for mut answer in std::mem::take(&mut self.totals_wait) {
-            match answer.wait.tick(policy) {
-                Patience::Wait => kept.push(answer),
-                Patience::Resend(block) => {
-                    resends.push(block);
-                    kept.push(answer);
-                }
-                Patience::GiveUp => failed.push(answer.wait.block.origin.command()),
-            }
-        }
-        self.totals_wait = kept;
-        if let Some((command, eots)) = &mut self.authorize_wait {
-            *eots += 1;
-            if *eots >= policy.patience {
-                // Not resent: a second AUTHORIZE is a new authorization, the daemon's call.
-                failed.push(command.clone());
-                self.authorize_wait = None;
-            }
-        }
+        let (resends, failed) = self.confirm.on_eot(policy);
         for block in resends {
             self.push_internal(block);
         }
@@ -529,14 +381,7 @@ impl PumpLink {
             return;
         }
         let previous = self.dart_status.replace(status);
-        // Any DC1 is the pump's real status, whether or not it answers our request.
-        self.status_wait = None;
-        if matches!(
-            status,
-            DartStatus::Authorized | DartStatus::Filling | DartStatus::Suspended
-        ) {
-            self.authorize_wait = None;
-        }
+        self.confirm.on_status(status);
         let ended = matches!(
             status,
             DartStatus::FillingCompleted | DartStatus::MaxReached
@@ -690,47 +535,21 @@ impl PumpLink {
         );
     }
 
-    /// DC101 (§5.6): COUN n (1..=8) is the volume total of nozzle n, COUN 0x10 + n its
-    /// amount total with the number of fillings. Each part goes to the oldest waiting
-    /// request of that nozzle that lacks it; once a request has both, one `Totals` is
-    /// reported. A DC101 that answers no waiting request (a late answer to a request
-    /// already answered, the pump's sums 0x09/0x19) is dropped.
+    /// DC101 (§5.6): one `Totals` once both halves of a request have come.
     fn on_totals(&mut self, coun: u8, totval: u64, totm1: Option<u64>, sink: &mut Sink<'_>) {
-        let (nozzle, is_amount) = match coun {
-            0x01..=0x08 => (coun, false),
-            0x11..=0x18 => (coun - AMOUNT_TOTALS, true),
-            _ => return,
-        };
-        let Some(index) = self.totals_wait.iter().position(|t| {
-            t.nozzle == nozzle
-                && if is_amount {
-                    t.amount.is_none()
-                } else {
-                    t.volume.is_none()
-                }
-        }) else {
+        let Some(read) = self.confirm.on_dc101(coun, totval, totm1) else {
             return;
         };
-        let answer = &mut self.totals_wait[index];
-        if is_amount {
-            answer.amount = Some((totval, totm1));
-        } else {
-            answer.volume = Some(totval);
-        }
-        let (Some(volume), Some((amount, fillings))) = (answer.volume, answer.amount) else {
-            return;
-        };
-        self.totals_wait.remove(index);
         let d = self.setup.decimals;
-        let nozzle = NozzleId(nozzle);
+        let nozzle = NozzleId(read.nozzle);
         self.emit(
             sink,
             PumpEventKind::Totals(Totals {
                 nozzle,
                 grade: self.setup.grade_of(nozzle),
-                volume: Some(Volume::from_raw(volume, d.volume)),
-                amount: Some(Money::from_raw(amount, d.amount)),
-                fillings,
+                volume: Some(Volume::from_raw(read.volume, d.volume)),
+                amount: Some(Money::from_raw(read.amount, d.amount)),
+                fillings: read.fillings,
             }),
         );
     }
