@@ -1798,3 +1798,79 @@ fn a_status_request_never_answered_is_reported_after_every_round() {
     b.pump_idle();
     assert_eq!(b.master.is_online(A), Some(true));
 }
+
+/// §5.5 field observation: a lone CD1 RESET from FILLING COMPLETED was ACKed and DC1
+/// stayed 5 on one head. The master reports it instead of leaving the daemon waiting.
+#[test]
+fn a_reset_acked_while_the_pump_stays_completed_is_reported_not_applied() {
+    let mut b = Bench::one();
+    b.open(&[status(5), dc3(1459, 0x01), dc2(0, 0), dc3(1459, 0x01)]);
+    b.events();
+    b.submit(PumpCommand::Reset);
+    // Computed: CD1 RESET, TX# 1.
+    b.command(&hex("50 31 01 01 05 5E A3 03 FA"));
+    b.pump_says(&[status(5)]);
+    for _ in 0..DartMasterSettings::default().apply_patience {
+        b.pump_idle();
+    }
+    assert_eq!(
+        b.events(),
+        [
+            E::CommandAccepted {
+                command: PumpCommand::Reset
+            },
+            E::CommandFailed {
+                command: PumpCommand::Reset,
+                failure: CommandFailure::NotApplied
+            }
+        ]
+    );
+    // A RESET the pump takes is shown by DC1 RESET and never reported.
+    b.submit(PumpCommand::Reset);
+    b.command(&hex("50 32 01 01 05 5E E7 03 FA"));
+    b.pump_says(&[status(1)]);
+    // A RESET in RESET changes nothing and is not watched.
+    b.submit(PumpCommand::Reset);
+    b.command(&hex("50 33 01 01 05 5F 1B 03 FA"));
+    for _ in 0..2 * DartMasterSettings::default().apply_patience {
+        b.pump_idle();
+    }
+    assert_eq!(
+        b.events(),
+        [
+            E::CommandAccepted {
+                command: PumpCommand::Reset
+            },
+            E::StatusChanged(PumpStatus::Idle),
+            E::CommandAccepted {
+                command: PumpCommand::Reset
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_stop_acked_while_the_pump_goes_on_filling_is_reported_not_applied() {
+    let mut b = Bench::one();
+    b.open(&idle_answer());
+    b.pump_says(&[status(2), dc3(1459, 0x11), status(4)]);
+    b.events();
+    b.submit(PumpCommand::Stop);
+    b.command(&hex("50 31 01 01 08 9F 66 03 FA"));
+    b.pump_says(&[dc2(500, 730)]);
+    for _ in 0..DartMasterSettings::default().apply_patience {
+        b.pump_idle();
+    }
+    let failed: Vec<E> = b
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, E::CommandFailed { .. }))
+        .collect();
+    assert_eq!(
+        failed,
+        [E::CommandFailed {
+            command: PumpCommand::Stop,
+            failure: CommandFailure::NotApplied
+        }]
+    );
+}

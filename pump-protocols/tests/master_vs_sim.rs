@@ -805,6 +805,15 @@ fn the_completion(
 ) -> CompletedTransaction {
     let all = completions(&line.events[mark..], pump);
     assert_eq!(all.len(), 1, "exactly one completion\n{}", line.report());
+    let not_applied: Vec<_> = failures(&line.events[mark..], pump)
+        .into_iter()
+        .filter(|(_, failure)| *failure == CommandFailure::NotApplied)
+        .collect();
+    assert!(
+        not_applied.is_empty(),
+        "commands the pump applied reported not applied: {not_applied:?}\n{}",
+        line.report()
+    );
     let c = all[0];
     assert_eq!(c, expected(line, pump, nozzle, reason), "{}", line.report());
     check_amount_rule(pump, &c, preset);

@@ -4,8 +4,9 @@
 //! A pump ACKs a block it takes for a retransmission of the last one it accepted and
 //! applies nothing, so an ACK alone proves nothing. This module owns the waits that
 //! follow an ACK — RETURN STATUS for a DC1, a totals request for its two DC101, AUTHORIZE
-//! for DC1 AUTHORIZED/FILLING/SUSPENDED — counts the EOTs that bring nothing, and decides
-//! when to ask again with a new TX# and when to give up. It never emits events or touches
+//! for DC1 AUTHORIZED/FILLING/SUSPENDED, STOP and RESET for a DC1 leaving the status they
+//! end — counts the EOTs that bring nothing, and decides when to ask again with a new TX#
+//! and when to give up. It never emits events or touches
 //! the queue itself: [`super::session`] does, with what it returns.
 
 use super::command::{Origin, QueuedBlock, AMOUNT_TOTALS};
@@ -91,6 +92,53 @@ struct TotalsAnswer {
     wait: Awaited,
 }
 
+/// The DC1 that shows a command applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// AUTHORIZE: AUTHORIZED, or already FILLING or SUSPENDED (§5.5).
+    Authorized,
+    /// STOP or RESET: any status other than this one, the status the command leaves.
+    Left(DartStatus),
+}
+
+impl Shown {
+    fn by(self, status: DartStatus) -> bool {
+        match self {
+            Shown::Authorized => matches!(
+                status,
+                DartStatus::Authorized | DartStatus::Filling | DartStatus::Suspended
+            ),
+            Shown::Left(from) => status != from,
+        }
+    }
+}
+
+/// An acknowledged command that changes the pump's status, not shown applied yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Watch {
+    command: PumpCommand,
+    shown: Shown,
+    /// EOT answers since the acknowledgement.
+    eots: u32,
+}
+
+/// What DC1 would show `command` applied, when the pump was last in `status` (§5.3
+/// "normally accepted in"); `None` when the command is not watched or the pump may
+/// rightly ignore it there (a RESET in RESET changes nothing).
+fn shown_by(command: &PumpCommand, status: Option<DartStatus>) -> Option<Shown> {
+    use DartStatus::*;
+    match (command, status?) {
+        (PumpCommand::Authorize(_), _) => Some(Shown::Authorized),
+        (PumpCommand::Stop, s @ (Reset | Authorized | Filling | Suspended | MaxReached)) => {
+            Some(Shown::Left(s))
+        }
+        (PumpCommand::Reset, s @ (FillingCompleted | MaxReached | SwitchedOff)) => {
+            Some(Shown::Left(s))
+        }
+        _ => None,
+    }
+}
+
 /// Raw totals of one nozzle, both halves read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct TotalsRead {
@@ -109,8 +157,8 @@ pub(super) struct TotalsRead {
 pub(super) struct Confirmations {
     /// An acknowledged RETURN STATUS whose DC1 has not come.
     status: Option<Awaited>,
-    /// An acknowledged AUTHORIZE not shown applied yet, with the EOTs since.
-    authorize: Option<(PumpCommand, u32)>,
+    /// Acknowledged AUTHORIZE, STOP and RESET not shown applied yet, in the order sent.
+    watches: Vec<Watch>,
     /// Acknowledged totals requests, in the order sent.
     totals: Vec<TotalsAnswer>,
 }
@@ -125,8 +173,9 @@ impl Confirmations {
         unanswered
     }
 
-    /// `block` was acknowledged: wait for what shows it applied.
-    pub(super) fn acked(&mut self, block: QueuedBlock) {
+    /// `block` was acknowledged while the pump's last DC1 was `status`: wait for what
+    /// shows it applied.
+    pub(super) fn acked(&mut self, block: QueuedBlock, status: Option<DartStatus>) {
         let command = block.origin.command();
         let resend = matches!(block.origin, Origin::Again(_));
         match command {
@@ -134,7 +183,18 @@ impl Confirmations {
                 Some(wait) if wait.resent => wait.acked(block),
                 _ => self.status = Some(Awaited::new(block)),
             },
-            PumpCommand::Authorize(_) => self.authorize = Some((command, 0)),
+            PumpCommand::Authorize(_) | PumpCommand::Stop | PumpCommand::Reset => {
+                // An AUTHORIZE is watched even before the first DC1: it must show
+                // AUTHORIZED whatever the pump was doing.
+                let status = status.or(Some(DartStatus::Reset));
+                if let Some(shown) = shown_by(&command, status) {
+                    self.watches.push(Watch {
+                        command,
+                        shown,
+                        eots: 0,
+                    });
+                }
+            }
             PumpCommand::ReadTotals(nozzle) => {
                 let resent = self
                     .totals
@@ -169,12 +229,7 @@ impl Confirmations {
     /// A DC1: the pump's real status, whether or not it answers our request.
     pub(super) fn on_status(&mut self, status: DartStatus) {
         self.status = None;
-        if matches!(
-            status,
-            DartStatus::Authorized | DartStatus::Filling | DartStatus::Suspended
-        ) {
-            self.authorize = None;
-        }
+        self.watches.retain(|w| !w.shown.by(status));
     }
 
     /// An EOT: returns the blocks to send again and the commands now given up on.
@@ -203,14 +258,16 @@ impl Confirmations {
             }
         }
         self.totals = kept;
-        if let Some((command, eots)) = &mut self.authorize {
-            *eots += 1;
-            if *eots >= policy.patience {
-                // Not resent: a second AUTHORIZE is a new authorization, the daemon's call.
-                failed.push(command.clone());
-                self.authorize = None;
-            }
+        // Not resent: a second AUTHORIZE is a new authorization, and whether to stop or
+        // reset again is the daemon's call.
+        for watch in &mut self.watches {
+            watch.eots += 1;
         }
+        let (expired, watching) = std::mem::take(&mut self.watches)
+            .into_iter()
+            .partition(|w| w.eots >= policy.patience);
+        self.watches = watching;
+        failed.extend(expired.into_iter().map(|w: Watch| w.command));
         (resends, failed)
     }
 

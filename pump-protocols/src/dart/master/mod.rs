@@ -72,14 +72,17 @@
 //!   with a new TX#, then `CommandFailed { ReadTotals(n), NotApplied }`. A resend that is
 //!   not acknowledged fails the command as any block does (`NoAnswer`, `Rejected`), and a
 //!   pump going offline meanwhile fails it with `PumpOffline`.
-//! - AUTHORIZE: DC1 AUTHORIZED, FILLING or SUSPENDED. Without it the authorization is
-//!   reported `CommandFailed { Authorize, NotApplied }` and not resent: a second AUTHORIZE
-//!   is a new authorization, the daemon's decision. The wait is dropped if the pump goes
-//!   offline (the next session's DC1 tells what the pump did). Only the latest AUTHORIZE
-//!   is watched; one acknowledged while another is watched replaces it.
-//! - Other commands (RESET, STOP, SUSPEND, RESUME, SWITCH OFF, prices, RETURN FILLING
-//!   INFORMATION from the daemon) are not watched: their effect shows, or does not, in the
-//!   DC1s the daemon already receives (prices: the pump stays NOT PROGRAMMED).
+//! - AUTHORIZE: DC1 AUTHORIZED, FILLING or SUSPENDED. STOP sent in RESET, AUTHORIZED,
+//!   FILLING, SUSPENDED or MAX REACHED, and RESET sent in FILLING COMPLETED, MAX REACHED
+//!   or SWITCHED OFF (where §5.3 says they are accepted): a DC1 with another status.
+//!   Without it the command is reported `CommandFailed { command, NotApplied }` and not
+//!   resent: a second AUTHORIZE is a new authorization, and whether to stop or reset
+//!   again is the daemon's decision. These waits end without a report if the pump goes
+//!   offline (the next session's DC1 tells what the pump did). A STOP or RESET sent where
+//!   the pump rightly ignores it (RESET in RESET) is not watched.
+//! - Other commands (SUSPEND, RESUME, SWITCH OFF, prices, RETURN FILLING INFORMATION
+//!   from the daemon) are not watched: their effect shows, or does not, in the DC1s the
+//!   daemon already receives (prices: the pump stays NOT PROGRAMMED).
 //!
 //! So every command the daemon submits ends in exactly one `CommandAccepted` or
 //! `CommandFailed`, and a `CommandFailed { NotApplied }` (or a failure of a resend) may

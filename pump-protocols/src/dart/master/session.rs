@@ -232,7 +232,7 @@ impl PumpLink {
                 },
             );
         }
-        self.confirm.acked(block);
+        self.confirm.acked(block, self.dart_status);
     }
 
     /// The TX# to use instead of `tx` for a block the pump has not accepted: never the

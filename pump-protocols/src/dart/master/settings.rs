@@ -55,12 +55,14 @@ pub struct DartMasterSettings {
     pub max_queue: usize,
     /// EOT answers the master waits, after the pump ACKed a block, for the transactions
     /// that show the block was applied: DC1 after RETURN STATUS, both DC101 after a
-    /// totals request, DC1 AUTHORIZED (or FILLING, SUSPENDED) after AUTHORIZE. §3.4: a
-    /// pump ACKs a block it takes for a retransmission without applying it, so an ACK
-    /// alone proves nothing. Then a request that changes nothing in the pump is sent
-    /// again with a new TX# (at most `retries` times) and an AUTHORIZE is reported
-    /// [`crate::CommandFailure::NotApplied`]. Default 5 (a head answers AUTHORIZE within
-    /// ~50 ms, §5.5 field observations; five EOTs are several poll cycles). At least 1.
+    /// totals request, DC1 AUTHORIZED (or FILLING, SUSPENDED) after AUTHORIZE, a DC1
+    /// leaving the old status after STOP or RESET. §3.4: a pump ACKs a block it takes for
+    /// a retransmission without applying it, so an ACK alone proves nothing. Then a
+    /// request that changes nothing in the pump is sent again with a new TX# (at most
+    /// `retries` times) and a command that does is reported
+    /// [`crate::CommandFailure::NotApplied`]. Default 10: a head answers within ~50 ms
+    /// (§5.5 field observations) and each EOT is one poll cycle of the line, so ten leave
+    /// a slow head room before a false `NotApplied`. At least 1.
     pub apply_patience: u32,
     /// Character format and speed, used only to know how long a frame takes on the wire
     /// (the answer deadline starts when the frame has been sent). Default 9600 8O1 (§1).
@@ -78,7 +80,7 @@ impl Default for DartMasterSettings {
             tx_wrap: TxWrap::FTo1,
             on_nak: OnNak::ResetTo0,
             max_queue: 16,
-            apply_patience: 5,
+            apply_patience: 10,
             serial: SERIAL_DEFAULTS,
         }
     }
