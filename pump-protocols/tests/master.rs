@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use pump_protocols::dart::{
-    encode_master, encode_pump, DartMaster, DartMasterSettings, DartStatus, Dcc, Frame,
-    MasterTransaction as M, Nozio, OnNak, PumpTransaction as P, TxWrap,
+    decode_all, encode_master, encode_pump, DartMaster, DartMasterSettings, DartStatus, Dcc,
+    Decoded, Frame, MasterTransaction as M, Nozio, OnNak, PumpTransaction as P, TxWrap,
 };
 use pump_protocols::{
     Authorization, BusAddress, CommandFailure, CompletedTransaction, CompletionReason, Decimals,
@@ -1872,5 +1872,62 @@ fn a_stop_acked_while_the_pump_goes_on_filling_is_reported_not_applied() {
             command: PumpCommand::Stop,
             failure: CommandFailure::NotApplied
         }]
+    );
+}
+
+/// A totals request asked again after an ACK without answer, whose resend the pump then
+/// refuses: the command fails once, `Rejected`, and a late answer brings no `Totals`.
+#[test]
+fn a_refused_resend_of_totals_fails_the_command_once() {
+    let (mut b, p) = pump_51_session();
+    b.master
+        .submit(p, PumpCommand::ReadTotals(NozzleId(1)))
+        .expect("queued");
+    b.expect_hex("51 31 | 65 01 01 | 65 01 11 | 00 79 | 03 FA");
+    b.reply(&ack(p, 1));
+    for _ in 0..DartMasterSettings::default().apply_patience {
+        b.expect_hex("51 20 FA");
+        b.reply(&eot(p));
+    }
+    for _ in 0..=DartMasterSettings::default().retries {
+        match decode_all(&b.tx()).as_slice() {
+            [Decoded::Frame(Frame::Data { tx, payload, .. })] => {
+                let tx = *tx;
+                assert_eq!(*payload, hex("65 01 01 65 01 11"));
+                assert_ne!(tx, 1, "never the TX# the pump accepted last");
+                b.reply(&Frame::nak(p, tx).encode().expect("NAK"));
+            }
+            other => panic!("expected the resend, got {other:?}"),
+        }
+    }
+    b.pump_says_from(
+        p,
+        1,
+        &[
+            P::TotalCounters {
+                coun: 0x01,
+                totval: 7,
+                totm1: Some(7),
+                totm2: Some(0),
+            },
+            P::TotalCounters {
+                coun: 0x11,
+                totval: 9,
+                totm1: Some(1),
+                totm2: Some(0),
+            },
+        ],
+    );
+    assert_eq!(
+        b.events(),
+        [
+            E::CommandAccepted {
+                command: PumpCommand::ReadTotals(NozzleId(1))
+            },
+            E::CommandFailed {
+                command: PumpCommand::ReadTotals(NozzleId(1)),
+                failure: CommandFailure::Rejected
+            },
+        ]
     );
 }

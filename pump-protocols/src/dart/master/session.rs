@@ -256,7 +256,9 @@ impl PumpLink {
             return;
         };
         let refused = failure == CommandFailure::Rejected;
-        self.confirm.resend_failed(&block.origin.command());
+        if matches!(block.origin, Origin::Again(_) | Origin::Session) {
+            self.confirm.resend_failed(&block.origin.command());
+        }
         self.emit(
             sink,
             PumpEventKind::CommandFailed {
