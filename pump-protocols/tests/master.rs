@@ -194,6 +194,14 @@ impl Bench {
         self.expect(&ack(address, tx));
     }
 
+    /// Pump `address` answers `n` POLLs with EOT.
+    fn idle_polls(&mut self, address: BusAddress, n: u32) {
+        for _ in 0..n {
+            self.expect(&Frame::poll(address).encode().expect("poll"));
+            self.reply(&eot(address));
+        }
+    }
+
     /// Pump 0x50 answers a POLL with EOT.
     fn pump_idle(&mut self) {
         self.expect_hex("50 20 FA");
@@ -245,6 +253,16 @@ impl Bench {
         }
         all
     }
+}
+
+/// `command` acknowledged, then failed with `failure`.
+fn accepted_then(command: PumpCommand, failure: CommandFailure) -> [E; 2] {
+    [
+        E::CommandAccepted {
+            command: command.clone(),
+        },
+        E::CommandFailed { command, failure },
+    ]
 }
 
 fn completed(
@@ -1196,22 +1214,14 @@ fn unanswered_totals_are_asked_again_with_a_new_tx_then_fail() {
             .expect("frame");
         b.expect(&wire);
         b.reply(&ack(p, tx));
-        for _ in 0..patience {
-            b.expect_hex("51 20 FA");
-            b.reply(&eot(p));
-        }
+        b.idle_polls(p, patience);
     }
     assert_eq!(
         b.events(),
-        [
-            E::CommandAccepted {
-                command: PumpCommand::ReadTotals(NozzleId(1))
-            },
-            E::CommandFailed {
-                command: PumpCommand::ReadTotals(NozzleId(1)),
-                failure: CommandFailure::NotApplied
-            },
-        ]
+        accepted_then(
+            PumpCommand::ReadTotals(NozzleId(1)),
+            CommandFailure::NotApplied
+        )
     );
     b.expect_hex("51 20 FA");
 }
@@ -1232,12 +1242,7 @@ fn totals_with_one_half_missing_are_asked_again() {
     let short = Frame::data(p, 6, hex("65 06 01 00 00 01 06 34"));
     b.reply(&short.encode().expect("frame"));
     b.expect_hex("51 C6 FA");
-    for _ in 1..DartMasterSettings::default().apply_patience {
-        b.expect_hex("51 20 FA");
-        b.reply(&eot(p));
-    }
-    b.expect_hex("51 20 FA");
-    b.reply(&eot(p));
+    b.idle_polls(p, DartMasterSettings::default().apply_patience);
     b.expect(
         &Frame::data(p, 2, vec![0x65, 0x01, 0x01, 0x65, 0x01, 0x11])
             .encode()
@@ -1815,15 +1820,7 @@ fn a_reset_acked_while_the_pump_stays_completed_is_reported_not_applied() {
     }
     assert_eq!(
         b.events(),
-        [
-            E::CommandAccepted {
-                command: PumpCommand::Reset
-            },
-            E::CommandFailed {
-                command: PumpCommand::Reset,
-                failure: CommandFailure::NotApplied
-            }
-        ]
+        accepted_then(PumpCommand::Reset, CommandFailure::NotApplied)
     );
     // A RESET the pump takes is shown by DC1 RESET and never reported.
     b.submit(PumpCommand::Reset);
@@ -1885,10 +1882,7 @@ fn a_refused_resend_of_totals_fails_the_command_once() {
         .expect("queued");
     b.expect_hex("51 31 | 65 01 01 | 65 01 11 | 00 79 | 03 FA");
     b.reply(&ack(p, 1));
-    for _ in 0..DartMasterSettings::default().apply_patience {
-        b.expect_hex("51 20 FA");
-        b.reply(&eot(p));
-    }
+    b.idle_polls(p, DartMasterSettings::default().apply_patience);
     for _ in 0..=DartMasterSettings::default().retries {
         match decode_all(&b.tx()).as_slice() {
             [Decoded::Frame(Frame::Data { tx, payload, .. })] => {
@@ -1920,14 +1914,9 @@ fn a_refused_resend_of_totals_fails_the_command_once() {
     );
     assert_eq!(
         b.events(),
-        [
-            E::CommandAccepted {
-                command: PumpCommand::ReadTotals(NozzleId(1))
-            },
-            E::CommandFailed {
-                command: PumpCommand::ReadTotals(NozzleId(1)),
-                failure: CommandFailure::Rejected
-            },
-        ]
+        accepted_then(
+            PumpCommand::ReadTotals(NozzleId(1)),
+            CommandFailure::Rejected
+        )
     );
 }
