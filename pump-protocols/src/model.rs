@@ -163,8 +163,10 @@ pub enum CommandFailure {
     PumpOffline,
     /// The pump acknowledged the block but evidently did not apply it: the transactions
     /// that show the effect never came (DART: an AUTHORIZE ACKed as a retransmission of
-    /// the last block the pump accepted, protocols/dart.md §3.4, leaves the pump idle).
-    /// Always reported after a [`PumpEventKind::CommandAccepted`] of the same command.
+    /// the last block the pump accepted, protocols/dart.md §3.4, leaves the pump idle;
+    /// DART reports it for AUTHORIZE, STOP, RESET, RETURN STATUS and READ TOTALS). For a
+    /// daemon's command it always follows the [`PumpEventKind::CommandAccepted`] of that
+    /// command; a protocol's own status request may fail so too (as `ReturnStatus`).
     NotApplied,
 }
 

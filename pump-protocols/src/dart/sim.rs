@@ -51,9 +51,9 @@
 //! applied transaction by transaction and ACKed with its TX#; the same TX# as the last one
 //! applied is a retransmission, ACKed and not applied, TX# 0 included under the default
 //! [`DuplicateRule::Strict`] (TX# 0 restarts the numbering only with
-//! [`DuplicateRule::Tx0Restarts`], [`SimSettings::duplicate_rule`]). A block with a bad CRC is not answered, or NAKed with
-//! [`SimSettings::nak_bad_crc`]; a well-framed block whose transactions do not parse is
-//! NAKed.
+//! [`DuplicateRule::Tx0Restarts`], see [`SimSettings::duplicate_rule`]). A block with a
+//! bad CRC is not answered, or NAKed with [`SimSettings::nak_bad_crc`]; a well-framed
+//! block whose transactions do not parse is NAKed.
 //!
 //! Pump (§5), statuses as §5.5 has them: NOT PROGRAMMED (0) until a CD5 with a price for every logical nozzle up to the
 //! highest configured one, then FILLING COMPLETED (5); RESET (1) from 5, 6 and 7;
