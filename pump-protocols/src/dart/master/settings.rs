@@ -178,14 +178,10 @@ pub(super) fn validate(
     }
     let mut addresses = HashSet::new();
     for pump in pumps {
-        let address = pump.address;
-        if !is_dart_address(address.0) {
-            return Err(DartMasterError::AddressOutOfRange(address));
-        }
-        if !addresses.insert(address) {
-            return Err(DartMasterError::DuplicateAddress(address));
-        }
         validate_pump(pump)?;
+        if !addresses.insert(pump.address) {
+            return Err(DartMasterError::DuplicateAddress(pump.address));
+        }
     }
     Ok(())
 }
@@ -285,6 +281,14 @@ mod tests {
         };
         assert!(matches!(
             validate(&zero, &[pump(0x50)]),
+            Err(DartMasterError::BadSetting(_))
+        ));
+        let impatient = DartMasterSettings {
+            apply_patience: 0,
+            ..s
+        };
+        assert!(matches!(
+            validate(&impatient, &[pump(0x50)]),
             Err(DartMasterError::BadSetting(_))
         ));
         let all: Vec<_> = (0x50..=0x6F).map(pump).collect();
