@@ -9,7 +9,11 @@
 //! every offset, uneven chunks, after garbage). Pump answers are also fed to a
 //! [`GilbarcoMaster`] in every split, and controller blocks are what the master writes.
 
+mod gilbarco_support;
+
 use std::time::{Duration, Instant};
+
+use gilbarco_support::{hex, splits};
 
 use pump_protocols::gilbarco::{
     decode_all, decode_controller, decode_money, decode_totals, decode_transaction,
@@ -23,19 +27,6 @@ use pump_protocols::{
     LineMaster, LineSimulator, Money, NozzleId, Preset, PumpCommand, PumpEvent, PumpEventKind,
     PumpSetup, PumpStatus, Totals, UnitPrice, Volume,
 };
-
-/// Bytes from hex pairs; whitespace and `|` only group them.
-fn hex(text: &str) -> Vec<u8> {
-    let digits: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '|')
-        .collect();
-    assert!(digits.len() % 2 == 0, "odd hex digits in {text:?}");
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digits in test vector"))
-        .collect()
-}
 
 /// `n` copies of `E0`, for the zero fields of the long totals vectors.
 fn zeros(n: usize) -> String {
@@ -54,30 +45,6 @@ fn run_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Item> {
     }
     assert_eq!(decoder.pending(), 0, "a block left unfinished");
     items
-}
-
-/// Every way the line may cut `wire`: whole, byte by byte, at every offset, uneven.
-fn splits(wire: &[u8]) -> Vec<Vec<Vec<u8>>> {
-    let mut out = vec![
-        vec![wire.to_vec()],
-        wire.chunks(1).map(<[u8]>::to_vec).collect(),
-    ];
-    for at in 1..wire.len() {
-        let (a, b) = wire.split_at(at);
-        out.push(vec![a.to_vec(), b.to_vec()]);
-    }
-    let mut uneven = Vec::new();
-    let mut rest = wire;
-    for size in [1, 2, 3, 5, 7, 11].into_iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (a, b) = rest.split_at(size.min(rest.len()));
-        uneven.push(a.to_vec());
-        rest = b;
-    }
-    out.push(uneven);
-    out
 }
 
 /// `wire` gives `expected` in every chunk pattern, and the same after line noise: stray

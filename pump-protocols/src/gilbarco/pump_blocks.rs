@@ -16,8 +16,9 @@ pub const PUMP_IDENT_WORDS: usize = 5;
 /// A transaction block (§4.1), the answer to command 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TransactionData {
-    /// The word at offset 1: `F1` in the only real dump; meaning UNCERTAIN, so any DCW is
-    /// accepted and kept (§4.1, "where the sources disagree" 1).
+    /// The word at offset 1: `F1` in the only real dump; meaning UNCERTAIN, so any DCW
+    /// but STX and ETX (which would cut the block) is accepted and kept (§4.1, "where the
+    /// sources disagree" 1).
     pub kind_word: u8,
     /// The five words after `F8` (offsets 3–7), kept as sent: `EB E1 E0 E0 E2` for pump 1;
     /// only offset 4 (the pump's units digit) is understood.
@@ -145,6 +146,12 @@ pub(crate) fn body(block: &[u8]) -> Result<&[u8], BlockError> {
 
 /// The transaction block for `data` (§4.1): 33 bytes in 6-digit mode, 39 in 8-digit mode.
 pub fn encode_transaction(data: &TransactionData, mode: DigitMode) -> Result<Vec<u8>, BlockError> {
+    if !is_kind_word(data.kind_word) {
+        return Err(BlockError::Unexpected {
+            offset: 0,
+            found: data.kind_word,
+        });
+    }
     if data.grade > 9 {
         return Err(BlockError::TooLarge {
             field: "grade",
@@ -172,6 +179,10 @@ pub fn encode_transaction(data: &TransactionData, mode: DigitMode) -> Result<Vec
     Ok(seal(out))
 }
 
+fn is_kind_word(byte: u8) -> bool {
+    (0xF1..=0xFE).contains(&byte)
+}
+
 /// The length of a transaction block in `mode` (§4.1).
 pub fn transaction_len(mode: DigitMode) -> usize {
     16 + mode.price_digits() + 2 * mode.sale_digits() + 1
@@ -184,7 +195,7 @@ pub fn decode_transaction(block: &[u8], mode: DigitMode) -> Result<TransactionDa
     }
     let mut c = Cursor::new(body(block)?);
     let kind_word = c.byte()?;
-    if kind_word & 0xF0 != 0xF0 {
+    if !is_kind_word(kind_word) {
         return Err(BlockError::Unexpected {
             offset: 0,
             found: kind_word,
