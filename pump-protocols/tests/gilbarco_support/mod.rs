@@ -38,3 +38,5 @@ pub fn splits(wire: &[u8]) -> Vec<Vec<Vec<u8>>> {
     out.push(uneven);
     out
 }
+
+pub mod line;
