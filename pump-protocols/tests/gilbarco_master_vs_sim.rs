@@ -675,3 +675,40 @@ fn a_preset_the_pump_cannot_take_is_refused_never_rounded() {
         .iter()
         .all(|(_, b)| b.len() == 1 && b[0] & 0xF0 == 0));
 }
+
+#[test]
+fn a_sale_whose_read_keeps_failing_is_given_up_then_read_on_request() {
+    let mut line = standard();
+    line.act(P1, SimAction::LiftNozzle(N1));
+    line.submit(
+        P1,
+        authorize(Some(Preset::Amount(Money::from_raw(600, 2))), vec![]),
+    );
+    // The read follows the poll that showed the end of sale: its four attempts are lost.
+    line.run_until(secs(30), reports(P1, PumpStatus::Completed));
+    line.act(P1, SimAction::DropAnswers(4));
+    line.run_until(secs(5), |events, _| {
+        of(events, P1).any(|k| {
+            matches!(
+                k,
+                E::CommandFailed {
+                    command: PumpCommand::ReturnFillingInfo,
+                    failure: CommandFailure::NoAnswer
+                }
+            )
+        })
+    });
+    line.run_for(secs(3));
+    assert!(completions(&line.events, P1).is_empty());
+    assert_eq!(line.master.is_online(P1), Some(true));
+    // The pump took the first lost read and left its end of sale; its last transaction
+    // is still there for the asking, and the master knows it was never reported.
+    assert_eq!(line.view(P1).state, PumpState::Call);
+    line.submit(P1, PumpCommand::ReturnFillingInfo);
+    line.run_until(secs(3), completed(P1, 1));
+    assert_one_sale(&line, P1, CompletionReason::PresetReached);
+    // Asked again, there is nothing unreported left: no second completion.
+    line.submit(P1, PumpCommand::ReturnFillingInfo);
+    line.run_for(secs(3));
+    assert_eq!(completions(&line.events, P1).len(), 1);
+}

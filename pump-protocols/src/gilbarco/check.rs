@@ -28,7 +28,8 @@ pub(crate) enum Action {
     ReadTotals(u8),
     /// `0p`, reporting the status even when it did not change.
     Status,
-    /// Real-time money while busy, the transaction after a sale, nothing otherwise.
+    /// Real-time money while busy; the transaction (reported as a completion, again if
+    /// need be) while the pump shows a finished sale; nothing otherwise.
     FillingInfo,
 }
 
@@ -89,9 +90,9 @@ pub(crate) fn plan(
     Ok(match command {
         PumpCommand::ReturnStatus => vec![Action::Status],
         PumpCommand::ReturnFillingInfo => vec![Action::FillingInfo],
-        // No reset on the loop: a pump leaves its end of sale when the sale is read,
-        // which the master does by itself.
-        PumpCommand::Reset => vec![],
+        // No reset on the loop: a pump leaves its end of sale when its sale is read, which
+        // the master does by itself, and again on request here.
+        PumpCommand::Reset => vec![Action::FillingInfo],
         PumpCommand::Stop => vec![Action::Stop],
         PumpCommand::Suspend | PumpCommand::Resume => {
             return Err("Gilbarco two-wire has no suspend or resume (§2)".into())

@@ -91,10 +91,14 @@ pub(super) struct PumpLink {
     nozzle_up: bool,
     /// A finished sale waiting to be read, with the failed reads so far.
     completion: Option<u32>,
+    /// A sale ended this session and its read was given up: evidence that the pump's last
+    /// transaction is one not reported yet.
+    unread: bool,
     last_money_read: Option<Instant>,
     last_money: Option<u64>,
     dispatch: Dispatch,
-    /// Level-1 prices this master programmed, raw, per grade index.
+    /// Level-1 prices, raw, per grade index: programmed by this master or read with the
+    /// totals.
     prices: [Option<u64>; MAX_GRADES as usize],
 }
 
@@ -112,6 +116,7 @@ impl PumpLink {
             reported: PumpStatus::Offline,
             nozzle_up: false,
             completion: None,
+            unread: false,
             last_money_read: None,
             last_money: None,
             dispatch: Dispatch::default(),
@@ -136,6 +141,7 @@ impl PumpLink {
             return;
         }
         self.online = true;
+        self.unread = false;
         self.state = None;
         self.nozzle_up = false;
         self.completion = None;
@@ -190,6 +196,13 @@ impl PumpLink {
                 Some(Action::FillingInfo) if busy => return Op::ReadMoney { user: true },
                 Some(Action::FillingInfo) => {
                     job.actions.pop_front();
+                    // A sale the pump still shows, or whose read was given up this
+                    // session, is read on request: the pump answers `4p` with its last
+                    // sale until the next one starts.
+                    if self.state.is_some_and(PumpState::is_end_of_sale) || self.unread {
+                        self.completion = Some(0);
+                        return Op::ReadTransaction;
+                    }
                 }
             }
         }
@@ -259,8 +272,10 @@ impl PumpLink {
                 };
                 *failures += 1;
                 if *failures > retries {
-                    // Given up until the next session finds the pump still showing it.
+                    // Given up until the daemon asks for it or the next session finds the
+                    // pump still showing it.
                     self.completion = None;
+                    self.unread = true;
                     self.emit(
                         sink,
                         PumpEventKind::CommandFailed {
@@ -336,6 +351,10 @@ impl PumpLink {
         if state.is_end_of_sale() && !previous.is_some_and(PumpState::is_end_of_sale) {
             self.completion = Some(0);
         }
+        if state == PumpState::Busy {
+            // A new sale replaces the pump's last transaction.
+            self.unread = false;
+        }
         if state != PumpState::Busy && state != PumpState::Stopped {
             self.last_money = None;
         }
@@ -383,7 +402,8 @@ impl PumpLink {
     }
 
     /// Real-time money while busy (§4.3): a `Filling` when it moved. The loop carries no
-    /// live volume; it is money ÷ price (rounded down) when the price is known, else 0.
+    /// live volume; it is money ÷ price (rounded down) when the price is known (programmed
+    /// by this master or read with the totals, and one grade or one price for all), else 0.
     pub(super) fn on_money(&mut self, raw: u64, now: Instant, sink: &mut Sink<'_>) {
         self.last_money_read = Some(now);
         if self.last_money == Some(raw) {
@@ -408,6 +428,7 @@ impl PumpLink {
         if self.completion.take().is_none() {
             return;
         }
+        self.unread = false;
         let d = self.setup.decimals;
         let nozzle = NozzleId(data.grade.saturating_add(1));
         let reached = self.dispatch.preset.is_some_and(|p| match p.kind {
@@ -445,6 +466,14 @@ impl PumpLink {
         let Some(t) = grades.iter().find(|t| t.grade == grade) else {
             return false;
         };
+        // The pump's own prices serve the live volume until this master programs others.
+        for t in grades {
+            if let Some(slot) = self.prices.get_mut(usize::from(t.grade)) {
+                if t.ppu_level1 > 0 {
+                    *slot = Some(t.ppu_level1);
+                }
+            }
+        }
         let d = decimals.unwrap_or(self.setup.decimals);
         let nozzle = NozzleId(grade + 1);
         self.emit(
