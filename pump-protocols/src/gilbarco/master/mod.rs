@@ -64,6 +64,7 @@
 //! After `1 + retries` failed reads the sale is given up with
 //! `CommandFailed { ReturnFillingInfo, .. }` until a later session finds it again.
 
+mod answer;
 mod pump;
 mod settings;
 
@@ -72,13 +73,13 @@ use std::time::{Duration, Instant};
 
 pub use settings::{GilbarcoMasterError, GilbarcoMasterSettings};
 
+use self::answer::Answer;
 use self::pump::{Job, Op, PumpLink, Sink};
 use super::check::plan;
 use super::command::{Command, CommandCode, PumpId, PumpState, StatusReply};
 use super::controller_blocks::encode_controller;
-use super::pump_blocks::{decode_money, decode_totals, decode_transaction};
-use super::stream::{Item, StreamDecoder, MAX_BLOCK_LEN};
-use super::words::digit;
+use super::pump_blocks::{decode_totals, decode_transaction};
+use super::stream::{StreamDecoder, MAX_BLOCK_LEN};
 use crate::model::{
     CommandFailure, LineMaster, PumpCommand, PumpEvent, PumpEventKind, PumpSetup, SubmitError,
 };
@@ -123,13 +124,6 @@ enum Line {
     },
     /// A data block to write at once, after `Dp`.
     Sending { pump: usize, bytes: Vec<u8> },
-}
-
-/// What came back to an exchange.
-enum Answer {
-    Status(StatusReply),
-    Block(Vec<u8>),
-    Money(u64),
 }
 
 /// The Gilbarco master of one loop; see the [module documentation](self).
@@ -330,75 +324,6 @@ impl GilbarcoMaster {
             words: Vec::new(),
         };
         Some(vec![byte])
-    }
-
-    /// Takes one decoded item while an answer is awaited.
-    fn on_item(&mut self, item: Item, now: Instant) {
-        let tolerant = self.settings.tolerant_status;
-        let echo_mode = self.settings.echo;
-        let mode = self.settings.digits;
-        let Line::Awaiting {
-            pump: p,
-            op,
-            command,
-            echo_seen,
-            held,
-            words,
-            ..
-        } = &mut self.line
-        else {
-            self.stats.noise_bytes += match item {
-                Item::Byte(_) => 1,
-                Item::Block(b) | Item::Discarded { bytes: b, .. } => b.len() as u64,
-            };
-            return;
-        };
-        let (p, op) = (*p, *op);
-        let expects_block = matches!(op, Op::ReadTransaction | Op::ReadTotals(_));
-        let answer = match item {
-            Item::Byte(b) if !*echo_seen && b == *command => {
-                *echo_seen = true;
-                self.stats.echoes += 1;
-                // `0p` is both the echo of a poll and a pump's data error: without an
-                // echoing converter it is the pump's, unless more follows.
-                if !echo_mode && StatusReply::from_byte(b, tolerant).is_some() {
-                    *held = Some(b);
-                }
-                return;
-            }
-            Item::Byte(_) if expects_block => {
-                self.stats.noise_bytes += 1;
-                return;
-            }
-            Item::Byte(b) if matches!(op, Op::ReadMoney { .. }) => match digit(b) {
-                Some(_) => {
-                    words.push(b);
-                    if words.len() < mode.sale_digits() {
-                        return;
-                    }
-                    decode_money(words, mode).ok().map(Answer::Money)
-                }
-                None if words.is_empty() => {
-                    self.stats.noise_bytes += 1;
-                    return;
-                }
-                None => None,
-            },
-            Item::Byte(b) => {
-                *held = None;
-                StatusReply::from_byte(b, tolerant).map(Answer::Status)
-            }
-            Item::Block(bytes) if expects_block => Some(Answer::Block(bytes)),
-            Item::Discarded { .. } if expects_block => None,
-            Item::Block(bytes) | Item::Discarded { bytes, .. } => {
-                self.stats.noise_bytes += bytes.len() as u64;
-                return;
-            }
-        };
-        match answer {
-            Some(answer) => self.on_answer(p, op, answer, now),
-            None => self.bad_answer(p, op, now),
-        }
     }
 
     fn bad_answer(&mut self, p: usize, op: Op, now: Instant) {
