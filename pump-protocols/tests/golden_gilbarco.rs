@@ -13,19 +13,20 @@ mod gilbarco_support;
 
 use std::time::{Duration, Instant};
 
+use gilbarco_support::drive::Drive;
 use gilbarco_support::{hex, splits};
 
 use pump_protocols::gilbarco::{
     decode_all, decode_controller, decode_money, decode_totals, decode_transaction,
     encode_controller, encode_money, encode_totals, encode_transaction, BlockError, Command,
-    CommandCode, ControllerBlock, DigitMode, DiscardReason, GilbarcoMaster, GilbarcoMasterSettings,
+    CommandCode, ControllerBlock, DigitMode, DiscardReason, GilbarcoMasterSettings,
     GilbarcoSimulator, GradeTotals, Item, PresetBlock, PresetKind, PriceLevel, PumpId, PumpState,
     SimPumpSetup, SimSettings, StatusReply, StreamDecoder, TransactionData,
 };
 use pump_protocols::{
     Authorization, BusAddress, CompletedTransaction, CompletionReason, Decimals, GradeId,
-    LineMaster, LineSimulator, Money, NozzleId, Preset, PumpCommand, PumpEvent, PumpEventKind,
-    PumpSetup, PumpStatus, Totals, UnitPrice, Volume,
+    LineMaster, LineSimulator, Money, NozzleId, Preset, PumpCommand, PumpEventKind, PumpStatus,
+    Totals, UnitPrice, Volume,
 };
 
 /// `n` copies of `E0`, for the zero fields of the long totals vectors.
@@ -425,68 +426,6 @@ fn c_damaged_sk_transcription_is_refused() {
 
 // ---------------------------------------------------------------------------------------
 // The same vectors through the master
-
-/// A master with one pump on a fake clock, fed by hand.
-struct Drive {
-    master: GilbarcoMaster,
-    now: Instant,
-    events: Vec<PumpEvent>,
-}
-
-impl Drive {
-    fn new(settings: GilbarcoMasterSettings, decimals: Decimals, nozzles: &[u8]) -> Self {
-        let setup = PumpSetup {
-            address: BusAddress(1),
-            decimals,
-            nozzles: nozzles
-                .iter()
-                .map(|&n| (NozzleId(n), GradeId(u16::from(n))))
-                .collect(),
-        };
-        let master = GilbarcoMaster::new(settings, vec![setup]).expect("a valid master");
-        Self {
-            master,
-            now: Instant::now(),
-            events: Vec::new(),
-        }
-    }
-
-    /// The next bytes the master writes, waiting for them as long as it asks.
-    fn sent(&mut self) -> Vec<u8> {
-        for _ in 0..100 {
-            if let Some(bytes) = self.master.poll_transmit(self.now) {
-                return bytes;
-            }
-            let next = self
-                .master
-                .poll_timeout()
-                .expect("a master always has a deadline");
-            self.now = self.now.max(next);
-            self.master.handle_timeout(self.now);
-        }
-        panic!("the master says nothing");
-    }
-
-    fn answer(&mut self, chunks: &[Vec<u8>]) {
-        for chunk in chunks {
-            self.now += Duration::from_millis(2);
-            self.master.handle_input(chunk, self.now);
-        }
-        self.events
-            .extend(std::iter::from_fn(|| self.master.poll_event()));
-    }
-
-    /// Polls once and answers with `state`.
-    fn online(&mut self, state: u8) {
-        assert_eq!(self.sent(), vec![0x01]);
-        self.answer(&[vec![state]]);
-        assert!(self.master.is_online(BusAddress(1)) == Some(true));
-    }
-
-    fn kinds(&self) -> Vec<PumpEventKind> {
-        self.events.iter().map(|e| e.kind.clone()).collect()
-    }
-}
 
 #[test]
 fn master_reads_the_sk_transaction_in_every_split() {

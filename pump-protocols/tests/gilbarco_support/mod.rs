@@ -39,4 +39,5 @@ pub fn splits(wire: &[u8]) -> Vec<Vec<Vec<u8>>> {
     out
 }
 
+pub mod drive;
 pub mod line;
