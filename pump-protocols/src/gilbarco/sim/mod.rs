@@ -20,7 +20,8 @@
 //!   once; in C it continues the sale ([`SimSettings::resume_after_stop`]). A preset
 //!   limited to one grade delivers only from that nozzle.
 //! - `3p` in 8 or 9 → C (in any state but end of sale with
-//!   [`SimSettings::stop_in_any_state`]); `FC` stops every pump in 8 or 9.
+//!   [`SimSettings::stop_in_any_state`]); `FC` stops every pump in 8 or 9. A lift in C
+//!   before anything flowed is a new call (7).
 //! - hang-up in 9, C or 8 (nozzle out), or a preset or the fields' maximum reached →
 //!   [`SimSettings::end_state`] (PEOT by default), the sale added to the grade's totals;
 //!   a zero sale when nothing flowed.

@@ -269,6 +269,8 @@ impl Pump {
         self.nozzle_out = Some(nozzle);
         match self.state {
             PumpState::Idle => self.state = PumpState::Call,
+            // Stopped before anything flowed: the lift starts over.
+            PumpState::Stopped if !self.sale_open => self.state = PumpState::Call,
             PumpState::Authorized => self.start_if_ready(now),
             PumpState::Peot | PumpState::Feot if settings.end_clears == EndClears::OnNextLift => {
                 self.state = PumpState::Call
