@@ -198,3 +198,20 @@ fn another_pumps_status_is_a_miss_and_a_late_answer_is_noise() {
         "the late idle never counted"
     );
 }
+
+#[test]
+fn a_pump_still_waiting_for_data_at_the_check_gets_the_block_again() {
+    let mut d = drive(GilbarcoMasterSettings::default());
+    d.online(0x61);
+    let prices = PumpCommand::SetPrices(vec![(NozzleId(1), UnitPrice::from_raw(1_440, 2))]);
+    d.master.submit(P1, prices).expect("valid");
+    assert_eq!(d.sent(), vec![0x21]);
+    d.answer(&[vec![0xD1]]);
+    let block = d.sent();
+    assert_eq!(d.sent(), vec![0x01]);
+    d.answer(&[vec![0xD1]]);
+    assert_eq!(d.sent(), vec![0x21], "not taken: sent again");
+    d.answer(&[vec![0xD1]]);
+    assert_eq!(d.sent(), block);
+    assert!(failures(&d).is_empty());
+}

@@ -371,6 +371,11 @@ impl GilbarcoMaster {
                 pump.on_state(r.state, false, &mut sink);
                 self.failed(p, op, CommandFailure::Rejected, now);
             }
+            // Still waiting for data: the block never arrived whole.
+            (Op::Confirm, Answer::Status(r)) if r.state == PumpState::SendData => {
+                self.pumps[p].heard(now);
+                self.failed(p, op, CommandFailure::Rejected, now);
+            }
             (Op::Confirm, Answer::Status(r)) if r.state == PumpState::DataError => {
                 self.pumps[p].heard(now);
                 self.stats.data_errors += 1;
