@@ -2,9 +2,30 @@
 //! protocol; everything else sees [`LineMaster`] and [`LineSimulator`].
 
 use pump_protocols::dart::{self, DartMaster, DartMasterSettings, DartSimulator, SerialSettings};
+use pump_protocols::gilbarco::{GilbarcoMaster, GilbarcoMasterSettings};
 use pump_protocols::{BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, UnitPrice};
 
 use crate::config::{DataBits, Line, Parity, Protocol, StopBits};
+
+/// The character format and speed of a configured line.
+fn serial(line: &Line) -> SerialSettings {
+    SerialSettings {
+        baud_rate: line.baud,
+        data_bits: match line.data_bits {
+            DataBits::Seven => 7,
+            DataBits::Eight => 8,
+        },
+        parity: match line.parity {
+            Parity::Odd => dart::Parity::Odd,
+            Parity::Even => dart::Parity::Even,
+            Parity::None => dart::Parity::None,
+        },
+        stop_bits: match line.stop_bits {
+            StopBits::One => 1,
+            StopBits::Two => 2,
+        },
+    }
+}
 
 /// The master for a configured line.
 pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
@@ -17,25 +38,23 @@ pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
                 retries: line.retries,
                 tx_wrap: line.tx_wrap,
                 on_nak: line.on_nak,
-                serial: SerialSettings {
-                    baud_rate: line.baud,
-                    data_bits: match line.data_bits {
-                        DataBits::Seven => 7,
-                        DataBits::Eight => 8,
-                    },
-                    parity: match line.parity {
-                        Parity::Odd => dart::Parity::Odd,
-                        Parity::Even => dart::Parity::Even,
-                        Parity::None => dart::Parity::None,
-                    },
-                    stop_bits: match line.stop_bits {
-                        StopBits::One => 1,
-                        StopBits::Two => 2,
-                    },
-                },
+                serial: serial(line),
                 ..DartMasterSettings::default()
             };
             Ok(Box::new(DartMaster::new(settings, line.pump_setups())?))
+        }
+        Protocol::Gilbarco => {
+            let settings = GilbarcoMasterSettings {
+                status_timeout: line.response_timeout,
+                poll_interval: line.poll_interval,
+                offline_after_misses: line.offline_after_misses,
+                retries: line.retries,
+                echo: line.echo,
+                digits: line.digits,
+                serial: serial(line),
+                ..GilbarcoMasterSettings::default()
+            };
+            Ok(Box::new(GilbarcoMaster::new(settings, line.pump_setups())?))
         }
     }
 }

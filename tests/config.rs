@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use forecourtd::config::{
-    Config, ConfigError, GradeUnit, LogFormat, MpMode, OnNak, Parity, Protocol, TxWrap, EXAMPLE,
+    Config, ConfigError, DigitMode, GradeUnit, LogFormat, MpMode, OnNak, Parity, Protocol, TxWrap,
+    EXAMPLE,
 };
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId};
 
@@ -348,7 +349,7 @@ fn unknown_protocol() {
     );
     assert_rejected(
         &text,
-        "lines[0].protocol: unknown protocol \"gilbarco2\" (supported: dart)",
+        "lines[0].protocol: unknown protocol \"gilbarco2\" (supported: dart, gilbarco)",
     );
 }
 
@@ -1030,4 +1031,107 @@ fn config_is_shareable_and_serial_settings_convert() {
         "device = \"/dev/ttyUSB0\"\nbaud = 9601",
     );
     assert!(issues(&text)[0].starts_with("lines[0].baud: 9601 is not a standard rate"));
+}
+
+/// `BASE` with its line speaking Gilbarco two-wire, pump 16, prices in whole pesos.
+fn gilbarco(extra: &str) -> String {
+    let text = edit(BASE, "price = \"800.00\"", "price = \"800\"");
+    let text = edit(
+        &text,
+        "device = \"/dev/ttyUSB0\"",
+        &format!("device = \"/dev/ttyUSB0\"\nprotocol = \"gilbarco\"{extra}"),
+    );
+    edit(
+        &text,
+        "address = 0x50\nposition = 1",
+        "address = 16\nposition = 1\ndecimals = { volume = 3, amount = 2, price = 0 }",
+    )
+}
+
+#[test]
+fn gilbarco_line_defaults_limits_and_master() {
+    let config = loaded(&gilbarco(""));
+    let line = &config.lines()[0];
+    assert_eq!(line.protocol, Protocol::Gilbarco);
+    assert_eq!((line.baud, line.parity), (5787, Parity::Even));
+    assert_eq!(line.response_timeout.as_millis(), 70);
+    assert_eq!((line.echo, line.digits), (false, DigitMode::Six));
+    assert_eq!(line.pumps[0].address, BusAddress(16));
+    let master = forecourtd::protocols::build_master(line)
+        .unwrap_or_else(|e| panic!("a gilbarco master: {e}"));
+    assert_eq!(master.pumps(), vec![BusAddress(16)]);
+
+    let loaded_8 = loaded(&gilbarco("\necho = true\ndigits = 8"));
+    assert_eq!(loaded_8.lines()[0].digits, DigitMode::Eight);
+    assert!(loaded_8.lines()[0].echo);
+
+    for (address, shown) in [("0", "0"), ("17", "17"), ("0x50", "80")] {
+        let text = edit(
+            &gilbarco(""),
+            "address = 16",
+            &format!("address = {address}"),
+        );
+        assert_rejected(
+            &text,
+            &format!(
+                "lines[0].pumps[0].address: address {shown} is out of range for gilbarco (1..=16)"
+            ),
+        );
+    }
+    let text = edit(
+        &gilbarco(""),
+        "{ \"1\" = \"super\" }",
+        "{ \"11\" = \"super\" }",
+    );
+    assert_rejected(
+        &text,
+        "lines[0].pumps[0].nozzles.11: nozzle \"11\" must be a number from 1 to 10",
+    );
+    // 800.00 at two price decimals needs 5 digits: only 8-digit mode carries it.
+    let cents = edit(&gilbarco(""), "price = 0 }", "price = 2 }");
+    assert_rejected(
+        &cents,
+        "lines[0].pumps[0].nozzles.1: price 800 of grade \"super\" cannot be programmed \
+         into this pump (2 price decimals, 4 digits): 800 does not fit in 4 digits with 2 \
+         decimals",
+    );
+    let wide = edit(
+        &cents,
+        "protocol = \"gilbarco\"",
+        "protocol = \"gilbarco\"\ndigits = 8",
+    );
+    assert_eq!(loaded(&wide).lines()[0].digits, DigitMode::Eight);
+
+    let text = edit(
+        BASE,
+        "device = \"/dev/ttyUSB0\"",
+        "device = \"/dev/ttyUSB0\"\necho = true",
+    );
+    assert_rejected(&text, "lines[0].echo: echo applies to gilbarco lines only");
+    let text = edit(
+        BASE,
+        "device = \"/dev/ttyUSB0\"",
+        "device = \"/dev/ttyUSB0\"\nbaud = 5787",
+    );
+    assert!(issues(&text)
+        .iter()
+        .any(|i| i.starts_with("lines[0].baud: 5787 is not a standard rate")));
+    assert!(
+        issues(&gilbarco("\ndigits = 7")).contains(&"lines[0].digits: 7 is not 6 or 8".to_owned())
+    );
+}
+
+#[test]
+fn a_station_with_dart_and_gilbarco_lines() {
+    let text = format!(
+        "{}\n[[lines]]\nname = \"b\"\ndevice = \"/dev/ttyUSB1\"\n\
+         [[lines.pumps]]\naddress = 0x50\nposition = 2\nnozzles = {{ \"1\" = \"super\" }}\n",
+        gilbarco("")
+    );
+    let config = loaded(&text);
+    let protocols: Vec<_> = config.lines().iter().map(|l| l.protocol).collect();
+    assert_eq!(protocols, [Protocol::Gilbarco, Protocol::Dart]);
+    for line in config.lines() {
+        forecourtd::protocols::build_master(line).unwrap_or_else(|e| panic!("{}: {e}", line.name));
+    }
 }

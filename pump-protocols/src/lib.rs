@@ -10,6 +10,7 @@
 //! - [`model`]: the protocol-neutral pump model (status, commands, events) and the
 //!   [`LineMaster`]/[`LineSimulator`] traits every protocol implements.
 //! - [`dart`]: Wayne DART, master and pump simulator.
+//! - [`gilbarco`]: Gilbarco two-wire current loop, master and pump simulator.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@
 
 pub mod crc;
 pub mod dart;
+pub mod gilbarco;
 pub mod model;
 pub mod units;
 

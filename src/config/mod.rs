@@ -265,6 +265,8 @@ pub struct Logging {
 pub enum Protocol {
     /// Wayne DART (protocols/dart.md).
     Dart,
+    /// Gilbarco two-wire current loop (protocols/gilbarco.md).
+    Gilbarco,
 }
 
 impl Protocol {
@@ -272,6 +274,7 @@ impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Dart => "dart",
+            Protocol::Gilbarco => "gilbarco",
         }
     }
 }
@@ -334,6 +337,7 @@ impl From<StopBits> for tokio_serial::StopBits {
 }
 
 pub use pump_protocols::dart::{OnNak, TxWrap};
+pub use pump_protocols::gilbarco::DigitMode;
 
 /// One `[[lines]]`: a serial port, its protocol, timing and pumps.
 #[derive(Debug, Clone)]
@@ -368,6 +372,10 @@ pub struct Line {
     pub tx_wrap: TxWrap,
     /// DART TX# after NAK.
     pub on_nak: OnNak,
+    /// Gilbarco: the converter echoes every byte the controller sends (off by default).
+    pub echo: bool,
+    /// Gilbarco: field widths, 6-digit (default) or 8-digit mode.
+    pub digits: DigitMode,
     /// Longest wait between attempts to reopen a failed port.
     pub reopen_backoff_max: Duration,
     /// The pumps on this line, in file order.

@@ -275,6 +275,10 @@ pub struct RawLine {
     pub tx_wrap: Option<String>,
     /// `reset_to_0` or `same_tx`.
     pub on_nak: Option<String>,
+    /// Gilbarco: the converter echoes what the controller sends.
+    pub echo: Option<bool>,
+    /// Gilbarco: 6- or 8-digit mode.
+    pub digits: Option<i64>,
     /// Longest wait between attempts to reopen the port.
     pub reopen_backoff_max_ms: Option<i64>,
     /// `[[lines.pumps]]`.

@@ -12,6 +12,7 @@
 
 mod forecourt;
 mod mercadopago;
+mod protocol;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

@@ -12,22 +12,12 @@ use std::str::FromStr;
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, UnitPrice};
 use rust_decimal::Decimal;
 
+use super::protocol::{parse_digits, parse_protocol, Limits, STANDARD_BAUDS};
 use super::{BrokenKeys, Report, Seen, MAX_NAME};
 use crate::config::raw::{Lenient, RawGrade, RawLine, RawPrice, RawPump};
 use crate::config::{
     DataBits, Grade, GradeUnit, Line, OnNak, Parity, Protocol, Pump, StopBits, TxWrap,
 };
-
-/// Digits of a pump's unit price field (DART: 3 bytes of BCD, protocols/dart.md §5.8).
-const PRICE_DIGITS: u8 = 6;
-/// Baud rates a serial adapter is expected to offer.
-const STANDARD_BAUDS: [i64; 10] = [
-    300, 600, 1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200,
-];
-/// Pump addresses on a DART bus (protocols/dart.md §2).
-const DART_ADDRESSES: std::ops::RangeInclusive<i64> = 0x50..=0x6F;
-/// Highest logical nozzle (protocols/dart.md §5.9).
-const MAX_NOZZLE: i64 = 15;
 
 /// The validated grades, by key, and the keys whose section did not parse.
 pub(crate) struct Grades {
@@ -248,19 +238,24 @@ fn line(
             Some(PathBuf::from(d))
         }
     });
-    let baud = l.baud.unwrap_or(9600);
-    let baud = if STANDARD_BAUDS.contains(&baud) {
+    let protocol = parse_protocol(r, l.protocol.as_deref(), &p("protocol"));
+    let digits = parse_digits(r, protocol, l.digits, &p("digits"));
+    let limits = Limits::of(protocol, digits.unwrap_or_default());
+    let baud = l.baud.unwrap_or(limits.default_baud);
+    let baud = if limits.baud_ok(baud) {
         u32::try_from(baud).ok()
     } else {
-        r.error(
-            p("baud"),
-            format!("{baud} is not a standard rate (expected one of {STANDARD_BAUDS:?})"),
-        );
+        let message = if limits.name == "gilbarco" {
+            format!("{baud} is neither 5787 nor a standard rate ({STANDARD_BAUDS:?})")
+        } else {
+            format!("{baud} is not a standard rate (expected one of {STANDARD_BAUDS:?})")
+        };
+        r.error(p("baud"), message);
         None
     };
     let parity = r.choice(
         l.parity.as_deref(),
-        Parity::Odd,
+        limits.default_parity,
         &[
             ("odd", Parity::Odd),
             ("even", Parity::Even),
@@ -285,21 +280,11 @@ fn line(
             None
         }
     };
-    let protocol = match l.protocol.as_deref().unwrap_or("dart") {
-        "dart" => Some(Protocol::Dart),
-        other => {
-            r.error(
-                p("protocol"),
-                format!("unknown protocol {other:?} (supported: dart)"),
-            );
-            None
-        }
-    };
-    // DART pumps must answer within 25 ms (protocols/dart.md §4.1); waiting less would
-    // declare healthy pumps silent.
+    // DART pumps must answer within 25 ms (docs/protocols/dart.md §4.1), Gilbarco pumps
+    // within 68 (gilbarco.md §6); waiting less than 25 would declare healthy pumps silent.
     let response_timeout = r.millis(
         l.response_timeout_ms,
-        50,
+        limits.default_response_ms,
         25..=10_000,
         &p("response_timeout_ms"),
     );
@@ -342,6 +327,10 @@ fn line(
         "on_nak",
         &p("on_nak"),
     );
+    let echo = l.echo.unwrap_or(false);
+    if l.echo.is_some() && protocol == Some(Protocol::Dart) {
+        r.error(p("echo"), "echo applies to gilbarco lines only");
+    }
     let reopen_backoff_max = r.millis(
         l.reopen_backoff_max_ms,
         10_000,
@@ -362,7 +351,7 @@ fn line(
         let pump_prefix = format!("{prefix}.pumps[{j}]");
         let pump = r
             .parsed(part, &pump_prefix)
-            .and_then(|raw| pump(r, raw, &pump_prefix, protocol, grades, &mut addresses));
+            .and_then(|raw| pump(r, raw, &pump_prefix, &limits, grades, &mut addresses));
         // The position is indexed even when the pump has other errors, so a duplicate of
         // it is still reported.
         match pump {
@@ -395,6 +384,8 @@ fn line(
         retries: retries?,
         tx_wrap: tx_wrap?,
         on_nak: on_nak?,
+        echo,
+        digits: digits?,
         reopen_backoff_max: reopen_backoff_max?,
         pumps: pumps_ok.then_some(pumps)?,
     })
@@ -426,26 +417,25 @@ fn pump(
     r: &mut Report,
     raw: RawPump,
     prefix: &str,
-    protocol: Option<Protocol>,
+    limits: &Limits,
     grades: &Grades,
     addresses: &mut Seen<BusAddress>,
 ) -> Option<(PositionId, Option<Pump>)> {
     let p = |key: &str| format!("{prefix}.{key}");
     let address = r.required(raw.address, &p("address")).and_then(|a| {
-        let in_range = match protocol {
-            Some(Protocol::Dart) => DART_ADDRESSES.contains(&a),
-            // The protocol is wrong and reported; only the byte range can be checked.
-            None => (0..=0xFF).contains(&a),
-        };
-        if !in_range {
-            let shown = if (0..=0xFF).contains(&a) {
+        if !limits.addresses.contains(&a) {
+            let shown = if limits.hex_addresses && (0..=0xFF).contains(&a) {
                 format!("0x{a:02X}")
             } else {
                 a.to_string()
             };
             r.error(
                 p("address"),
-                format!("address {shown} is out of range for dart (0x50..=0x6F)"),
+                format!(
+                    "address {shown} is out of range for {} ({})",
+                    limits.name,
+                    limits.address_range()
+                ),
             );
             return None;
         }
@@ -466,8 +456,8 @@ fn pump(
         .and_then(|v| u16::try_from(v).ok())
         .map(PositionId);
 
-    let decimals = decimals(r, raw.decimals, prefix);
-    let nozzles = nozzles(r, raw.nozzles, prefix, grades, decimals);
+    let decimals = decimals(r, raw.decimals, prefix, limits);
+    let nozzles = nozzles(r, raw.nozzles, prefix, grades, decimals, limits);
 
     let pump = match (address, position, decimals, nozzles) {
         (Some(address), Some(position), Some(decimals), Some(nozzles)) => Some(Pump {
@@ -485,6 +475,7 @@ fn decimals(
     r: &mut Report,
     raw: Option<crate::config::raw::RawDecimals>,
     prefix: &str,
+    limits: &Limits,
 ) -> Option<Decimals> {
     let Some(d) = raw else {
         return Some(Decimals::default());
@@ -499,9 +490,10 @@ fn decimals(
         )
         .and_then(|v| u8::try_from(v).ok())
     };
-    let volume = one(d.volume, default.volume, 8, "volume");
-    let amount = one(d.amount, default.amount, 8, "amount");
-    let price = one(d.price, default.price, 4, "price");
+    let figures = limits.max_figure_decimals;
+    let volume = one(d.volume, default.volume, figures, "volume");
+    let amount = one(d.amount, default.amount, figures, "amount");
+    let price = one(d.price, default.price, limits.max_price_decimals, "price");
     Some(Decimals {
         volume: volume?,
         amount: amount?,
@@ -518,7 +510,9 @@ fn nozzles(
     prefix: &str,
     grades: &Grades,
     decimals: Option<Decimals>,
+    limits: &Limits,
 ) -> Option<Vec<(NozzleId, GradeId)>> {
+    let (max_nozzle, price_digits) = (limits.max_nozzle, limits.price_digits);
     if raw.is_empty() {
         r.error(
             format!("{prefix}.nozzles"),
@@ -532,13 +526,13 @@ fn nozzles(
     for (number, grade_key) in raw {
         let path = format!("{prefix}.nozzles.{number}");
         let nozzle = match i64::from_str(number.trim()) {
-            Ok(n) if (1..=MAX_NOZZLE).contains(&n) => u8::try_from(n).ok().map(NozzleId),
+            Ok(n) if (1..=max_nozzle).contains(&n) => u8::try_from(n).ok().map(NozzleId),
             _ => None,
         };
         let Some(nozzle) = nozzle else {
             r.error(
                 &path,
-                format!("nozzle {number:?} must be a number from 1 to {MAX_NOZZLE}"),
+                format!("nozzle {number:?} must be a number from 1 to {max_nozzle}"),
             );
             ok = false;
             continue;
@@ -576,12 +570,12 @@ fn nozzles(
             continue;
         };
         if let Some(d) = decimals {
-            if let Err(e) = grade.price.to_raw(d.price, PRICE_DIGITS) {
+            if let Err(e) = grade.price.to_raw(d.price, price_digits) {
                 r.error(
                     &path,
                     format!(
                         "price {} of grade {grade_key:?} cannot be programmed into this pump \
-                         ({} price decimals, {PRICE_DIGITS} digits): {e}",
+                         ({} price decimals, {price_digits} digits): {e}",
                         grade.price, d.price
                     ),
                 );
