@@ -2,7 +2,9 @@
 //! protocol; everything else sees [`LineMaster`] and [`LineSimulator`].
 
 use pump_protocols::dart::{self, DartMaster, DartMasterSettings, DartSimulator, SerialSettings};
-use pump_protocols::{BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, UnitPrice};
+use pump_protocols::{
+    BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, PumpCommand, PumpSetup, UnitPrice,
+};
 
 use crate::config::{DataBits, Line, Parity, Protocol, StopBits};
 
@@ -38,6 +40,13 @@ pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
             Ok(Box::new(DartMaster::new(settings, line.pump_setups())?))
         }
     }
+}
+
+/// Checks a command against what the pump can take, before it is accepted from an
+/// attendant: a preset with more digits or decimals than the pump's fields, or a nozzle it
+/// does not have, is refused here with the reason, never rounded or dropped later.
+pub fn check_command(pump: &PumpSetup, command: &PumpCommand) -> Result<(), String> {
+    dart::check_command(pump, command)
 }
 
 /// Price of nozzle 1 (super) on simulated pumps, as the demo configuration sells it.

@@ -159,6 +159,9 @@ pub enum CommandFailure {
     Invalid(String),
     /// The pump went offline with the command still queued.
     PumpOffline,
+    /// The pump acknowledged the block but did not act on it (e.g. it took a repeated
+    /// TX# for a retransmission).
+    NotApplied,
 }
 
 /// What a pump reported, translated into the neutral model.
@@ -197,6 +200,11 @@ pub enum PumpEventKind {
         code: u8,
         /// Human description of the code.
         description: &'static str,
+    },
+    /// The pump acknowledged the block that carried this command.
+    CommandAccepted {
+        /// The command.
+        command: PumpCommand,
     },
     /// A command could not be delivered or was refused.
     CommandFailed {
