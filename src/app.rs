@@ -148,6 +148,9 @@ pub fn position_setups(config: &Config) -> Vec<PositionSetup> {
             line: line.name.clone(),
             address: pump.address,
             stale_limit: line.stale_limit,
+            pump: pump.setup(),
+            idle_dispatch_limit: crate::forecourt::dispatch::IDLE_DISPATCH_LIMIT,
+            protocol: line.protocol,
             nozzles: pump
                 .nozzles
                 .iter()

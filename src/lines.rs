@@ -12,7 +12,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use pump_protocols::{LineMaster, PumpEvent};
+use pump_protocols::{CommandFailure, LineMaster, PumpEvent, PumpEventKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -84,7 +84,11 @@ where
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(backoff) => {}
                 // Commands while the port is down fail at once instead of piling up.
-                Some(command) = self.commands.recv() => self.submit(command),
+                Some(command) = self.commands.recv() => {
+                    if self.submit(command).await.is_err() {
+                        return;
+                    }
+                }
             }
             backoff = (backoff * 2).min(self.reopen_backoff_max.max(REOPEN_BACKOFF_MIN));
         }
@@ -128,7 +132,11 @@ where
                     self.master.handle_input(data, now());
                 }
                 command = self.commands.recv() => match command {
-                    Some(command) => self.submit(command),
+                    Some(command) => {
+                        if self.submit(command).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                     None => return Ok(()),
                 },
                 _ = tokio::time::sleep_until(deadline) => self.master.handle_timeout(now()),
@@ -136,11 +144,27 @@ where
         }
     }
 
-    fn submit(&mut self, command: LineCommand) {
-        if let Err(e) = self.master.submit(command.address, command.command.clone()) {
-            tracing::warn!(line = %self.name, pump = %command.address, error = %e,
-                ?command, "command not queued");
-        }
+    /// Queues a command; one the master refuses is reported back as failed, so the
+    /// actor never waits on a command that will not be sent.
+    async fn submit(&mut self, command: LineCommand) -> Result<(), mpsc::error::SendError<Message>> {
+        let Err(e) = self.master.submit(command.address, command.command.clone()) else {
+            return Ok(());
+        };
+        tracing::warn!(line = %self.name, pump = %command.address, error = %e,
+            ?command, "command not queued");
+        let failure = match e {
+            pump_protocols::SubmitError::Invalid(why) => CommandFailure::Invalid(why),
+            other => CommandFailure::Invalid(other.to_string()),
+        };
+        self.send_event(PumpEvent {
+            pump: command.address,
+            at: now(),
+            kind: PumpEventKind::CommandFailed {
+                command: command.command,
+                failure,
+            },
+        })
+        .await
     }
 
     async fn forward_events(&mut self) -> Result<(), mpsc::error::SendError<Message>> {
@@ -187,7 +211,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use pump_protocols::dart::{DartMaster, DartMasterSettings};
-    use pump_protocols::{Decimals, GradeId, NozzleId, PumpEventKind, PumpSetup, PumpStatus};
+    use pump_protocols::{Decimals, GradeId, NozzleId, PumpSetup, PumpStatus};
     use tokio::io::DuplexStream;
 
     use super::*;

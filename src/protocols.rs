@@ -3,7 +3,9 @@
 
 use pump_protocols::dart::{self, DartMaster, DartMasterSettings, DartSimulator, SerialSettings};
 use pump_protocols::gilbarco::{GilbarcoMaster, GilbarcoMasterSettings};
-use pump_protocols::{BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, UnitPrice};
+use pump_protocols::{
+    BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, PumpCommand, PumpSetup, UnitPrice,
+};
 
 use crate::config::{DataBits, Line, Parity, Protocol, StopBits};
 
@@ -56,6 +58,20 @@ pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
             };
             Ok(Box::new(GilbarcoMaster::new(settings, line.pump_setups())?))
         }
+    }
+}
+
+/// Checks a command against what the pump can take, before it is accepted from an
+/// attendant: a preset with more digits or decimals than the pump's fields, or a nozzle it
+/// does not have, is refused here with the reason, never rounded or dropped later.
+pub fn check_command(
+    protocol: Protocol,
+    pump: &PumpSetup,
+    command: &PumpCommand,
+) -> Result<(), String> {
+    match protocol {
+        Protocol::Dart => dart::check_command(pump, command),
+        Protocol::Gilbarco => pump_protocols::gilbarco::check_command(pump, command),
     }
 }
 

@@ -10,17 +10,28 @@
 //!   journal confirms it ([`PositionState::sale_recorded`]) the position answers
 //!   `in_process`, never `unavailable`, so a customer is never told there is nothing to pay
 //!   while a sale is being written;
-//! - a completion is recorded when this position had an open dispatch (journaled when the
-//!   attendant authorized it) or when the daemon saw the fuel flow; a pump that merely
-//!   reports its old completed figures after a reconnect is not a new sale.
+//! - a completion is a sale by sight when the daemon saw the pump authorized or filling in
+//!   this session; otherwise, with a dispatch open, it is judged on evidence
+//!   ([`super::evidence`]): the journaled stage of the authorization, the pump's totals
+//!   before and after, the last booked sale. A pump that merely re-offers its last figures
+//!   after a restart or a reconnect is not a new sale;
+//! - an authorization is journaled step by step: requested (before anything reaches the
+//!   pump), sent (with the totals read just before, written before the command leaves),
+//!   acknowledged (the pump took the block) or refused;
+//! - a dispatch never outlives its pump's authorization: a refused or undeliverable
+//!   command closes it with a reason the attendant sees, and one whose pump stays idle and
+//!   unauthorized is closed after [`PositionSetup::idle_dispatch_limit`].
 
 use std::time::{Duration, Instant};
 
 use pump_protocols::{
-    Authorization, BusAddress, CompletedTransaction, GradeId, Money, NozzleId, PositionId, Preset,
-    PumpCommand, PumpEventKind, PumpStatus, UnitPrice, Volume,
+    Authorization, BusAddress, CommandFailure, CompletedTransaction, GradeId, Money, NozzleId,
+    PositionId, Preset, PumpCommand, PumpEventKind, PumpSetup, PumpStatus, Totals, UnitPrice,
+    Volume,
 };
 
+use super::evidence::{self, BookedFigures, Evidence, Verdict};
+use crate::journal::{DispatchStage, TotalsReading};
 use crate::sale::{Sale, SaleId};
 
 pub use crate::journal::DispatchId;
@@ -38,6 +49,13 @@ pub struct PositionSetup {
     pub stale_limit: Duration,
     /// Grade and configured price of each nozzle.
     pub nozzles: Vec<NozzlePrice>,
+    /// What the pump's protocol needs to know of it (decimals, nozzle map), so commands
+    /// can be checked against what the pump can take before they are accepted.
+    pub pump: PumpSetup,
+    /// How long a dispatch may stay open while its pump is idle and not authorized.
+    pub idle_dispatch_limit: Duration,
+    /// The protocol of the pump's line, for checking commands before they are accepted.
+    pub protocol: crate::config::Protocol,
 }
 
 /// A nozzle's grade and the price the station sells it at.
@@ -51,6 +69,39 @@ pub struct NozzlePrice {
     pub price: UnitPrice,
 }
 
+/// How long the totals read before an authorization may take before it is sent without
+/// them (the sale is then judged on weaker evidence if the daemon restarts).
+pub const BASELINE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long the totals read after an unwitnessed completion may take before the
+/// completion is judged without them.
+pub const VERIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// Default bound on a dispatch whose pump stays idle and unauthorized.
+pub const IDLE_DISPATCH_LIMIT: Duration = Duration::from_secs(90);
+
+/// An authorization waiting for the pump's totals before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingBaseline {
+    /// What will be sent.
+    pub authorization: Authorization,
+    /// Totals read so far.
+    pub readings: Vec<TotalsReading>,
+    /// Nozzles still to read.
+    pub missing: Vec<NozzleId>,
+    /// When to send without the missing ones.
+    pub until: Instant,
+}
+
+/// A completion the daemon did not see flow, waiting for the totals that judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verifying {
+    /// The reported figures.
+    pub completion: CompletedTransaction,
+    /// When to judge without the totals.
+    pub until: Instant,
+}
+
 /// A dispatch an attendant started and that has not become a sale yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveDispatch {
@@ -60,6 +111,43 @@ pub struct ActiveDispatch {
     pub attendant: Option<String>,
     /// The preset, if any.
     pub preset: Option<Preset>,
+    /// How far the authorization got.
+    pub stage: DispatchStage,
+    /// The pump's totals read before the authorization was sent.
+    pub baseline: Option<Vec<TotalsReading>>,
+    /// Set while the totals are read before sending.
+    pub awaiting: Option<AwaitingBaseline>,
+    /// Set while a completion is being verified.
+    pub verifying: Option<Verifying>,
+    /// When the dispatch was started here, restored after a restart, or last moved.
+    pub since: Instant,
+}
+
+impl ActiveDispatch {
+    /// A dispatch restored from the journal at `now`.
+    pub fn restored(
+        id: DispatchId,
+        attendant: Option<String>,
+        preset: Option<Preset>,
+        stage: DispatchStage,
+        baseline: Option<Vec<TotalsReading>>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            id: Some(id),
+            attendant,
+            preset,
+            stage,
+            baseline,
+            awaiting: None,
+            verifying: None,
+            since: now,
+        }
+    }
+
+    fn baseline_of(&self, nozzle: NozzleId) -> Option<&TotalsReading> {
+        self.baseline.as_ref()?.iter().find(|r| r.nozzle == nozzle)
+    }
 }
 
 /// Running figures of the dispatch in progress.
@@ -84,18 +172,69 @@ pub struct SaleToRecord {
     pub attendant: Option<String>,
 }
 
+/// A completion the daemon could not vouch for, for the attendant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unproven {
+    /// The dispatch that was open.
+    pub dispatch: Option<DispatchId>,
+    /// The position.
+    pub position: PositionId,
+    /// What the pump reported (grade filled in from the configuration).
+    pub completion: CompletedTransaction,
+    /// The dispatch's attendant.
+    pub attendant: Option<String>,
+    /// Why it could not be decided.
+    pub reason: String,
+    /// Totals before and after, when read.
+    pub before: Option<TotalsReading>,
+    /// Totals after the completion, when read.
+    pub after: Option<TotalsReading>,
+}
+
+/// Why a dispatch ended without a sale, as the attendant sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchEnded {
+    /// The dispatch.
+    pub id: Option<DispatchId>,
+    /// Why.
+    pub reason: String,
+    /// True when the pump refused the authorization or it could not be delivered.
+    pub refused: bool,
+}
+
 /// What the actor must do after a transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Write the sale to the journal, then call [`PositionState::sale_recorded`].
     RecordSale(SaleToRecord),
-    /// A dispatch ended with nothing dispensed: close its journal row.
-    CancelDispatch {
+    /// A dispatch ended without a sale: close its journal row.
+    CloseDispatch {
         /// The dispatch.
         id: DispatchId,
-        /// Why.
-        reason: &'static str,
+        /// Why, for the attendant.
+        reason: String,
+        /// The pump refused it or it could not be delivered.
+        refused: bool,
     },
+    /// Journal the authorization as sent (with its baseline), then send it to the pump.
+    /// If the journal write fails, nothing is sent and the dispatch is closed.
+    SendAuthorization {
+        /// The dispatch (`None` only for dispatches started outside the journal).
+        id: Option<DispatchId>,
+        /// The totals read just before.
+        baseline: Option<Vec<TotalsReading>>,
+        /// The command.
+        command: PumpCommand,
+    },
+    /// Journal a later stage of the authorization.
+    AdvanceDispatch {
+        /// The dispatch.
+        id: DispatchId,
+        /// The stage reached.
+        stage: DispatchStage,
+    },
+    /// Record a completion nobody could vouch for, for the attendant.
+    RaiseAttention(Unproven),
     /// Send a command to the pump.
     Command(PumpCommand),
 }
@@ -115,6 +254,21 @@ pub enum RequestRefused {
     /// Nothing to stop.
     #[error("position {0} has no dispatch to stop")]
     NothingToStop(PositionId),
+    /// Nothing to cancel.
+    #[error("position {0} has no open dispatch to cancel")]
+    NothingToCancel(PositionId),
+    /// Fuel is flowing: a dispatch in progress is stopped, not cancelled.
+    #[error("fuel is flowing at position {0}: stop the dispatch instead")]
+    Flowing(PositionId),
+    /// The pump cannot take the command as given (too many digits or decimals, a
+    /// preset out of range, a nozzle it does not have).
+    #[error("the pump of position {position} cannot take this: {reason}")]
+    NotForThisPump {
+        /// The position.
+        position: PositionId,
+        /// What is wrong, from the protocol's check.
+        reason: String,
+    },
 }
 
 /// The live state of one position.
@@ -132,8 +286,8 @@ pub struct PositionState {
     pub last_heard: Option<Instant>,
     /// The dispatch in progress, if any.
     pub dispatch: Option<ActiveDispatch>,
-    /// True once fuel was seen flowing (or the pump was seen authorized) for the current
-    /// dispatch, so its completion is a new sale even without a journaled dispatch.
+    /// True once fuel was seen flowing (or the pump was seen authorized) in this session
+    /// for the current dispatch, so its completion is a new sale by sight.
     pub witnessed: bool,
     /// A completion is being written to the journal.
     pub recording: bool,
@@ -143,11 +297,39 @@ pub struct PositionState {
     pub payable: Vec<Sale>,
     /// When prices were last sent to a pump that asked for them.
     pub prices_sent_at: Option<Instant>,
+    /// The figures of the last sale booked for this position (evidence for the next).
+    pub last_sale: Option<BookedFigures>,
+    /// The latest totals read from the pump in this session, per nozzle.
+    pub totals: Vec<TotalsReading>,
+    /// Why the last dispatch ended without a sale, until the next one starts.
+    pub last_ended: Option<DispatchEnded>,
 }
 
 /// How long a pump may stay NOT PROGRAMMED after its prices were sent before they are
-/// sent again. Real heads take seconds to apply a price block (protocols/dart.md §4.1).
+/// sent again. Real heads take seconds to apply a price block (docs/protocols/dart.md §4.1).
 pub const PRICES_RETRY: Duration = Duration::from_secs(30);
+
+fn reading(totals: &Totals) -> TotalsReading {
+    TotalsReading {
+        nozzle: totals.nozzle,
+        volume: totals.volume,
+        amount: totals.amount,
+    }
+}
+
+fn failure_text(failure: &CommandFailure) -> String {
+    match failure {
+        CommandFailure::NoAnswer => "the pump did not answer the authorization".to_owned(),
+        CommandFailure::Rejected => "the pump rejected the authorization".to_owned(),
+        CommandFailure::Invalid(why) => format!("the pump cannot take the authorization: {why}"),
+        CommandFailure::PumpOffline => {
+            "the pump went offline before it took the authorization".to_owned()
+        }
+        CommandFailure::NotApplied => {
+            "the pump acknowledged the authorization but did not apply it".to_owned()
+        }
+    }
+}
 
 impl PositionState {
     /// A position whose pump has not answered yet.
@@ -164,6 +346,9 @@ impl PositionState {
             record_failed: false,
             payable: Vec::new(),
             prices_sent_at: None,
+            last_sale: None,
+            totals: Vec::new(),
+            last_ended: None,
         }
     }
 
@@ -189,11 +374,19 @@ impl PositionState {
                     }
                     PumpStatus::Authorized | PumpStatus::Filling | PumpStatus::Suspended => {
                         // Seen live (also right after a restart): whatever completes next
-                        // is a new sale.
-                        self.witnessed = true;
+                        // is a new sale. An authorization still waiting for its baseline
+                        // cannot have caused this, so only a sent one counts as taken.
+                        if self.dispatch.as_ref().is_none_or(|d| d.awaiting.is_none()) {
+                            self.witnessed = true;
+                        }
+                        if let Some(d) = &mut self.dispatch {
+                            d.since = at;
+                        }
                     }
                     PumpStatus::Offline => {
                         self.running = None;
+                        // A new session will start: readings of the old one are stale.
+                        self.totals.clear();
                     }
                     _ => {}
                 }
@@ -201,7 +394,9 @@ impl PositionState {
             PumpEventKind::NozzleUp { nozzle, .. } => self.nozzle_out = Some(*nozzle),
             PumpEventKind::NozzleDown { .. } => self.nozzle_out = None,
             PumpEventKind::Filling { volume, amount } => {
-                self.witnessed = true;
+                if self.dispatch.as_ref().is_none_or(|d| d.awaiting.is_none()) {
+                    self.witnessed = true;
+                }
                 self.running = Some(Running {
                     volume: *volume,
                     amount: *amount,
@@ -209,82 +404,283 @@ impl PositionState {
             }
             PumpEventKind::TransactionCompleted(tx) => {
                 self.running = None;
-                effects.extend(self.on_completed(tx));
+                effects.extend(self.on_completed(tx, at));
+            }
+            PumpEventKind::Totals(totals) => effects.extend(self.on_totals(totals, at)),
+            PumpEventKind::CommandAccepted {
+                command: PumpCommand::Authorize(_),
+            } => {
+                if let Some(d) = &mut self.dispatch {
+                    if d.stage == DispatchStage::Sent {
+                        d.stage = DispatchStage::Acknowledged;
+                        d.since = at;
+                        if let Some(id) = d.id {
+                            effects.push(Effect::AdvanceDispatch {
+                                id,
+                                stage: DispatchStage::Acknowledged,
+                            });
+                        }
+                    }
+                }
             }
             PumpEventKind::CommandFailed {
                 command: PumpCommand::Authorize(_),
-                ..
-            } if !self.witnessed => {
-                // The pump never took the authorization: the dispatch did not start.
-                if let Some(id) = self.dispatch.take().and_then(|d| d.id) {
-                    effects.push(Effect::CancelDispatch {
-                        id,
-                        reason: "the pump did not accept the authorization",
-                    });
+                failure,
+            } => {
+                if !self.witnessed {
+                    // The pump never took the authorization: the dispatch did not start.
+                    effects.extend(self.end_dispatch(failure_text(failure), true));
                 }
             }
-            PumpEventKind::Totals(_)
-            | PumpEventKind::Alarm { .. }
+            PumpEventKind::CommandFailed {
+                command: PumpCommand::ReadTotals(nozzle),
+                ..
+            } => effects.extend(self.totals_unavailable(*nozzle, at)),
+            PumpEventKind::Alarm { .. }
             | PumpEventKind::CommandAccepted { .. }
             | PumpEventKind::CommandFailed { .. } => {}
         }
         effects
     }
 
-    fn on_completed(&mut self, tx: &CompletedTransaction) -> Vec<Effect> {
-        let new_sale = self.dispatch.is_some() || self.witnessed;
-        if !new_sale || self.recording {
-            // Old figures re-reported after a reconnect, or a duplicate report of the
-            // completion being written: nothing new happened at the pump.
+    /// Closes the open dispatch without a sale.
+    fn end_dispatch(&mut self, reason: String, refused: bool) -> Vec<Effect> {
+        let Some(dispatch) = self.dispatch.take() else {
+            return Vec::new();
+        };
+        self.witnessed = false;
+        self.last_ended = Some(DispatchEnded {
+            id: dispatch.id,
+            reason: reason.clone(),
+            refused,
+        });
+        dispatch
+            .id
+            .map(|id| Effect::CloseDispatch {
+                id,
+                reason,
+                refused,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn on_totals(&mut self, totals: &Totals, at: Instant) -> Vec<Effect> {
+        let read = reading(totals);
+        self.totals.retain(|r| r.nozzle != read.nozzle);
+        self.totals.push(read);
+        let Some(dispatch) = &mut self.dispatch else {
+            return Vec::new();
+        };
+        if let Some(awaiting) = &mut dispatch.awaiting {
+            if awaiting.missing.contains(&read.nozzle) {
+                awaiting.missing.retain(|n| *n != read.nozzle);
+                awaiting.readings.push(read);
+            }
+            return self.send_if_ready(at, false);
+        }
+        match &dispatch.verifying {
+            Some(v) if v.completion.nozzle == read.nozzle => {
+                let completion = v.completion;
+                self.judge(completion, Some(read))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn totals_unavailable(&mut self, nozzle: NozzleId, at: Instant) -> Vec<Effect> {
+        let Some(dispatch) = &mut self.dispatch else {
+            return Vec::new();
+        };
+        if let Some(awaiting) = &mut dispatch.awaiting {
+            awaiting.missing.retain(|n| *n != nozzle);
+            return self.send_if_ready(at, false);
+        }
+        match &dispatch.verifying {
+            Some(v) if v.completion.nozzle == nozzle => {
+                let completion = v.completion;
+                self.judge(completion, None)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sends the authorization once every baseline reading is in (or `force`d).
+    fn send_if_ready(&mut self, at: Instant, force: bool) -> Vec<Effect> {
+        let Some(dispatch) = &mut self.dispatch else {
+            return Vec::new();
+        };
+        let ready = dispatch
+            .awaiting
+            .as_ref()
+            .is_some_and(|a| force || a.missing.is_empty());
+        if !ready {
             return Vec::new();
         }
+        let Some(awaiting) = dispatch.awaiting.take() else {
+            return Vec::new();
+        };
+        let baseline = (!awaiting.readings.is_empty()).then_some(awaiting.readings);
+        dispatch.baseline = baseline.clone();
+        dispatch.stage = DispatchStage::Sent;
+        dispatch.since = at;
+        vec![Effect::SendAuthorization {
+            id: dispatch.id,
+            baseline,
+            command: PumpCommand::Authorize(awaiting.authorization),
+        }]
+    }
+
+    fn on_completed(&mut self, tx: &CompletedTransaction, at: Instant) -> Vec<Effect> {
+        if self.recording {
+            // A duplicate report of the completion being written.
+            return Vec::new();
+        }
+        let mut tx = *tx;
+        if tx.grade.is_none() {
+            tx.grade = self.grade_of(tx.nozzle);
+        }
+        if self.witnessed {
+            return self.book(tx);
+        }
+        let Some(dispatch) = &mut self.dispatch else {
+            // Old figures re-reported after a reconnect: nothing new happened at the pump.
+            return Vec::new();
+        };
+        if dispatch.awaiting.is_some() || dispatch.verifying.is_some() {
+            // The pump reports its previous sale while this authorization is still being
+            // prepared, or again while it is being verified: nothing new.
+            return Vec::new();
+        }
+        if dispatch.stage == DispatchStage::Requested {
+            return self.judge(tx, None);
+        }
+        if tx.volume.is_zero() && tx.amount.is_zero() {
+            return self.end_dispatch("completed with nothing dispensed".to_owned(), false);
+        }
+        // Not seen flowing: read the nozzle's totals and judge on them.
+        dispatch.verifying = Some(Verifying {
+            completion: tx,
+            until: at + VERIFY_WAIT,
+        });
+        vec![Effect::Command(PumpCommand::ReadTotals(tx.nozzle))]
+    }
+
+    fn book(&mut self, tx: CompletedTransaction) -> Vec<Effect> {
         self.witnessed = false;
         let dispatch = self.dispatch.take();
         if tx.volume.is_zero() && tx.amount.is_zero() {
-            return dispatch
-                .and_then(|d| d.id)
-                .map(|id| Effect::CancelDispatch {
-                    id,
-                    reason: "completed with nothing dispensed",
-                })
-                .into_iter()
-                .collect();
+            self.dispatch = dispatch;
+            return self.end_dispatch("completed with nothing dispensed".to_owned(), false);
         }
         self.recording = true;
-        let mut transaction = *tx;
-        if transaction.grade.is_none() {
-            transaction.grade = self.grade_of(transaction.nozzle);
-        }
         vec![Effect::RecordSale(SaleToRecord {
             dispatch: dispatch.as_ref().and_then(|d| d.id),
             position: self.setup.position,
-            transaction,
+            transaction: tx,
             attendant: dispatch.and_then(|d| d.attendant),
         })]
     }
 
-    /// Periodic check at `now`: prices are sent again to a pump that stays NOT PROGRAMMED
-    /// [`PRICES_RETRY`] after they were sent, which usually means the configuration does not
-    /// price every nozzle of the head.
-    pub fn on_tick(&mut self, now: Instant) -> Option<Effect> {
+    fn judge(&mut self, completion: CompletedTransaction, after: Option<TotalsReading>) -> Vec<Effect> {
+        let Some(dispatch) = &mut self.dispatch else {
+            return Vec::new();
+        };
+        dispatch.verifying = None;
+        let before = dispatch.baseline_of(completion.nozzle).copied();
+        let verdict = evidence::judge(&Evidence {
+            completion: &completion,
+            stage: dispatch.stage,
+            before: before.as_ref(),
+            after: after.as_ref(),
+            last_sale: self.last_sale.as_ref(),
+        });
+        match verdict {
+            Verdict::Book => self.book(completion),
+            Verdict::NotDispensed(reason) => self.end_dispatch(reason, false),
+            Verdict::Ambiguous(reason) => {
+                let unproven = Unproven {
+                    dispatch: dispatch.id,
+                    position: self.setup.position,
+                    completion,
+                    attendant: dispatch.attendant.clone(),
+                    reason: reason.clone(),
+                    before,
+                    after,
+                };
+                let mut effects = vec![Effect::RaiseAttention(unproven)];
+                effects.extend(self.end_dispatch(
+                    format!("{reason}; the completion awaits an attendant's decision"),
+                    false,
+                ));
+                effects
+            }
+        }
+    }
+
+    /// Periodic check at `now`: overdue baseline and verification reads, dispatches whose
+    /// pump stays idle, and prices for a pump that stays NOT PROGRAMMED [`PRICES_RETRY`]
+    /// after they were sent (which usually means the configuration does not price every
+    /// nozzle of the head).
+    pub fn on_tick(&mut self, now: Instant) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if let Some(d) = &self.dispatch {
+            if d.awaiting.as_ref().is_some_and(|a| now >= a.until) {
+                effects.extend(self.send_if_ready(now, true));
+            } else if let Some(v) = d.verifying.as_ref().filter(|v| now >= v.until) {
+                let completion = v.completion;
+                effects.extend(self.judge(completion, None));
+            } else if self.dispatch_is_idle(now) {
+                effects.extend(self.end_dispatch(
+                    format!(
+                        "the pump stayed idle and unauthorized for {} s",
+                        self.setup.idle_dispatch_limit.as_secs()
+                    ),
+                    false,
+                ));
+            }
+        }
         if self.pump_status != PumpStatus::NotProgrammed {
             self.prices_sent_at = None;
-            return None;
+            return effects;
         }
         match self.prices_sent_at {
             Some(at) if now.saturating_duration_since(at) >= PRICES_RETRY => {
                 self.prices_sent_at = Some(now);
-                Some(Effect::Command(PumpCommand::SetPrices(self.prices())))
+                effects.push(Effect::Command(PumpCommand::SetPrices(self.prices())));
             }
             // Sent recently, or never (the status event sends them first).
-            _ => None,
+            _ => {}
         }
+        effects
+    }
+
+    fn dispatch_is_idle(&self, now: Instant) -> bool {
+        let Some(d) = &self.dispatch else {
+            return false;
+        };
+        let idle_status = matches!(
+            self.pump_status,
+            PumpStatus::Idle | PumpStatus::Calling | PumpStatus::Completed | PumpStatus::Stopped
+        );
+        idle_status
+            && !self.witnessed
+            && !self.recording
+            && d.awaiting.is_none()
+            && d.verifying.is_none()
+            && now.saturating_duration_since(d.since) >= self.setup.idle_dispatch_limit
     }
 
     /// The journal wrote the sale: it becomes payable.
     pub fn sale_recorded(&mut self, sale: Sale) {
         self.recording = false;
         self.record_failed = false;
+        self.last_sale = Some(BookedFigures {
+            nozzle: sale.nozzle,
+            volume: sale.volume,
+            amount: sale.amount,
+            unit_price: sale.unit_price,
+        });
         if sale.status.is_payable() {
             self.payable.push(sale);
             self.payable.sort_by_key(|s| s.id);
@@ -316,32 +712,82 @@ impl PositionState {
         }
     }
 
-    /// Records an accepted authorization and returns the command for the pump.
+    /// Records an accepted authorization at `now` and returns what to do: read the
+    /// totals of every configured nozzle, then send it (or send it at once when the
+    /// position has no nozzle to read).
     pub fn authorized(
         &mut self,
         id: Option<DispatchId>,
         attendant: Option<String>,
-        preset: Option<Preset>,
-    ) -> PumpCommand {
+        authorization: Authorization,
+        now: Instant,
+    ) -> Vec<Effect> {
+        let missing: Vec<NozzleId> = self.setup.nozzles.iter().map(|n| n.nozzle).collect();
         self.dispatch = Some(ActiveDispatch {
             id,
             attendant,
-            preset,
+            preset: authorization.preset,
+            stage: DispatchStage::Requested,
+            baseline: None,
+            awaiting: Some(AwaitingBaseline {
+                authorization,
+                readings: Vec::new(),
+                missing: missing.clone(),
+                until: now + BASELINE_WAIT,
+            }),
+            verifying: None,
+            since: now,
         });
         self.witnessed = false;
-        PumpCommand::Authorize(Authorization {
-            preset,
-            nozzles: Vec::new(),
-        })
+        self.last_ended = None;
+        let mut effects: Vec<Effect> = missing
+            .into_iter()
+            .map(|n| Effect::Command(PumpCommand::ReadTotals(n)))
+            .collect();
+        effects.extend(self.send_if_ready(now, false));
+        effects
     }
 
-    /// Checks an attendant's stop request.
-    pub fn check_stop(&self) -> Result<PumpCommand, RequestRefused> {
-        if self.pump_status.is_dispatch_in_progress() || self.dispatch.is_some() {
-            Ok(PumpCommand::Stop)
-        } else {
-            Err(RequestRefused::NothingToStop(self.setup.position))
+    /// The journal could not record the authorization as sent: nothing was sent.
+    pub fn send_failed(&mut self, reason: String) -> Vec<Effect> {
+        self.end_dispatch(reason, true)
+    }
+
+    /// Checks an attendant's stop request. A dispatch whose pump is not dispensing is
+    /// closed at once (the stop still goes to the pump, in case the authorization is on
+    /// its way), so a stop always frees the position.
+    pub fn stop(&mut self) -> Result<Vec<Effect>, RequestRefused> {
+        if self.pump_status.is_dispatch_in_progress() {
+            return Ok(vec![Effect::Command(PumpCommand::Stop)]);
         }
+        if self.dispatch.is_none() {
+            return Err(RequestRefused::NothingToStop(self.setup.position));
+        }
+        let mut effects = vec![Effect::Command(PumpCommand::Stop)];
+        effects.extend(self.end_dispatch("stopped before fuel flowed".to_owned(), false));
+        Ok(effects)
+    }
+
+    /// An attendant cancels a dispatch stuck without a pump. Refused while fuel flows.
+    pub fn cancel(&mut self, by: Option<&str>) -> Result<Vec<Effect>, RequestRefused> {
+        let position = self.setup.position;
+        if matches!(
+            self.pump_status,
+            PumpStatus::Filling | PumpStatus::Suspended
+        ) || self.running.is_some()
+        {
+            return Err(RequestRefused::Flowing(position));
+        }
+        if self.dispatch.is_none() {
+            return Err(RequestRefused::NothingToCancel(position));
+        }
+        let reason = match by {
+            Some(who) => format!("cancelled by {who}"),
+            None => "cancelled".to_owned(),
+        };
+        let mut effects = vec![Effect::Command(PumpCommand::Stop)];
+        effects.extend(self.end_dispatch(reason, false));
+        Ok(effects)
     }
 
     fn prices(&self) -> Vec<(NozzleId, UnitPrice)> {
@@ -401,7 +847,46 @@ mod tests {
                 grade: GradeId(2),
                 price: UnitPrice::new(Decimal::new(80000, 2)),
             }],
+            pump: PumpSetup {
+                address: BusAddress(0x52),
+                decimals: pump_protocols::Decimals::default(),
+                nozzles: vec![(NozzleId(1), GradeId(2))],
+            },
+            idle_dispatch_limit: Duration::from_secs(60),
+            protocol: crate::config::Protocol::Dart,
         }
+    }
+
+    fn totals(volume: i64, amount: i64) -> PumpEventKind {
+        PumpEventKind::Totals(Totals {
+            nozzle: NozzleId(1),
+            grade: Some(GradeId(2)),
+            volume: Some(Volume::new(Decimal::new(volume, 2))),
+            amount: Some(Money::new(Decimal::new(amount, 2))),
+            fillings: None,
+        })
+    }
+
+    /// Authorizes and feeds the baseline totals; returns the command sent to the pump.
+    fn authorize(state: &mut PositionState, id: DispatchId, now: Instant) -> PumpCommand {
+        let effects = state.authorized(Some(id), Some("7".into()), Authorization::default(), now);
+        assert_eq!(
+            effects,
+            vec![Effect::Command(PumpCommand::ReadTotals(NozzleId(1)))],
+            "the totals are read before anything is sent"
+        );
+        let effects = state.on_pump_event(&totals(5000, 4000000), now);
+        let [Effect::SendAuthorization {
+            id: Some(sent),
+            baseline: Some(baseline),
+            command,
+        }] = effects.as_slice()
+        else {
+            panic!("expected the authorization to be sent, got {effects:?}");
+        };
+        assert_eq!(*sent, id);
+        assert_eq!(baseline.len(), 1);
+        command.clone()
     }
 
     fn completed(volume: i64, amount: i64) -> PumpEventKind {
@@ -456,7 +941,7 @@ mod tests {
         let mut state = PositionState::new(setup());
         online(&mut state, now, PumpStatus::Completed);
         assert!(state.check_authorize().is_ok());
-        state.authorized(Some(11), Some("7".into()), None);
+        authorize(&mut state, 11, now);
         assert_eq!(state.order_state(now), OrderState::InProcess);
         online(&mut state, now, PumpStatus::Authorized);
         online(&mut state, now, PumpStatus::Filling);
@@ -505,12 +990,13 @@ mod tests {
         let now = Instant::now();
         let mut state = PositionState::new(setup());
         online(&mut state, now, PumpStatus::Idle);
-        state.authorized(Some(3), None, None);
+        authorize(&mut state, 3, now);
+        online(&mut state, now, PumpStatus::Authorized);
         online(&mut state, now, PumpStatus::Completed);
         let effects = state.on_pump_event(&completed(0, 0), now);
         assert!(matches!(
             effects.as_slice(),
-            [Effect::CancelDispatch { id: 3, .. }]
+            [Effect::CloseDispatch { id: 3, .. }]
         ));
         assert_eq!(state.order_state(now), OrderState::Unavailable);
     }
@@ -520,7 +1006,7 @@ mod tests {
         let now = Instant::now();
         let mut state = PositionState::new(setup());
         online(&mut state, now, PumpStatus::Idle);
-        let command = state.authorized(Some(9), None, None);
+        let command = authorize(&mut state, 9, now);
         let effects = state.on_pump_event(
             &PumpEventKind::CommandFailed {
                 command,
@@ -530,9 +1016,11 @@ mod tests {
         );
         assert!(matches!(
             effects.as_slice(),
-            [Effect::CancelDispatch { id: 9, .. }]
+            [Effect::CloseDispatch { id: 9, refused: true, .. }]
         ));
         assert_eq!(state.order_state(now), OrderState::Unavailable);
+        assert!(state.check_authorize().is_ok(), "the position is usable again");
+        assert!(state.last_ended.as_ref().is_some_and(|e| e.refused));
     }
 
     #[test]
@@ -560,21 +1048,21 @@ mod tests {
     fn prices_are_sent_again_while_the_pump_stays_unprogrammed() {
         let now = Instant::now();
         let mut state = PositionState::new(setup());
-        assert_eq!(state.on_tick(now), None, "offline: nothing to program");
+        assert_eq!(state.on_tick(now), vec![], "offline: nothing to program");
         let first = state.on_pump_event(
             &PumpEventKind::StatusChanged(PumpStatus::NotProgrammed),
             now,
         );
         assert_eq!(first.len(), 1, "prices sent at once");
-        assert_eq!(state.on_tick(now + Duration::from_secs(10)), None);
+        assert_eq!(state.on_tick(now + Duration::from_secs(10)), vec![]);
         let later = now + PRICES_RETRY + Duration::from_secs(1);
         assert!(matches!(
-            state.on_tick(later),
-            Some(Effect::Command(PumpCommand::SetPrices(_)))
+            state.on_tick(later).as_slice(),
+            [Effect::Command(PumpCommand::SetPrices(_))]
         ));
-        assert_eq!(state.on_tick(later + Duration::from_secs(1)), None);
+        assert_eq!(state.on_tick(later + Duration::from_secs(1)), vec![]);
         state.on_pump_event(&PumpEventKind::StatusChanged(PumpStatus::Completed), later);
-        assert_eq!(state.on_tick(now + PRICES_RETRY * 3), None);
+        assert_eq!(state.on_tick(now + PRICES_RETRY * 3), vec![]);
     }
 
     #[test]

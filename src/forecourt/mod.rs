@@ -11,21 +11,36 @@
 //! full, and the position answers `timeout` meanwhile: a sale is never dropped.
 
 pub mod dispatch;
+pub mod evidence;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pump_protocols::{BusAddress, PositionId, Preset, PumpCommand, PumpEvent, PumpEventKind};
+use pump_protocols::{
+    Authorization, BusAddress, PositionId, Preset, PumpCommand, PumpEvent, PumpEventKind,
+};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::journal::{CompletedSale, Journal, NewDispatch};
+use crate::journal::{
+    baseline_json, CompletedSale, DispatchClosure, DispatchStage, Journal, NewAttention,
+    NewDispatch, SeenCompletion,
+};
 use crate::sale::SaleId;
-use dispatch::{DispatchId, Effect, PositionSetup, PositionState, RequestRefused, SaleToRecord};
+use dispatch::{
+    ActiveDispatch, DispatchEnded, DispatchId, Effect, PositionSetup, PositionState,
+    RequestRefused, SaleToRecord, Unproven,
+};
+use evidence::BookedFigures;
 
 /// How often a failed journal write of a sale is retried.
 const RECORD_RETRY: Duration = Duration::from_secs(1);
+
+/// How often every position's timers are checked (baseline and verification reads,
+/// idle dispatches, price retries).
+const TICK: Duration = Duration::from_millis(250);
 
 /// A command for the pump at `address` on a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +113,21 @@ pub enum Message {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<(), ForecourtError>>,
     },
+    /// An attendant cancels a dispatch that is stuck without a pump.
+    Cancel {
+        /// The position.
+        position: PositionId,
+        /// Who asks (for the journal).
+        by: Option<String>,
+        /// Where the answer goes: the cancelled dispatch.
+        reply: oneshot::Sender<Result<Option<DispatchId>, ForecourtError>>,
+    },
+    /// A sale was booked outside the pump's flow (an attendant booked an unproven
+    /// completion): it becomes payable.
+    SaleBooked {
+        /// The sale.
+        sale: Box<crate::sale::Sale>,
+    },
     /// A sale was paid, settled or voided in the journal: it is no longer payable.
     SaleClosed {
         /// The sale.
@@ -158,6 +188,35 @@ impl ForecourtHandle {
         answer.await.map_err(|_| ForecourtError::Stopped)?
     }
 
+    /// Cancels the open dispatch of a position whose pump is not dispensing; returns the
+    /// dispatch closed.
+    pub async fn cancel(
+        &self,
+        position: PositionId,
+        by: Option<String>,
+    ) -> Result<Option<DispatchId>, ForecourtError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Message::Cancel {
+                position,
+                by,
+                reply,
+            })
+            .await
+            .map_err(|_| ForecourtError::Stopped)?;
+        answer.await.map_err(|_| ForecourtError::Stopped)?
+    }
+
+    /// Tells the actor a sale was booked by an attendant: it becomes payable.
+    pub async fn sale_booked(&self, sale: crate::sale::Sale) -> Result<(), ForecourtError> {
+        self.tx
+            .send(Message::SaleBooked {
+                sale: Box::new(sale),
+            })
+            .await
+            .map_err(|_| ForecourtError::Stopped)
+    }
+
     /// Tells the actor a sale is no longer payable.
     pub async fn sale_closed(&self, sale: SaleId) -> Result<(), ForecourtError> {
         self.tx
@@ -206,18 +265,57 @@ impl Forecourt {
                 ),
             }
         }
-        let open = journal
-            .open_dispatches()
-            .await
-            .map_err(|e| ForecourtError::Journal(e.to_string()))?;
-        for dispatch in open {
-            if let Some(state) = positions.get_mut(&dispatch.position) {
-                state.dispatch = Some(dispatch::ActiveDispatch {
-                    id: Some(dispatch.id),
-                    attendant: dispatch.attendant,
-                    preset: dispatch.preset,
+        let journal_error = |e: crate::journal::JournalError| ForecourtError::Journal(e.to_string());
+        let now = crate::lines::now();
+        for (position, state) in positions.iter_mut() {
+            state.last_sale = journal
+                .last_sale(*position)
+                .await
+                .map_err(journal_error)?
+                .map(|sale| BookedFigures {
+                    nozzle: sale.nozzle,
+                    volume: sale.volume,
+                    amount: sale.amount,
+                    unit_price: sale.unit_price,
                 });
+        }
+        let open = journal.open_dispatches().await.map_err(journal_error)?;
+        for dispatch in open {
+            let Some(state) = positions.get_mut(&dispatch.position) else {
+                continue;
+            };
+            if dispatch.stage == DispatchStage::Requested {
+                // Journaled but never handed to the line: the pump cannot have it.
+                let reason = "the daemon stopped before the authorization reached the pump; \
+                              authorize again";
+                journal
+                    .cancel_dispatch(
+                        dispatch.id,
+                        DispatchClosure {
+                            reason: reason.to_owned(),
+                            refused: false,
+                            by: None,
+                        },
+                    )
+                    .await
+                    .map_err(journal_error)?;
+                tracing::warn!(position = %dispatch.position, dispatch = dispatch.id, reason,
+                    "dispatch closed at start");
+                state.last_ended = Some(DispatchEnded {
+                    id: Some(dispatch.id),
+                    reason: reason.to_owned(),
+                    refused: false,
+                });
+                continue;
             }
+            state.dispatch = Some(ActiveDispatch::restored(
+                dispatch.id,
+                dispatch.attendant,
+                dispatch.preset,
+                dispatch.stage,
+                dispatch.baseline,
+                now,
+            ));
         }
         let (tx, rx) = mpsc::channel(1024);
         let snapshot = Arc::new(Snapshot {
@@ -241,6 +339,8 @@ impl Forecourt {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut retry = tokio::time::interval(RECORD_RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 message = self.rx.recv() => match message {
@@ -248,6 +348,7 @@ impl Forecourt {
                     None => break,
                 },
                 _ = retry.tick(), if !self.pending.is_empty() => self.retry_pending().await,
+                _ = tick.tick() => self.tick(crate::lines::now()).await,
                 _ = shutdown.cancelled() => break,
             }
             self.publish_snapshot();
@@ -273,20 +374,10 @@ impl Forecourt {
         match message {
             Message::Pump { line, event } => self.on_pump_event(&line, event).await,
             Message::Heard { line, pumps } => {
-                let mut resend = Vec::new();
                 for (address, at) in pumps {
                     if let Some(state) = self.position_mut(&line, address) {
                         state.last_heard = Some(at);
-                        if let Some(Effect::Command(command)) = state.on_tick(at) {
-                            resend.push((state.setup.position, address, command));
-                        }
                     }
-                }
-                for (position, address, command) in resend {
-                    tracing::warn!(%position,
-                        "pump still not programmed; sending prices again (does the configuration \
-                         price every nozzle of the head?)");
-                    self.send(&line, address, command).await;
                 }
             }
             Message::Authorize {
@@ -301,6 +392,19 @@ impl Forecourt {
             Message::Stop { position, reply } => {
                 let result = self.stop(position).await;
                 let _ = reply.send(result);
+            }
+            Message::Cancel {
+                position,
+                by,
+                reply,
+            } => {
+                let result = self.cancel(position, by).await;
+                let _ = reply.send(result);
+            }
+            Message::SaleBooked { sale } => {
+                if let Some(state) = self.positions.get_mut(&sale.position) {
+                    state.sale_recorded(*sale);
+                }
             }
             Message::SaleClosed { sale } => {
                 for state in self.positions.values_mut() {
@@ -335,18 +439,133 @@ impl Forecourt {
         }
         state.last_heard = Some(event.at);
         let effects = state.on_pump_event(&event.kind, event.at);
+        self.apply(position, effects).await;
+    }
+
+    async fn tick(&mut self, now: Instant) {
+        let due: Vec<_> = self
+            .positions
+            .iter_mut()
+            .map(|(position, state)| (*position, state.on_tick(now)))
+            .filter(|(_, effects)| !effects.is_empty())
+            .collect();
+        for (position, effects) in due {
+            if effects
+                .iter()
+                .any(|e| matches!(e, Effect::Command(PumpCommand::SetPrices(_))))
+            {
+                tracing::warn!(%position,
+                    "pump still not programmed; sending prices again (does the configuration \
+                     price every nozzle of the head?)");
+            }
+            self.apply(position, effects).await;
+        }
+    }
+
+    /// Carries out a position's effects in order. A journal write that must precede a
+    /// command (the authorization's `sent` step) gates it.
+    async fn apply(&mut self, position: PositionId, effects: Vec<Effect>) {
+        let Some(state) = self.positions.get(&position) else {
+            return;
+        };
         let line = state.setup.line.clone();
         let address = state.setup.address;
-        for effect in effects {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::RecordSale(record) => self.record(record).await,
-                Effect::CancelDispatch { id, reason } => {
-                    if let Err(e) = self.journal.cancel_dispatch(id, reason.to_owned()).await {
+                Effect::CloseDispatch {
+                    id,
+                    reason,
+                    refused,
+                } => {
+                    tracing::warn!(%position, dispatch = id, refused, %reason, "dispatch closed");
+                    let closure = DispatchClosure {
+                        reason,
+                        refused,
+                        by: None,
+                    };
+                    if let Err(e) = self.journal.cancel_dispatch(id, closure).await {
                         tracing::error!(dispatch = id, error = %e, "could not close dispatch");
                     }
                 }
-                Effect::Command(command) => self.send(&line, address, command).await,
+                Effect::SendAuthorization {
+                    id,
+                    baseline,
+                    command,
+                } => {
+                    let journaled = match id {
+                        Some(id) => self
+                            .journal
+                            .advance_dispatch(id, DispatchStage::Sent, baseline)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        None => Ok(()),
+                    };
+                    match journaled {
+                        Ok(()) => queue.push_front(Effect::Command(command)),
+                        Err(e) => {
+                            tracing::error!(%position, error = %e,
+                                "could not journal the authorization as sent; not sending it");
+                            if let Some(state) = self.positions.get_mut(&position) {
+                                queue.extend(state.send_failed(format!(
+                                    "the journal could not record the authorization: {e}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                Effect::AdvanceDispatch { id, stage } => {
+                    if let Err(e) = self.journal.advance_dispatch(id, stage, None).await {
+                        tracing::error!(dispatch = id, error = %e, "could not journal stage");
+                    }
+                }
+                Effect::RaiseAttention(unproven) => self.raise_attention(unproven).await,
+                Effect::Command(command) => {
+                    if !self.send(&line, address, command.clone()).await {
+                        // The line task is gone: the command fails as undeliverable, so a
+                        // dispatch waiting on it is closed rather than left open.
+                        let failed = PumpEventKind::CommandFailed {
+                            command,
+                            failure: pump_protocols::CommandFailure::Invalid(format!(
+                                "line {line} is not running"
+                            )),
+                        };
+                        if let Some(state) = self.positions.get_mut(&position) {
+                            queue.extend(state.on_pump_event(&failed, crate::lines::now()));
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    async fn raise_attention(&self, unproven: Unproven) {
+        let c = unproven.completion;
+        tracing::warn!(position = %unproven.position, dispatch = ?unproven.dispatch,
+            volume = %c.volume, amount = %c.amount, reason = %unproven.reason,
+            "completion not booked: it needs an attendant's decision");
+        let evidence = json!({
+            "before": unproven.before.map(|r| baseline_json(&[r])),
+            "after": unproven.after.map(|r| baseline_json(&[r])),
+        });
+        let new = NewAttention {
+            position: unproven.position,
+            dispatch: unproven.dispatch,
+            kind: "unproven_completion".to_owned(),
+            reason: unproven.reason,
+            completion: SeenCompletion {
+                nozzle: c.nozzle,
+                grade: c.grade,
+                volume: c.volume,
+                amount: c.amount,
+                unit_price: c.unit_price,
+                attendant: unproven.attendant,
+            },
+            evidence,
+        };
+        if let Err(e) = self.journal.raise_attention(new.clone()).await {
+            tracing::error!(?new, error = %e, "could not journal an unproven completion");
         }
     }
 
@@ -393,14 +612,17 @@ impl Forecourt {
         }
     }
 
-    async fn send(&self, line: &str, address: BusAddress, command: PumpCommand) {
+    /// Hands a command to its line; false when the line task is not running.
+    async fn send(&self, line: &str, address: BusAddress, command: PumpCommand) -> bool {
         let Some(sender) = self.lines.get(line) else {
             tracing::error!(line, "no task for line");
-            return;
+            return false;
         };
         if sender.send(LineCommand { address, command }).await.is_err() {
             tracing::error!(line, "line task has stopped");
+            return false;
         }
+        true
     }
 
     async fn authorize(
@@ -414,13 +636,23 @@ impl Forecourt {
             .get(&position)
             .ok_or(ForecourtError::UnknownPosition(position))?;
         state.check_authorize()?;
+        let authorization = Authorization {
+            preset,
+            nozzles: Vec::new(),
+        };
+        crate::protocols::check_command(
+            state.setup.protocol,
+            &state.setup.pump,
+            &PumpCommand::Authorize(authorization.clone()),
+        )
+        .map_err(|reason| RequestRefused::NotForThisPump {
+            position,
+            reason,
+        })?;
         let line = state.setup.line.clone();
-        let address = state.setup.address;
-        let sender = self
-            .lines
-            .get(&line)
-            .cloned()
-            .ok_or_else(|| ForecourtError::LineDown(line.clone()))?;
+        if self.lines.get(&line).is_none_or(|s| s.is_closed()) {
+            return Err(ForecourtError::LineDown(line));
+        }
         // Journal first: if the daemon dies right after, the restart still knows the
         // dispatch and records its sale from the pump's figures.
         let id = self
@@ -433,34 +665,61 @@ impl Forecourt {
             })
             .await
             .map_err(|e| ForecourtError::Journal(e.to_string()))?;
-        let command = match self.positions.get_mut(&position) {
-            Some(state) => state.authorized(Some(id), attendant, preset),
+        let effects = match self.positions.get_mut(&position) {
+            Some(state) => state.authorized(Some(id), attendant, authorization, crate::lines::now()),
             None => return Err(ForecourtError::UnknownPosition(position)),
         };
-        sender
-            .send(LineCommand { address, command })
-            .await
-            .map_err(|_| ForecourtError::LineDown(line))?;
         tracing::info!(%position, dispatch = id, ?preset, "dispatch authorized");
+        self.apply(position, effects).await;
         Ok(id)
     }
 
     async fn stop(&mut self, position: PositionId) -> Result<(), ForecourtError> {
         let state = self
             .positions
-            .get(&position)
+            .get_mut(&position)
             .ok_or(ForecourtError::UnknownPosition(position))?;
-        let command = state.check_stop()?;
-        let line = state.setup.line.clone();
-        let address = state.setup.address;
-        let sender = self
-            .lines
-            .get(&line)
-            .ok_or_else(|| ForecourtError::LineDown(line.clone()))?;
-        sender
-            .send(LineCommand { address, command })
-            .await
-            .map_err(|_| ForecourtError::LineDown(line))?;
+        let effects = state.stop()?;
+        tracing::info!(%position, "stop requested");
+        self.apply(position, effects).await;
         Ok(())
+    }
+
+    async fn cancel(
+        &mut self,
+        position: PositionId,
+        by: Option<String>,
+    ) -> Result<Option<DispatchId>, ForecourtError> {
+        let state = self
+            .positions
+            .get_mut(&position)
+            .ok_or(ForecourtError::UnknownPosition(position))?;
+        let id = state.dispatch.as_ref().and_then(|d| d.id);
+        let effects = state.cancel(by.as_deref())?;
+        let mut rest = Vec::new();
+        for effect in effects {
+            match effect {
+                // Closed here with who asked, so the journal says who cancelled it.
+                Effect::CloseDispatch {
+                    id,
+                    reason,
+                    refused,
+                } => {
+                    let closure = DispatchClosure {
+                        reason,
+                        refused,
+                        by: by.clone(),
+                    };
+                    self.journal
+                        .cancel_dispatch(id, closure)
+                        .await
+                        .map_err(|e| ForecourtError::Journal(e.to_string()))?;
+                }
+                other => rest.push(other),
+            }
+        }
+        tracing::info!(%position, dispatch = ?id, by = ?by, "dispatch cancelled");
+        self.apply(position, rest).await;
+        Ok(id)
     }
 }

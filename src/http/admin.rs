@@ -7,8 +7,9 @@
 //! - `GET  /api/positions`: live state of every position.
 //! - `POST /api/positions/{n}/authorize`: `{"amount": "500"}` or `{"volume": "20"}`
 //!   (optional), `"attendant": "7"` (optional, must be configured).
-//! - `POST /api/positions/{n}/stop`.
-//! - sales: see [`super::admin_sales`].
+//! - `POST /api/positions/{n}/stop`: stops a running dispatch; one whose pump is not
+//!   dispensing is closed at once.
+//! - cancel and attention: see [`super::admin_dispatch`]; sales: see [`super::admin_sales`].
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::admin_dispatch;
 use super::admin_sales;
 use super::error::{json_response, ApiError, HttpResponse};
 use super::order::json_decimal;
@@ -78,6 +80,27 @@ pub async fn handle(
                     &json!({ "position": position.0, "stopping": true }),
                 ))
             }
+        }
+        ["api", "positions", n, "cancel"] => {
+            require(&request, &Method::POST, "POST")?;
+            let position = n
+                .parse::<u16>()
+                .map(PositionId)
+                .map_err(|_| ApiError::NotFound)?;
+            admin_dispatch::cancel(context, position, request.body()).await
+        }
+        ["api", "attention"] => {
+            require(&request, &Method::GET, "GET")?;
+            admin_dispatch::list(context, request.uri().query()).await
+        }
+        ["api", "attention", id, action @ ("book" | "dismiss")] => {
+            require(&request, &Method::POST, "POST")?;
+            let id = id
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or(ApiError::NotFound)?;
+            admin_dispatch::resolve(context, id, *action == "book", request.body()).await
         }
         ["api", "pos"] => {
             require(&request, &Method::GET, "GET")?;
@@ -234,11 +257,17 @@ async fn authorize(
     ))
 }
 
-fn refusal(error: ForecourtError) -> ApiError {
+/// The HTTP answer to a refused forecourt request.
+pub fn refusal(error: ForecourtError) -> ApiError {
     match error {
         ForecourtError::UnknownPosition(_) => ApiError::NotFound,
+        ForecourtError::Refused(r @ RequestRefused::NotForThisPump { .. }) => {
+            ApiError::BadRequest(r.to_string())
+        }
         ForecourtError::Refused(r @ RequestRefused::Busy(_))
         | ForecourtError::Refused(r @ RequestRefused::NothingToStop(_))
+        | ForecourtError::Refused(r @ RequestRefused::NothingToCancel(_))
+        | ForecourtError::Refused(r @ RequestRefused::Flowing(_))
         | ForecourtError::Refused(r @ RequestRefused::Offline(_))
         | ForecourtError::Refused(r @ RequestRefused::NotProgrammed(_)) => {
             ApiError::Conflict(r.to_string())
@@ -302,6 +331,13 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
             "id": d.id,
             "attendant": d.attendant,
             "preset": preset,
+            "stage": if d.awaiting.is_some() { "reading_totals" } else { d.stage.as_str() },
+            "verifying": d.verifying.is_some(),
+        })),
+        "last_dispatch_end": state.last_ended.as_ref().map(|e| json!({
+            "dispatch_id": e.id,
+            "reason": e.reason,
+            "refused": e.refused,
         })),
         "payable": state.payable.iter().rev().map(sale_json).collect::<Vec<_>>(),
     })

@@ -28,7 +28,7 @@ use crate::journal::{JournalError, SaleRecord};
 use crate::payments::processor::ProcessError;
 use crate::sale::{SaleId, SaleStatus};
 
-fn journal_error(e: JournalError) -> ApiError {
+pub(crate) fn journal_error(e: JournalError) -> ApiError {
     match e {
         JournalError::InvalidTransition { .. } => ApiError::Conflict(e.to_string()),
         other => ApiError::Unavailable(format!("journal: {other}")),
@@ -49,7 +49,7 @@ fn record_json(record: &SaleRecord) -> Value {
     value
 }
 
-fn body_json(body: &Bytes) -> Result<Value, ApiError> {
+pub(crate) fn body_json(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }

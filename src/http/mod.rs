@@ -6,6 +6,7 @@
 //! actor; they never hold a lock or wait on a pump.
 
 pub mod admin;
+pub mod admin_dispatch;
 pub mod admin_sales;
 pub mod error;
 pub mod notifications;

@@ -7,9 +7,9 @@
 //! naming this dispatch. This module never decides pump state.
 
 use jiff::Timestamp;
-use pump_protocols::{Money, PositionId, Preset, Volume};
+use pump_protocols::{Money, NozzleId, PositionId, Preset, Volume};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::sale::SaleId;
 
@@ -33,6 +33,94 @@ pub struct NewDispatch {
     pub authorized_at: Timestamp,
 }
 
+/// How far an authorization got. Each step is journaled before the next one is taken, so
+/// a restart knows whether the pump can have received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DispatchStage {
+    /// Accepted from the attendant; not handed to the line yet.
+    Requested,
+    /// Handed to the line for the pump (it may or may not have arrived).
+    Sent,
+    /// The pump acknowledged the block that carried it.
+    Acknowledged,
+    /// The pump refused it, or it could not be delivered; the dispatch is closed.
+    Refused,
+}
+
+impl DispatchStage {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchStage::Requested => "requested",
+            DispatchStage::Sent => "sent",
+            DispatchStage::Acknowledged => "acknowledged",
+            DispatchStage::Refused => "refused",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "requested" => DispatchStage::Requested,
+            "sent" => DispatchStage::Sent,
+            "acknowledged" => DispatchStage::Acknowledged,
+            "refused" => DispatchStage::Refused,
+            _ => return None,
+        })
+    }
+}
+
+/// The electronic totals of one nozzle as read from the pump (evidence of what flowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TotalsReading {
+    /// The nozzle.
+    pub nozzle: NozzleId,
+    /// Volume total, if the pump reported it.
+    pub volume: Option<Volume>,
+    /// Amount total, if the pump reported it.
+    pub amount: Option<Money>,
+}
+
+/// The stored form of a baseline: `[{"nozzle": 1, "volume": "123.45", "amount": "…"}]`,
+/// decimals as text so nothing is rounded.
+pub fn baseline_json(readings: &[TotalsReading]) -> Value {
+    Value::Array(
+        readings
+            .iter()
+            .map(|r| {
+                json!({
+                    "nozzle": r.nozzle.0,
+                    "volume": r.volume.map(|v| decimal_text(v.value())),
+                    "amount": r.amount.map(|a| decimal_text(a.value())),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn parse_baseline(text: &str) -> Option<Vec<TotalsReading>> {
+    let decimal = |v: &Value| -> Option<Option<rust_decimal::Decimal>> {
+        match v {
+            Value::Null => Some(None),
+            Value::String(s) => super::row::parse_decimal(s).map(Some),
+            _ => None,
+        }
+    };
+    let Value::Array(items) = serde_json::from_str::<Value>(text).ok()? else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|item| {
+            let nozzle = u8::try_from(item.get("nozzle")?.as_u64()?).ok()?;
+            Some(TotalsReading {
+                nozzle: NozzleId(nozzle),
+                volume: decimal(item.get("volume")?)?.map(Volume::new),
+                amount: decimal(item.get("amount")?)?.map(Money::new),
+            })
+        })
+        .collect()
+}
+
 /// A dispatch as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dispatch {
@@ -52,6 +140,10 @@ pub struct Dispatch {
     pub cancelled_at: Option<Timestamp>,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
+    /// How far the authorization got.
+    pub stage: DispatchStage,
+    /// The pump's totals read before the authorization was sent, when they could be read.
+    pub baseline: Option<Vec<TotalsReading>>,
 }
 
 impl Dispatch {
@@ -61,8 +153,8 @@ impl Dispatch {
     }
 }
 
-const COLUMNS: &str =
-    "id, position, attendant, preset_kind, preset_value, authorized_at, sale_id, cancelled_at, cancel_reason";
+const COLUMNS: &str = "id, position, attendant, preset_kind, preset_value, authorized_at, sale_id, \
+                       cancelled_at, cancel_reason, stage, baseline";
 
 fn decode(row: &rusqlite::Row<'_>) -> Result<Dispatch> {
     let r = RowReader::new(row, "dispatches", "id")?;
@@ -79,7 +171,19 @@ fn decode(row: &rusqlite::Row<'_>) -> Result<Dispatch> {
             ))
         }
     };
+    let stage_text: String = r.get("stage")?;
+    let stage = DispatchStage::parse(&stage_text)
+        .ok_or_else(|| r.corrupt("stage", format!("unknown stage {stage_text:?}")))?;
+    let baseline = match r.opt_text("baseline")? {
+        None => None,
+        Some(text) => Some(
+            parse_baseline(&text)
+                .ok_or_else(|| r.corrupt("baseline", format!("{text:?} is not a totals list")))?,
+        ),
+    };
     Ok(Dispatch {
+        stage,
+        baseline,
         id: r.id(),
         position: PositionId(r.int("position")?),
         attendant: r.opt_text("attendant")?,
@@ -185,21 +289,37 @@ pub(crate) fn start(
     Ok(id)
 }
 
+/// How a dispatch is closed without a sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchClosure {
+    /// Why, in words the attendant reads.
+    pub reason: String,
+    /// True when the pump refused the authorization or it could not be delivered.
+    pub refused: bool,
+    /// Who closed it, when a person did (attendant, manager, token name).
+    pub by: Option<String>,
+}
+
 /// Closes an open dispatch without a sale.
 pub(crate) fn cancel(
     conn: &mut Connection,
     now: Timestamp,
     id: DispatchId,
-    reason: &str,
+    closure: &DispatchClosure,
 ) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let dispatch = get(&tx, id)?.ok_or(JournalError::DispatchNotFound(id))?;
     if !dispatch.is_open() {
         return Err(JournalError::DispatchNotOpen(id));
     }
+    let stage = if closure.refused {
+        DispatchStage::Refused
+    } else {
+        dispatch.stage
+    };
     tx.execute(
-        "UPDATE dispatches SET cancelled_at = ?2, cancel_reason = ?3 WHERE id = ?1",
-        params![id, time_text(now), reason],
+        "UPDATE dispatches SET cancelled_at = ?2, cancel_reason = ?3, stage = ?4 WHERE id = ?1",
+        params![id, time_text(now), closure.reason, stage.as_str()],
     )?;
     events::append(
         &tx,
@@ -208,7 +328,54 @@ pub(crate) fn cancel(
             sale: None,
             position: Some(dispatch.position),
             kind: kind::DISPATCH_CANCELLED.to_owned(),
-            detail: json!({ "dispatch": id, "reason": reason }),
+            detail: json!({
+                "dispatch": id,
+                "reason": closure.reason,
+                "refused": closure.refused,
+                "by": closure.by,
+                "stage": dispatch.stage.as_str(),
+            }),
+        },
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Moves an open dispatch forward to `stage` (never back), storing the baseline totals
+/// when given, with its event, in one transaction.
+pub(crate) fn advance(
+    conn: &mut Connection,
+    now: Timestamp,
+    id: DispatchId,
+    stage: DispatchStage,
+    baseline: Option<&[TotalsReading]>,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let dispatch = get(&tx, id)?.ok_or(JournalError::DispatchNotFound(id))?;
+    if !dispatch.is_open() {
+        return Err(JournalError::DispatchNotOpen(id));
+    }
+    if stage <= dispatch.stage && baseline.is_none() {
+        return Ok(());
+    }
+    let stage = stage.max(dispatch.stage);
+    let baseline_text = baseline.map(|b| baseline_json(b).to_string());
+    tx.execute(
+        "UPDATE dispatches SET stage = ?2, baseline = COALESCE(?3, baseline) WHERE id = ?1",
+        params![id, stage.as_str(), baseline_text],
+    )?;
+    events::append(
+        &tx,
+        now,
+        &NewEvent {
+            sale: None,
+            position: Some(dispatch.position),
+            kind: kind::DISPATCH_STAGE.to_owned(),
+            detail: json!({
+                "dispatch": id,
+                "stage": stage.as_str(),
+                "baseline": baseline.map(baseline_json),
+            }),
         },
     )?;
     tx.commit()?;

@@ -69,6 +69,12 @@ pub enum JournalError {
     /// The dispatch already has a sale or was cancelled.
     #[error("dispatch {0} is no longer open")]
     DispatchNotOpen(DispatchId),
+    /// No attention item with this id.
+    #[error("no attention item with id {0}")]
+    AttentionNotFound(i64),
+    /// The attention item was already booked or dismissed.
+    #[error("attention item {0} is already resolved")]
+    AttentionResolved(i64),
     /// A position holds at most one open dispatch; cancel or complete it first.
     #[error("position {position} already has open dispatch {existing}")]
     DispatchAlreadyOpen {

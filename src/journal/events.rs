@@ -23,6 +23,12 @@ pub mod kind {
     pub const DISPATCH_STARTED: &str = "dispatch_started";
     /// A dispatch was closed without a sale.
     pub const DISPATCH_CANCELLED: &str = "dispatch_cancelled";
+    /// A dispatch's authorization moved a step (sent, acknowledged by the pump).
+    pub const DISPATCH_STAGE: &str = "dispatch_stage";
+    /// A completion the daemon could not prove was dispensed in its dispatch.
+    pub const ATTENTION_RAISED: &str = "attention_raised";
+    /// An attendant booked or dismissed such a completion.
+    pub const ATTENTION_RESOLVED: &str = "attention_resolved";
     /// A sale was recorded (status ready).
     pub const SALE_COMPLETED: &str = "sale_completed";
     /// The order endpoint served the sale.

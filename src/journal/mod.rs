@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sale::{Sale, SaleId};
 
+pub mod attention;
 pub mod dispatches;
 pub mod error;
 pub mod events;
@@ -47,7 +48,11 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use dispatches::{Dispatch, DispatchId, NewDispatch};
+pub use attention::{Attention, AttentionId, NewAttention, Resolution, SeenCompletion};
+pub use dispatches::{
+    baseline_json, Dispatch, DispatchClosure, DispatchId, DispatchStage, NewDispatch,
+    TotalsReading,
+};
 pub use error::JournalError;
 pub use events::{Event, EventId, NewEvent};
 pub use identity::{SaleIdentity, StoreId};
@@ -216,10 +221,62 @@ impl Journal {
     }
 
     /// Closes an open dispatch without a sale.
-    pub async fn cancel_dispatch(&self, id: DispatchId, reason: impl Into<String>) -> Result<()> {
-        let reason = reason.into();
-        self.call(move |db| dispatches::cancel(&mut db.conn, Timestamp::now(), id, &reason))
+    pub async fn cancel_dispatch(&self, id: DispatchId, closure: DispatchClosure) -> Result<()> {
+        self.call(move |db| dispatches::cancel(&mut db.conn, Timestamp::now(), id, &closure))
             .await
+    }
+
+    /// Moves a dispatch's authorization forward a step, storing the baseline totals when
+    /// given. Durable when it returns.
+    pub async fn advance_dispatch(
+        &self,
+        id: DispatchId,
+        stage: DispatchStage,
+        baseline: Option<Vec<TotalsReading>>,
+    ) -> Result<()> {
+        self.call(move |db| {
+            dispatches::advance(&mut db.conn, Timestamp::now(), id, stage, baseline.as_deref())
+        })
+        .await
+    }
+
+    // ---- attention ----
+
+    /// Raises a completion nobody could vouch for.
+    pub async fn raise_attention(&self, new: NewAttention) -> Result<AttentionId> {
+        self.call(move |db| attention::raise(&mut db.conn, Timestamp::now(), &new))
+            .await
+    }
+
+    /// Open items (oldest first), or the latest items of any state (newest first).
+    pub async fn attention_items(&self, open_only: bool, limit: u32) -> Result<Vec<Attention>> {
+        self.call(move |db| attention::list(&db.conn, open_only, limit))
+            .await
+    }
+
+    /// Books or dismisses an open item; booking returns the new payable sale.
+    pub async fn resolve_attention(
+        &self,
+        id: AttentionId,
+        resolution: Resolution,
+        by: Option<String>,
+    ) -> Result<Option<Sale>> {
+        self.call(move |db| {
+            attention::resolve(
+                &mut db.conn,
+                &db.store,
+                Timestamp::now(),
+                id,
+                &resolution,
+                by.as_deref(),
+            )
+        })
+        .await
+    }
+
+    /// The latest sale of a position, whatever its status.
+    pub async fn last_sale(&self, position: PositionId) -> Result<Option<Sale>> {
+        self.call(move |db| sales::last_for(&db.conn, position)).await
     }
 
     // ---- sales ----

@@ -169,7 +169,7 @@ impl<'r, 's> RowReader<'r, 's> {
 }
 
 /// Parses the journal's decimal text: plain notation only, no rounding.
-fn parse_decimal(text: &str) -> Option<Decimal> {
+pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
     // `from_str_exact` refuses values that would need rounding to fit; the extra check
     // refuses exponent forms and stray spaces, which `decimal_text` never writes.
     let plain = !text.is_empty()

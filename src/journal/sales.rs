@@ -165,6 +165,18 @@ pub(crate) fn latest_payable(conn: &Connection, position: PositionId) -> Result<
 }
 
 /// The newest `limit` sales, newest first.
+/// The latest sale of a position, whatever its status.
+pub(crate) fn last_for(conn: &Connection, position: PositionId) -> Result<Option<Sale>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM sales WHERE position = ?1 ORDER BY id DESC LIMIT 1",
+    )?;
+    let id: Option<SaleId> = stmt.query_row([position.0], |row| row.get(0)).optional()?;
+    match id {
+        Some(id) => get(conn, id),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn recent(conn: &Connection, limit: u32) -> Result<Vec<SaleRecord>> {
     query(conn, "ORDER BY s.id DESC LIMIT ?1", [limit])
 }
@@ -200,9 +212,21 @@ pub(crate) fn complete(
     new: &CompletedSale,
 ) -> Result<Sale> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let sale = complete_in(&tx, store, now, new)?;
+    tx.commit()?;
+    Ok(sale)
+}
+
+/// [`complete`] inside a caller's transaction, for changes that must commit with the sale.
+pub(crate) fn complete_in(
+    tx: &Connection,
+    store: &StoreId,
+    now: Timestamp,
+    new: &CompletedSale,
+) -> Result<Sale> {
     let mut attendant = new.attendant.clone();
     if let Some(dispatch_id) = new.dispatch {
-        let dispatch = dispatches::get(&tx, dispatch_id)?
+        let dispatch = dispatches::get(tx, dispatch_id)?
             .ok_or(JournalError::DispatchNotFound(dispatch_id))?;
         if !dispatch.is_open() {
             return Err(JournalError::DispatchNotOpen(dispatch_id));
@@ -218,7 +242,7 @@ pub(crate) fn complete(
             attendant = dispatch.attendant;
         }
     }
-    let n = next_invoice(&tx)?;
+    let n = next_invoice(tx)?;
     let identity = SaleIdentity::new(store, new.position, n)?;
     let now_text = time_text(now);
     tx.execute(
@@ -249,7 +273,7 @@ pub(crate) fn complete(
         )?;
     }
     events::append(
-        &tx,
+        tx,
         now,
         &NewEvent {
             sale: Some(id),
@@ -268,9 +292,7 @@ pub(crate) fn complete(
             }),
         },
     )?;
-    let sale = get(&tx, id)?.ok_or(JournalError::SaleNotFound(id))?;
-    tx.commit()?;
-    Ok(sale)
+    get(tx, id)?.ok_or(JournalError::SaleNotFound(id))
 }
 
 /// Counts one more serving of the sale by the order endpoint; returns the new count.

@@ -30,6 +30,15 @@
 //! Version 2:
 //! - `pos`: the Mercado Pago POS of each position, as `forecourtd pos sync` created or
 //!   found it, with its QR images.
+//!
+//! Dispatch evidence:
+//! - `dispatches.stage`: how far the authorization got (`requested` → `sent` →
+//!   `acknowledged`, or `refused`); dispatches open when this step ran become `sent`,
+//!   since nobody knows whether their pump got them.
+//! - `dispatches.baseline`: JSON list of the pump's totals per nozzle
+//!   (`{"nozzle", "volume", "amount"}`) read before the authorization was sent.
+//! - `attention`: completions the daemon saw but could not prove were dispensed in their
+//!   dispatch, kept for an attendant to book as a sale or dismiss.
 
 use std::time::Duration;
 
@@ -42,13 +51,36 @@ use super::error::{JournalError, Result};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema steps, in order. Index i brings `user_version` from i to i + 1.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V_DISPATCH_EVIDENCE];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     // The list is a compile-time constant of a handful of steps.
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
+
+const V_DISPATCH_EVIDENCE: &str = r#"
+ALTER TABLE dispatches ADD COLUMN stage TEXT NOT NULL DEFAULT 'requested'
+    CHECK (stage IN ('requested', 'sent', 'acknowledged', 'refused'));
+ALTER TABLE dispatches ADD COLUMN baseline TEXT;
+UPDATE dispatches SET stage = 'sent' WHERE sale_id IS NULL AND cancelled_at IS NULL;
+UPDATE dispatches SET stage = 'acknowledged' WHERE sale_id IS NOT NULL;
+CREATE TABLE attention (
+    id          INTEGER PRIMARY KEY,
+    position    INTEGER NOT NULL CHECK (position > 0),
+    dispatch_id INTEGER REFERENCES dispatches (id),
+    kind        TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    resolved_at TEXT,
+    resolution  TEXT CHECK (resolution IN ('booked', 'dismissed')),
+    resolved_by TEXT,
+    sale_id     INTEGER REFERENCES sales (id),
+    CHECK ((resolved_at IS NULL) = (resolution IS NULL)),
+    CHECK (sale_id IS NULL OR resolution = 'booked')
+) STRICT;
+CREATE INDEX attention_open ON attention (id) WHERE resolved_at IS NULL;
+"#;
 
 const V2: &str = r#"
 CREATE TABLE pos (

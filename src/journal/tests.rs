@@ -335,7 +335,7 @@ async fn dispatch_rules_one_open_per_position() {
     assert!(matches!(err, JournalError::DispatchPositionMismatch { .. }));
 
     journal
-        .cancel_dispatch(first, "customer left")
+        .cancel_dispatch(first, closure("customer left"))
         .await
         .expect("cancel");
     let mut late = completed(3, "1.00");
@@ -346,7 +346,7 @@ async fn dispatch_rules_one_open_per_position() {
         .expect_err("cancelled dispatch");
     assert!(matches!(err, JournalError::DispatchNotOpen(id) if id == first));
     assert!(matches!(
-        journal.cancel_dispatch(first, "again").await,
+        journal.cancel_dispatch(first, closure("again")).await,
         Err(JournalError::DispatchNotOpen(_))
     ));
     assert!(journal.unpaid_sales().await.expect("read").is_empty());
@@ -1137,4 +1137,12 @@ async fn a_request_runs_to_its_end_even_if_the_caller_stops_waiting() {
     blocker.await.expect("task").expect("blocker answered");
     let unpaid = journal.unpaid_sales().await.expect("read");
     assert_eq!(unpaid.len(), 1, "the queued sale was recorded all the same");
+}
+
+fn closure(reason: &str) -> crate::journal::DispatchClosure {
+    crate::journal::DispatchClosure {
+        reason: reason.to_owned(),
+        refused: false,
+        by: None,
+    }
 }

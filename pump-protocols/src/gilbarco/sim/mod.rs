@@ -473,6 +473,17 @@ impl LineSimulator for GilbarcoSimulator {
                     nozzle_out: p.nozzle_out,
                     volume: Volume::from_raw(p.sale.volume, d.volume),
                     amount: Money::from_raw(p.sale.money, d.amount),
+                    totals: p
+                        .grades
+                        .iter()
+                        .map(|g| crate::model::Totals {
+                            nozzle: g.nozzle,
+                            grade: None,
+                            volume: Some(Volume::from_raw(g.total_volume, d.volume)),
+                            amount: Some(Money::from_raw(g.total_money, d.amount)),
+                            fillings: None,
+                        })
+                        .collect(),
                 }
             })
             .collect()
