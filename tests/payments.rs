@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use forecourtd::mercadopago::sandbox::CardHolder;
+use forecourtd::mercadopago::sandbox::{CardHolder, ScanOutcome};
 use forecourtd::mercadopago::signature;
 use forecourtd::mercadopago::types::PaymentStatus;
 use forecourtd::sale::SaleStatus;
@@ -158,6 +158,35 @@ async fn lost_notifications_are_recovered_by_the_reconciler() {
     );
     let (_, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=2").await;
     assert_eq!(answer["error"]["type"], json!("unavailable"));
+}
+
+/// Issue 9, "a paid sale can stay unpaid forever": the station answered the order, then
+/// died before recording that it served it, and the notification was lost. The reconciler
+/// must search every unpaid sale, served or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_sale_never_marked_served_is_found_by_the_reconciler() {
+    let s = PayStation::start(PaySetup {
+        reconcile_after_secs: 1,
+        ..PaySetup::default()
+    })
+    .await;
+    s.sandbox.drop_notifications(1000);
+    let sale = s.dispatch_unscanned(1, "4000").await;
+    let outcome = s.sandbox.pay_order(s.order_for(&sale), CardHolder::Apro);
+    let ScanOutcome::Paid { payment, .. } = outcome else {
+        panic!("expected a payment, got {outcome:?}");
+    };
+    let record = s
+        .wait_sale(&sale.external_reference, SaleStatus::Paid)
+        .await;
+    assert_eq!(record.payment_id, Some(payment.id.to_string()));
+    assert_eq!(record.served_count, 0, "never served by the order endpoint");
+    assert_eq!(record.first_served_at, None);
+    assert_eq!(
+        notification_count(&s).await,
+        0,
+        "paid without any notification"
+    );
 }
 
 async fn second_approved_payment(refund: bool) {

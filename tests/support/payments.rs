@@ -12,11 +12,12 @@ use forecourtd::journal::{PaymentRecord, SaleRecord};
 use forecourtd::mercadopago::sandbox::{
     CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOptions, ScanOutcome, ScanTarget,
 };
-use forecourtd::mercadopago::types::Payment;
-use forecourtd::sale::SaleStatus;
-use serde_json::Value;
+use forecourtd::mercadopago::types::{Payment, QrOrder};
+use forecourtd::sale::{Sale, SaleStatus};
+use pump_protocols::{PositionId, SimAction};
+use serde_json::{json, Value};
 
-use super::{full_dispatch, Rig, Station, PATIENCE};
+use super::{authorize_and_lift, full_dispatch, has_payable, Rig, Station, PATIENCE};
 
 /// How the station is set up.
 #[derive(Debug, Clone)]
@@ -141,6 +142,40 @@ impl PayStation {
     /// One whole dispatch on position `n`; returns the order served.
     pub async fn dispatch(&self, n: u16, amount: &str) -> Value {
         full_dispatch(&self.rig, &self.station, n, amount).await
+    }
+
+    /// One whole dispatch on position `n` that nobody scans: the sale becomes payable
+    /// without the order endpoint ever serving it. Returns the sale.
+    pub async fn dispatch_unscanned(&self, n: u16, amount: &str) -> Sale {
+        let station = &self.station;
+        authorize_and_lift(&self.rig, station, n, amount).await;
+        station
+            .wait_for("a payable sale", |s| has_payable(s, n))
+            .await;
+        self.rig.act(n, SimAction::HangNozzle).await;
+        let snapshot = station.forecourt().snapshot();
+        snapshot
+            .positions
+            .get(&PositionId(n))
+            .and_then(|p| p.payable.last().cloned())
+            .expect("payable sale")
+    }
+
+    /// The order the station would answer for `sale` (without loyalty), as the app holds
+    /// it after a scan.
+    pub fn order_for(&self, sale: &Sale) -> QrOrder {
+        serde_json::from_value(json!({
+            "collector_id": self.sandbox.collector_id(),
+            "items": [{
+                "title": "Combustible",
+                "currency_id": "ARS",
+                "quantity": 1,
+                "unit_price": sale.amount.value(),
+            }],
+            "external_reference": sale.external_reference,
+            "notification_url": format!("{}/mp/notifications?source_news=webhooks", self.station.public),
+        }))
+        .expect("order")
     }
 
     /// The journal's record of the sale with this reference.

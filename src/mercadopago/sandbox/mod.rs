@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::client::{http_client, HttpClient, MpError};
-use super::types::{MerchantOrder, Payment, Pos, Preference, Refund};
+use super::types::{MerchantOrder, Payment, Pos, Preference, QrOrder, Refund};
 use super::{collector_id_from_token, Secret};
 
 pub use cards::CardHolder;
@@ -384,6 +384,12 @@ impl SandboxHandle {
         options: &ScanOptions,
     ) -> Result<ScanOutcome, ScanError> {
         scan::scan(&self.shared, target, holder, options).await
+    }
+
+    /// The app pays `order` without scanning again, as if it had got it from an earlier
+    /// scan (the station answered, then perhaps crashed before recording that it did).
+    pub fn pay_order(&self, order: QrOrder, holder: CardHolder) -> ScanOutcome {
+        scan::pay_order(&self.shared, order, holder)
     }
 
     /// The current knobs.
