@@ -189,6 +189,56 @@ async fn a_paid_sale_never_marked_served_is_found_by_the_reconciler() {
     );
 }
 
+/// Issue 9: every 200 answer wrote to the journal from a detached task. Now the first
+/// serving of a sale is journaled once, and the count of later scans is kept in memory and
+/// written at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_is_journaled_served_once_however_often_it_is_scanned() {
+    let s = PayStation::start(PaySetup::default()).await;
+    let order = s.dispatch(1, "2000").await;
+    let reference = reference(&order);
+    let first = eventually("first serving journaled", || async {
+        s.sale(&reference).await.first_served_at
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, again) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+    }
+    let record = s.sale(&reference).await;
+    assert_eq!(record.first_served_at, Some(first));
+    assert_eq!(
+        record.served_count, 1,
+        "later scans are not written one by one"
+    );
+    let sale = record.sale.id;
+    let (rig, sandbox) = s.stop_daemon().await;
+    let db = rig.database();
+    let (count, events) = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).expect("open journal");
+        let count: i64 = conn
+            .query_row(
+                "SELECT served_count FROM sales WHERE id = ?1",
+                [sale],
+                |r| r.get(0),
+            )
+            .expect("count");
+        let events: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE sale_id = ?1 AND kind = 'sale_served'",
+                [sale],
+                |r| r.get(0),
+            )
+            .expect("events");
+        (count, events)
+    })
+    .await
+    .expect("query");
+    assert_eq!(count, 4, "the counts are written at shutdown");
+    assert_eq!(events, 1);
+    sandbox.shutdown().await;
+}
+
 async fn second_approved_payment(refund: bool) {
     let s = PayStation::start(PaySetup {
         refund_duplicates: refund,

@@ -9,3 +9,4 @@ pub mod pos_sync;
 pub mod preference;
 pub mod processor;
 pub mod reconcile;
+pub mod served;

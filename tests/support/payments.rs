@@ -113,6 +113,17 @@ impl PayStation {
         })
     }
 
+    /// Stops the daemon cleanly; the pumps and Mercado Pago carry on.
+    pub async fn stop_daemon(self) -> (Rig, SandboxHandle) {
+        let PayStation {
+            rig,
+            sandbox,
+            station,
+        } = self;
+        station.stop().await;
+        (rig, sandbox)
+    }
+
     /// The order URL of position `n`, as its QR code carries it.
     pub fn order_url(&self, n: u16) -> String {
         format!("{}/pay-mp?apies=29&pos={n}", self.station.public)
