@@ -10,8 +10,8 @@ use forecourtd::sale::SaleStatus;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::payments::{eventually, reference, PaySetup, PayStation};
-use crate::support::{free_port, get, post, ChildDaemon, Rig};
+use crate::support::payments::{eventually, reference, ChildPayStation, PaySetup, PayStation};
+use crate::support::{get, post};
 
 async fn post_raw(
     base: &str,
@@ -360,63 +360,15 @@ async fn partial_then_total_refund_adds_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
-    let rig = Rig::new(1);
-    let sandbox = forecourtd::mercadopago::sandbox::Sandbox::start(
-        crate::support::payments::sandbox_settings(),
-    )
-    .await
-    .expect("sandbox");
-    let (public, admin) = (free_port(), free_port());
-    let text = PayStation::config_text(
-        &rig,
-        &sandbox,
-        &PaySetup::default(),
-        &format!("127.0.0.1:{public}"),
-        &format!("127.0.0.1:{admin}"),
-    );
-    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
-    daemon
-        .wait_position(1, "programmed", |p| {
-            p["pump_status"] == json!("completed") || p["pump_status"] == json!("idle")
-        })
-        .await;
-    let (status, body) = post(
-        &daemon.admin,
-        "/api/positions/1/authorize",
-        json!({ "amount": "3000", "attendant": "7" }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    rig.act(
-        1,
-        pump_protocols::SimAction::LiftNozzle(pump_protocols::NozzleId(1)),
-    )
-    .await;
-    let position = daemon
-        .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
-        .await;
-    let reference = position["payable"][0]["external_reference"]
-        .as_str()
-        .expect("reference")
-        .to_owned();
+    let station = ChildPayStation::new(PaySetup::default()).await;
+    let daemon = station.start_daemon().await;
+    let reference = station.dispatch(&daemon, "3000").await;
 
     // Mercado Pago's API is down: the notification is stored and answered, but cannot be
     // processed.
+    let (rig, sandbox) = (&station.rig, &station.sandbox);
     sandbox.fail_api(100_000, 503);
-    let options = sandbox.default_scan_options();
-    let outcome = sandbox
-        .scan(
-            forecourtd::mercadopago::sandbox::ScanTarget::Url(format!(
-                "http://127.0.0.1:{public}/pay-mp?apies=29&pos=1"
-            )),
-            CardHolder::Apro,
-            &options,
-        )
-        .await
-        .expect("scan");
-    let forecourtd::mercadopago::sandbox::ScanOutcome::Paid { payment, .. } = outcome else {
-        panic!("expected a payment, got {outcome:?}");
-    };
+    let payment = station.pay(CardHolder::Apro).await;
     let db = rig.database();
     let count = |db: std::path::PathBuf| async move {
         tokio::task::spawn_blocking(move || {
@@ -441,7 +393,7 @@ async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
 
     // Back up, with the API working again: the stored notification is processed.
     sandbox.fail_api(0, 503);
-    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    let daemon = station.start_daemon().await;
     let sale = daemon
         .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
         .await;
@@ -466,7 +418,7 @@ async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
         .count();
     assert_eq!(paid_events, 1, "{}", shown["events"]);
     daemon.kill().await;
-    sandbox.shutdown().await;
+    station.sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,4 +453,56 @@ async fn duplicated_and_reordered_notifications_are_harmless() {
         let paid = events.iter().filter(|e| e.kind.contains("paid")).count();
         assert_eq!(paid, 1, "{events:?}");
     }
+}
+
+/// Issue 9, "preferences are created with a random idempotency key": the daemon dies after
+/// Mercado Pago created the sale's preference but before the journal stored its id. After
+/// the restart the creation is retried with the key derived from the sale, and Mercado
+/// Pago answers with the same preference instead of making a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preference_created_before_a_crash_is_reused_after_restart() {
+    let station = ChildPayStation::new(PaySetup {
+        mode: "preference",
+        ..PaySetup::default()
+    })
+    .await;
+    let sandbox = &station.sandbox;
+    sandbox.stall_posts(1);
+    let daemon = station.start_daemon().await;
+    let reference = station.dispatch(&daemon, "2500").await;
+    let created = eventually("the preference created at Mercado Pago", || async {
+        sandbox.preferences().pop()
+    })
+    .await;
+    assert_eq!(
+        created.external_reference.as_deref(),
+        Some(reference.as_str())
+    );
+    daemon.kill().await;
+
+    let daemon = station.start_daemon().await;
+    daemon
+        .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
+        .await;
+    let payment = station.pay(CardHolder::Apro).await;
+    assert_eq!(
+        payment.external_reference.as_deref(),
+        Some(reference.as_str())
+    );
+    let preferences = sandbox.preferences();
+    assert_eq!(
+        preferences.len(),
+        1,
+        "one preference per sale: {preferences:?}"
+    );
+    let orders = sandbox.merchant_orders();
+    assert_eq!(
+        orders.last().and_then(|o| o.preference_id.as_deref()),
+        Some(created.id.as_str())
+    );
+    daemon
+        .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
+        .await;
+    daemon.kill().await;
+    station.sandbox.shutdown().await;
 }

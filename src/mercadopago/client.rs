@@ -5,7 +5,8 @@
 //! - `Authorization: Bearer <token>` (never `?access_token=`, so no URL ever holds it);
 //! - `X-Request-Id: <uuid>`, one per call and kept across its retries, for MP's support;
 //! - `X-Idempotency-Key` on every POST, created once per call (or given by the caller for
-//!   refunds) and reused on every retry, so a retried POST can never act twice.
+//!   refunds and preferences, derived from the journal) and reused on every retry, so a
+//!   retried POST can never act twice.
 //!
 //! Each attempt is bounded by `request_timeout`. Transport errors, timeouts and
 //! 429/500/502/503/504 are retried up to `max_retries` times with a doubling back-off,
@@ -358,16 +359,18 @@ impl MercadoPagoClient {
         self.execute(call).await
     }
 
-    /// `POST /checkout/preferences` (model A).
+    /// `POST /checkout/preferences` (model A). The key is derived from the sale, so a
+    /// creation retried after a crash returns the first preference instead of a second.
     pub async fn create_preference(
         &self,
         preference: &PreferenceRequest,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Preference, MpError> {
         let body = self.json_body("POST /checkout/preferences", preference)?;
         self.execute(Call::post(
             "/checkout/preferences".to_owned(),
             Some(body),
-            IdempotencyKey::random(),
+            idempotency_key.clone(),
         ))
         .await
     }

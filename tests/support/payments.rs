@@ -17,7 +17,10 @@ use forecourtd::sale::{Sale, SaleStatus};
 use pump_protocols::{PositionId, SimAction};
 use serde_json::{json, Value};
 
-use super::{authorize_and_lift, full_dispatch, has_payable, Rig, Station, PATIENCE};
+use super::{
+    authorize_and_lift, free_port, full_dispatch, has_payable, post, ChildDaemon, Rig, Station,
+    PATIENCE,
+};
 
 /// How the station is set up.
 #[derive(Debug, Clone)]
@@ -278,4 +281,91 @@ pub fn reference(order: &Value) -> String {
         .as_str()
         .expect("order has a reference")
         .to_owned()
+}
+
+/// Pumps, Mercado Pago and a daemon run as a child process, for kill and restart tests.
+pub struct ChildPayStation {
+    /// Pumps and temporary directory.
+    pub rig: Rig,
+    /// Mercado Pago.
+    pub sandbox: SandboxHandle,
+    text: String,
+    public: u16,
+    admin: u16,
+}
+
+impl ChildPayStation {
+    /// Starts one pump and the sandbox; the daemon is started with [`Self::start_daemon`].
+    pub async fn new(setup: PaySetup) -> ChildPayStation {
+        let rig = Rig::new(1);
+        let sandbox = Sandbox::start(sandbox_settings()).await.expect("sandbox");
+        let (public, admin) = (free_port(), free_port());
+        let text = PayStation::config_text(
+            &rig,
+            &sandbox,
+            &setup,
+            &format!("127.0.0.1:{public}"),
+            &format!("127.0.0.1:{admin}"),
+        );
+        ChildPayStation {
+            rig,
+            sandbox,
+            text,
+            public,
+            admin,
+        }
+    }
+
+    /// Starts `forecourtd run` on the station's journal and ports.
+    pub async fn start_daemon(&self) -> ChildDaemon {
+        ChildDaemon::start_with_text(&self.rig, &self.text, self.public, self.admin).await
+    }
+
+    /// The order URL of position 1.
+    pub fn order_url(&self) -> String {
+        format!("http://127.0.0.1:{}/pay-mp?apies=29&pos=1", self.public)
+    }
+
+    /// A dispatch on position 1 up to a payable sale; returns its reference.
+    pub async fn dispatch(&self, daemon: &ChildDaemon, amount: &str) -> String {
+        daemon
+            .wait_position(1, "programmed", |p| {
+                p["pump_status"] == json!("completed") || p["pump_status"] == json!("idle")
+            })
+            .await;
+        let (status, body) = post(
+            &daemon.admin,
+            "/api/positions/1/authorize",
+            json!({ "amount": amount, "attendant": "7" }),
+        )
+        .await;
+        assert_eq!(status, hyper::StatusCode::OK, "{body}");
+        self.rig
+            .act(1, SimAction::LiftNozzle(pump_protocols::NozzleId(1)))
+            .await;
+        let position = daemon
+            .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
+            .await;
+        position["payable"][0]["external_reference"]
+            .as_str()
+            .expect("reference")
+            .to_owned()
+    }
+
+    /// The app scans position 1 and pays with `card`; returns the payment.
+    pub async fn pay(&self, card: CardHolder) -> Payment {
+        let outcome = self
+            .sandbox
+            .scan(
+                ScanTarget::Url(self.order_url()),
+                card,
+                &self.sandbox.default_scan_options(),
+            )
+            .await
+            .expect("scan");
+        match outcome {
+            ScanOutcome::Paid { payment, .. } => *payment,
+            other => panic!("expected a payment, got {other:?}"),
+        }
+    }
 }
