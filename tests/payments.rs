@@ -45,13 +45,31 @@ async fn post_raw(
 }
 
 async fn notification_count(s: &PayStation) -> i64 {
+    count_rows(s, "SELECT count(*) FROM notifications").await
+}
+
+/// Each sale was paid by exactly one event.
+async fn assert_paid_once(s: &PayStation, sales: &[i64]) {
+    for sale in sales {
+        let events = s
+            .station
+            .daemon
+            .journal()
+            .events_for_sale(*sale)
+            .await
+            .expect("journal");
+        let paid = events.iter().filter(|e| e.kind.contains("paid")).count();
+        assert_eq!(paid, 1, "{events:?}");
+    }
+}
+
+/// The single number a query on the journal gives.
+async fn count_rows(s: &PayStation, sql: &'static str) -> i64 {
     let path = s.rig.database();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open(path).expect("open journal");
-        conn.query_row("SELECT count(*) FROM notifications", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .expect("count")
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .expect("count")
     })
     .await
     .expect("query")
@@ -237,6 +255,76 @@ async fn a_sale_is_journaled_served_once_however_often_it_is_scanned() {
     assert_eq!(count, 4, "the counts are written at shutdown");
     assert_eq!(events, 1);
     sandbox.shutdown().await;
+}
+
+/// Issue 9, "credentials trouble drops work": a 401 from Mercado Pago (expired or rotated
+/// token) gave up every notification received meanwhile. They must wait, uncounted, show
+/// in the status, and be applied once the token works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_notified_while_the_token_is_refused_are_applied_once_it_works() {
+    let s = PayStation::start(PaySetup::default()).await;
+    let first = s.dispatch(1, "3000").await;
+    let second = s.dispatch(2, "4000").await;
+    s.sandbox.fail_api(1_000_000, 401);
+    let paid_first = s.pay(1, CardHolder::Apro).await;
+    let paid_second = s.pay(2, CardHolder::Apro).await;
+    let status = eventually("the status shows the refused token", || async {
+        let (_, body) = get(&s.station.admin, "/api/status").await;
+        let mp = &body["mercadopago"];
+        (mp["healthy"] == json!(false) && mp["last_failure"]["kind"] == json!("credentials"))
+            .then_some(body)
+    })
+    .await;
+    assert_eq!(status["mercadopago"]["last_failure"]["status"], json!(401));
+    let line = forecourtd::admin_client::mercadopago_line(&status).expect("a status line");
+    assert!(line.contains("access token"), "{line}");
+    s.sandbox
+        .wait_deliveries(|d| {
+            [paid_first.id, paid_second.id].iter().all(|id| {
+                d.iter().any(|r| {
+                    r.resource_id == *id && r.attempts.iter().any(|a| a.status == Some(200))
+                })
+            })
+        })
+        .await;
+    // Every notification is still waiting, none given up or charged an attempt.
+    assert_eq!(
+        count_rows(
+            &s,
+            "SELECT count(*) FROM notifications WHERE state <> 'pending'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count_rows(&s, "SELECT coalesce(max(attempts), 0) FROM notifications").await,
+        0
+    );
+    assert_eq!(
+        s.sale(&reference(&first)).await.sale.status,
+        SaleStatus::Ready
+    );
+
+    // The operator installs a valid token (the sandbox takes it again).
+    s.sandbox.fail_api(0, 401);
+    let one = s.wait_sale(&reference(&first), SaleStatus::Paid).await;
+    let two = s.wait_sale(&reference(&second), SaleStatus::Paid).await;
+    assert_eq!(one.payment_id, Some(paid_first.id.to_string()));
+    assert_eq!(two.payment_id, Some(paid_second.id.to_string()));
+    assert_paid_once(&s, &[one.sale.id, two.sale.id]).await;
+    eventually("every notification done", || async {
+        (count_rows(
+            &s,
+            "SELECT count(*) FROM notifications WHERE state <> 'done'",
+        )
+        .await
+            == 0)
+            .then_some(())
+    })
+    .await;
+    let (_, status) = get(&s.station.admin, "/api/status").await;
+    assert_eq!(status["mercadopago"]["healthy"], json!(true), "{status}");
+    assert_eq!(forecourtd::admin_client::mercadopago_line(&status), None);
 }
 
 async fn second_approved_payment(refund: bool) {
@@ -442,17 +530,7 @@ async fn duplicated_and_reordered_notifications_are_harmless() {
     assert_eq!(two.payment_id, Some(paid_second.id.to_string()));
     let declined = s.recorded_payment(declined.id, |_| true).await;
     assert_eq!(declined.status, "rejected");
-    for sale in [one.sale.id, two.sale.id] {
-        let events = s
-            .station
-            .daemon
-            .journal()
-            .events_for_sale(sale)
-            .await
-            .expect("journal");
-        let paid = events.iter().filter(|e| e.kind.contains("paid")).count();
-        assert_eq!(paid, 1, "{events:?}");
-    }
+    assert_paid_once(&s, &[one.sale.id, two.sale.id]).await;
 }
 
 /// Issue 9, "preferences are created with a random idempotency key": the daemon dies after

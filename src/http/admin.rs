@@ -8,6 +8,8 @@
 //! - `POST /api/positions/{n}/authorize`: `{"amount": "500"}` or `{"volume": "20"}`
 //!   (optional), `"attendant": "7"` (optional, must be configured).
 //! - `POST /api/positions/{n}/stop`.
+//! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
+//!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
 //! - sales: see [`super::admin_sales`].
 
 use std::collections::HashSet;
@@ -120,6 +122,17 @@ pub async fn handle(
                 StatusCode::OK
             };
             Ok(json_response(status, &body))
+        }
+        ["api", "status"] => {
+            require(&request, &Method::GET, "GET")?;
+            let mercadopago = context.payments.as_ref().map_or_else(
+                || json!({ "configured": false }),
+                |p| p.client.health().snapshot().to_json(),
+            );
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "mercadopago": mercadopago }),
+            ))
         }
         ["api", "payments", "flagged"] => {
             require(&request, &Method::GET, "GET")?;

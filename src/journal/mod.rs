@@ -402,6 +402,17 @@ impl Journal {
             .await
     }
 
+    /// Records why a pending notification waits, without counting an attempt.
+    pub async fn defer_notification(
+        &self,
+        id: NotificationId,
+        error: impl Into<String>,
+    ) -> Result<()> {
+        let error = error.into();
+        self.call(move |db| notifications::defer(&db.conn, id, &error))
+            .await
+    }
+
     // ---- payments and refunds ----
 
     /// Inserts or refreshes a payment read from the API (an event when its state

@@ -8,6 +8,8 @@
 //!   refunds and preferences, derived from the journal) and reused on every retry, so a
 //!   retried POST can never act twice.
 //!
+//! Every call's outcome goes to the shared [`MpHealth`] (status, logs).
+//!
 //! Each attempt is bounded by `request_timeout`. Transport errors, timeouts and
 //! 429/500/502/503/504 are retried up to `max_retries` times with a doubling back-off,
 //! or after `Retry-After` when MP gives one (both capped by `max_backoff`).
@@ -32,6 +34,7 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::health::{Failure, FailureKind, MpHealth};
 use super::query;
 use super::types::{
     ApiErrorBody, MerchantOrder, Payment, PaymentSearch, Pos, PosList, PosRequest, Preference,
@@ -191,6 +194,33 @@ impl MpError {
         }
     }
 
+    /// True when Mercado Pago refuses the access token: 401, or 403 outside POS calls
+    /// (there a 403 means the POS `url` host is not enabled, mercadopago.md §5). Expired or
+    /// rotated credentials: worth retrying later, never a reason to drop work.
+    pub fn is_credentials(&self) -> bool {
+        match self {
+            MpError::Status { status: 401, .. } => true,
+            MpError::Status {
+                status: 403,
+                endpoint,
+                ..
+            } => !endpoint.contains(" /pos"),
+            _ => false,
+        }
+    }
+
+    /// What this error says about Mercado Pago's health; `None` when the API answered
+    /// (the call was wrong, not the API) or nothing was sent.
+    fn health_kind(&self) -> Option<FailureKind> {
+        if self.is_credentials() {
+            Some(FailureKind::Credentials)
+        } else if self.is_transient() {
+            Some(FailureKind::Unavailable)
+        } else {
+            None
+        }
+    }
+
     /// True when another attempt may succeed (what the client itself retries).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -217,6 +247,7 @@ struct Inner {
     base: String,
     settings: ClientSettings,
     auth: HeaderValue,
+    health: Arc<MpHealth>,
 }
 
 impl std::fmt::Debug for MercadoPagoClient {
@@ -309,8 +340,32 @@ impl MercadoPagoClient {
                 base,
                 settings,
                 auth,
+                health: Arc::default(),
             }),
         })
+    }
+
+    /// Mercado Pago's health as this client's calls found it.
+    pub fn health(&self) -> &Arc<MpHealth> {
+        &self.inner.health
+    }
+
+    /// Records the outcome of a call in [`Self::health`].
+    fn observe<T>(&self, result: &Result<T, MpError>) {
+        let now = jiff::Timestamp::now();
+        match result {
+            Ok(_) => self.inner.health.record_success(now),
+            Err(MpError::Config(_)) => {}
+            Err(e) => match e.health_kind() {
+                Some(kind) => self.inner.health.record_failure(Failure {
+                    kind,
+                    status: e.status(),
+                    at: now,
+                    message: e.to_string(),
+                }),
+                None => self.inner.health.record_success(now),
+            },
+        }
     }
 
     /// `GET /v1/payments/{id}`.
@@ -478,6 +533,12 @@ impl MercadoPagoClient {
     }
 
     async fn execute<T: DeserializeOwned>(&self, call: Call) -> Result<T, MpError> {
+        let result = self.execute_with_retries(call).await;
+        self.observe(&result);
+        result
+    }
+
+    async fn execute_with_retries<T: DeserializeOwned>(&self, call: Call) -> Result<T, MpError> {
         let s = &self.inner.settings;
         let endpoint = call.endpoint();
         let request_id = uuid::Uuid::new_v4().to_string();

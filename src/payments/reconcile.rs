@@ -100,6 +100,10 @@ impl Reconciler {
                         self.applier.apply(payment).await?;
                     }
                 }
+                // A refused token is logged once by the client's health state.
+                Err(e) if e.is_credentials() => {
+                    tracing::debug!(sale = sale.id, error = %e, ?gap, "reconciliation search refused")
+                }
                 Err(e) => {
                     tracing::warn!(sale = sale.id, error = %e, ?gap, "reconciliation search failed; retried later")
                 }
