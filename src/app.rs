@@ -32,6 +32,7 @@ use crate::payments::pos_sync;
 use crate::payments::preference::Preferences;
 use crate::payments::processor::{NotificationProcessor, PaymentApplier};
 use crate::payments::reconcile::Reconciler;
+use crate::payments::refunds::RefundRetrier;
 use crate::payments::served::ServedTracker;
 use crate::protocols;
 
@@ -264,6 +265,8 @@ impl Daemon {
                     wake: wake.clone(),
                 };
                 payment_tasks.spawn(processor.run(payment_shutdown.clone()));
+                let refunds = RefundRetrier::new(applier.clone(), jiff::Timestamp::now());
+                payment_tasks.spawn(refunds.run(payment_shutdown.clone()));
                 let reconciler = Reconciler::new(applier, config.mercadopago().reconcile_after);
                 payment_tasks.spawn(reconciler.run(payment_shutdown.clone()));
             }

@@ -584,3 +584,68 @@ async fn a_preference_created_before_a_crash_is_reused_after_restart() {
     daemon.kill().await;
     station.sandbox.shutdown().await;
 }
+
+/// Issue 9, "a refund left `requested` by a crash is retried only if someone repeats the
+/// call": Mercado Pago made the refund, but the daemon died before recording the answer.
+/// After the restart the refund is asked again with its own key, and completes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_left_requested_by_a_crash_completes_once_after_restart() {
+    let station = ChildPayStation::new(PaySetup::default()).await;
+    let sandbox = &station.sandbox;
+    let daemon = station.start_daemon().await;
+    let reference = station.dispatch(&daemon, "3500").await;
+    let payment = station.pay(CardHolder::Apro).await;
+    let sale = daemon
+        .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
+        .await;
+    assert_eq!(sale["payable"], json!([]));
+    let (_, sales) = get(&daemon.admin, "/api/sales").await;
+    let id = sales
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["external_reference"] == json!(reference))
+        })
+        .and_then(|s| s["id"].as_i64())
+        .expect("the sale");
+
+    // The refund is made at Mercado Pago, but its answer never reaches the daemon, which
+    // is killed while it waits.
+    sandbox.stall_posts(1);
+    let admin = daemon.admin.clone();
+    let waiting = tokio::spawn(async move {
+        let path = format!("/api/sales/{id}/refund");
+        let _ =
+            forecourtd::admin_client::call(&admin, hyper::Method::POST, &path, Some(&json!({})))
+                .await;
+    });
+    eventually("the refund made at Mercado Pago", || async {
+        (!sandbox.refunds(payment.id).is_empty()).then_some(())
+    })
+    .await;
+    daemon.kill().await;
+    waiting.abort();
+    let db = station.rig.database();
+    let left = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).expect("open journal");
+        conn.query_row("SELECT status FROM refunds", [], |r| r.get::<_, String>(0))
+            .expect("one refund row")
+    })
+    .await
+    .expect("query");
+    assert_eq!(left, "requested", "the crash left the refund unanswered");
+
+    let daemon = station.start_daemon().await;
+    let shown = eventually("the refund recorded as answered", || async {
+        let (_, shown) = get(&daemon.admin, &format!("/api/sales/{id}")).await;
+        let refund = shown["payments"][0]["refunds"][0].clone();
+        (refund["status"] != json!("requested") && !refund.is_null()).then_some(refund)
+    })
+    .await;
+    let at_mp = sandbox.refunds(payment.id);
+    assert_eq!(at_mp.len(), 1, "refunded once: {at_mp:?}");
+    assert_eq!(shown["status"], json!("approved"));
+    assert_eq!(shown["mp_refund_id"], json!(at_mp[0].id.to_string()));
+    daemon.kill().await;
+    station.sandbox.shutdown().await;
+}

@@ -468,6 +468,12 @@ impl Journal {
         .await
     }
 
+    /// Refunds still `requested` (asked of Mercado Pago, answer not recorded), oldest
+    /// first.
+    pub async fn requested_refunds(&self) -> Result<Vec<Refund>> {
+        self.call(|db| payments::requested_refunds(&db.conn)).await
+    }
+
     /// Refunds of a payment, oldest first.
     pub async fn refunds_for_payment(&self, payment_id: &str) -> Result<Vec<Refund>> {
         let payment_id = payment_id.to_owned();

@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::PaymentApplier;
+use super::{doubling, later};
 use crate::sale::SaleId;
 
 /// How often the reconciler looks for unpaid sales that are due.
@@ -70,7 +71,7 @@ impl Reconciler {
         self.schedules
             .retain(|id, _| unpaid.iter().any(|sale| sale.id == *id));
         for sale in unpaid {
-            let first = add(sale.completed_at, self.after);
+            let first = later(sale.completed_at, self.after);
             let schedule = *self.schedules.entry(sale.id).or_insert(Schedule {
                 next: first,
                 searches: 0,
@@ -84,11 +85,11 @@ impl Reconciler {
                 .search_payments_by_reference(&sale.external_reference)
                 .await;
             let searches = schedule.searches + 1;
-            let gap = (MIN_GAP * 2u32.pow(searches.min(5) - 1)).min(MAX_GAP);
+            let gap = doubling(MIN_GAP, searches, MAX_GAP);
             self.schedules.insert(
                 sale.id,
                 Schedule {
-                    next: add(now, gap),
+                    next: later(now, gap),
                     searches,
                 },
             );
@@ -111,11 +112,4 @@ impl Reconciler {
         }
         Ok(())
     }
-}
-
-fn add(at: Timestamp, duration: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(duration)
-        .ok()
-        .and_then(|d| at.checked_add(d).ok())
-        .unwrap_or(at)
 }
