@@ -686,6 +686,30 @@ mod tests {
     }
 
     #[test]
+    fn refused_tokens_are_told_from_other_refusals() {
+        let status = |endpoint: &str, status| MpError::Status {
+            endpoint: endpoint.to_owned(),
+            status,
+            body: None,
+            retry_after: None,
+        };
+        assert!(status("GET /v1/payments/1", 401).is_credentials());
+        assert!(status("POST /v1/payments/1/refunds", 403).is_credentials());
+        // A 403 on POS creation is a host not enabled by Mercado Pago (§5).
+        assert!(!status("POST /pos", 403).is_credentials());
+        assert!(!status("GET /v1/payments/1", 404).is_credentials());
+        assert_eq!(
+            status("GET /v1/payments/1", 401).health_kind(),
+            Some(FailureKind::Credentials)
+        );
+        assert_eq!(
+            status("GET /v1/payments/1", 503).health_kind(),
+            Some(FailureKind::Unavailable)
+        );
+        assert_eq!(status("GET /v1/payments/1", 404).health_kind(), None);
+    }
+
+    #[test]
     fn retry_after_reads_seconds() {
         let mut h = HeaderMap::new();
         assert_eq!(retry_after(&h), None);
