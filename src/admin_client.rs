@@ -75,6 +75,26 @@ pub async fn call(
     Ok((status, value))
 }
 
+/// One line about Mercado Pago from `GET /api/status`, when it is failing: what fails
+/// and since when. `None` while it works (or is not configured).
+pub fn mercadopago_line(status: &Value) -> Option<String> {
+    let mp = &status["mercadopago"];
+    if mp["healthy"] != Value::Bool(false) {
+        return None;
+    }
+    let failure = &mp["last_failure"];
+    let kind = match failure["kind"].as_str() {
+        Some("credentials") => "refuses the access token (expired or rotated?)",
+        _ => "cannot be reached",
+    };
+    let since = mp["failing_since"].as_str().unwrap_or("?");
+    let last_success = mp["last_success"].as_str().unwrap_or("never");
+    Some(format!(
+        "MERCADO PAGO: {kind} since {since}; last success {last_success}; {} calls failed; payments wait\n",
+        mp["failures"]
+    ))
+}
+
 /// Renders `GET /api/positions` as a table for people.
 pub fn positions_table(positions: &Value) -> String {
     let mut out = String::from(
@@ -113,4 +133,30 @@ pub fn positions_table(positions: &Value) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_mercadopago_line_shows_only_trouble() {
+        assert_eq!(mercadopago_line(&json!({})), None);
+        assert_eq!(
+            mercadopago_line(&json!({ "mercadopago": { "configured": false } })),
+            None
+        );
+        assert_eq!(
+            mercadopago_line(&json!({ "mercadopago": { "healthy": true } })),
+            None
+        );
+        let line = mercadopago_line(&json!({ "mercadopago": {
+            "healthy": false, "failing_since": "2026-12-03T10:00:00Z", "failures": 7,
+            "last_success": null, "last_failure": { "kind": "credentials", "status": 401 } } }))
+        .expect("a line");
+        assert!(line.contains("access token"), "{line}");
+        assert!(line.contains("2026-12-03T10:00:00Z"), "{line}");
+        assert!(line.contains("never"), "{line}");
+    }
 }

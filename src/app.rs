@@ -32,6 +32,8 @@ use crate::payments::pos_sync;
 use crate::payments::preference::Preferences;
 use crate::payments::processor::{NotificationProcessor, PaymentApplier};
 use crate::payments::reconcile::Reconciler;
+use crate::payments::refunds::RefundRetrier;
+use crate::payments::served::ServedTracker;
 use crate::protocols;
 
 /// A running daemon.
@@ -204,6 +206,9 @@ impl Daemon {
         )
         .await
         .with_context(|| format!("opening the journal {}", config.database().path.display()))?;
+        let served = ServedTracker::load(journal.clone())
+            .await
+            .context("loading served sales from the journal")?;
 
         let mut line_senders = HashMap::new();
         let mut line_inputs = Vec::new();
@@ -263,6 +268,8 @@ impl Daemon {
                     wake: wake.clone(),
                 };
                 payment_tasks.spawn(processor.run(payment_shutdown.clone()));
+                let refunds = RefundRetrier::new(applier.clone(), jiff::Timestamp::now());
+                payment_tasks.spawn(refunds.run(payment_shutdown.clone()));
                 let reconciler = Reconciler::new(applier, config.mercadopago().reconcile_after);
                 payment_tasks.spawn(reconciler.run(payment_shutdown.clone()));
             }
@@ -293,6 +300,8 @@ impl Daemon {
                 payment_shutdown.clone(),
             ));
         }
+        // Its last flush runs at payment shutdown, after the listeners have drained.
+        payment_tasks.spawn(served.clone().run(payment_shutdown.clone()));
         payment_tasks.close();
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();
@@ -318,7 +327,7 @@ impl Daemon {
             order,
             forecourt: forecourt.clone(),
             notifications,
-            journal: journal.clone(),
+            served,
             preferences,
         });
         let admin_handler = Arc::new(AdminHandler {

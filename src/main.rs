@@ -290,14 +290,30 @@ async fn sandbox(args: forecourtd::mercadopago::sandbox::SandboxArgs) -> ExitCod
 }
 
 async fn status(admin: AdminTarget) -> ExitCode {
-    admin_call(
+    let url = admin.url().ok();
+    let code = admin_call(
         admin,
         hyper::Method::GET,
         "/api/positions".to_owned(),
         None,
         admin_client::positions_table,
     )
-    .await
+    .await;
+    // A daemon without `/api/status` (older) or without trouble prints nothing more.
+    if let Some(url) = url {
+        if let Ok((answer, body)) =
+            admin_client::call(&url, hyper::Method::GET, "/api/status", None).await
+        {
+            if let Some(line) = answer
+                .is_success()
+                .then(|| admin_client::mercadopago_line(&body))
+                .flatten()
+            {
+                print!("{line}");
+            }
+        }
+    }
+    code
 }
 
 fn pretty(body: &serde_json::Value) -> String {

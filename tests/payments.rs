@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use forecourtd::mercadopago::sandbox::CardHolder;
+use forecourtd::mercadopago::sandbox::{CardHolder, ScanOutcome};
 use forecourtd::mercadopago::signature;
 use forecourtd::mercadopago::types::PaymentStatus;
 use forecourtd::sale::SaleStatus;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::payments::{eventually, reference, PaySetup, PayStation};
-use crate::support::{free_port, get, post, ChildDaemon, Rig};
+use crate::support::payments::{eventually, reference, ChildPayStation, PaySetup, PayStation};
+use crate::support::{get, post};
 
 async fn post_raw(
     base: &str,
@@ -45,13 +45,31 @@ async fn post_raw(
 }
 
 async fn notification_count(s: &PayStation) -> i64 {
+    count_rows(s, "SELECT count(*) FROM notifications").await
+}
+
+/// Each sale was paid by exactly one event.
+async fn assert_paid_once(s: &PayStation, sales: &[i64]) {
+    for sale in sales {
+        let events = s
+            .station
+            .daemon
+            .journal()
+            .events_for_sale(*sale)
+            .await
+            .expect("journal");
+        let paid = events.iter().filter(|e| e.kind.contains("paid")).count();
+        assert_eq!(paid, 1, "{events:?}");
+    }
+}
+
+/// The single number a query on the journal gives.
+async fn count_rows(s: &PayStation, sql: &'static str) -> i64 {
     let path = s.rig.database();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open(path).expect("open journal");
-        conn.query_row("SELECT count(*) FROM notifications", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .expect("count")
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .expect("count")
     })
     .await
     .expect("query")
@@ -158,6 +176,155 @@ async fn lost_notifications_are_recovered_by_the_reconciler() {
     );
     let (_, answer) = get(&s.station.public, "/pay-mp?apies=29&pos=2").await;
     assert_eq!(answer["error"]["type"], json!("unavailable"));
+}
+
+/// Issue 9, "a paid sale can stay unpaid forever": the station answered the order, then
+/// died before recording that it served it, and the notification was lost. The reconciler
+/// must search every unpaid sale, served or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_sale_never_marked_served_is_found_by_the_reconciler() {
+    let s = PayStation::start(PaySetup {
+        reconcile_after_secs: 1,
+        ..PaySetup::default()
+    })
+    .await;
+    s.sandbox.drop_notifications(1000);
+    let sale = s.dispatch_unscanned(1, "4000").await;
+    let outcome = s.sandbox.pay_order(s.order_for(&sale), CardHolder::Apro);
+    let ScanOutcome::Paid { payment, .. } = outcome else {
+        panic!("expected a payment, got {outcome:?}");
+    };
+    let record = s
+        .wait_sale(&sale.external_reference, SaleStatus::Paid)
+        .await;
+    assert_eq!(record.payment_id, Some(payment.id.to_string()));
+    assert_eq!(record.served_count, 0, "never served by the order endpoint");
+    assert_eq!(record.first_served_at, None);
+    assert_eq!(
+        notification_count(&s).await,
+        0,
+        "paid without any notification"
+    );
+}
+
+/// Issue 9: every 200 answer wrote to the journal from a detached task. Now the first
+/// serving of a sale is journaled once, and the count of later scans is kept in memory and
+/// written at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_is_journaled_served_once_however_often_it_is_scanned() {
+    let s = PayStation::start(PaySetup::default()).await;
+    let order = s.dispatch(1, "2000").await;
+    let reference = reference(&order);
+    let first = eventually("first serving journaled", || async {
+        s.sale(&reference).await.first_served_at
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, again) = get(&s.station.public, "/pay-mp?apies=29&pos=1").await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+    }
+    let record = s.sale(&reference).await;
+    assert_eq!(record.first_served_at, Some(first));
+    assert_eq!(
+        record.served_count, 1,
+        "later scans are not written one by one"
+    );
+    let sale = record.sale.id;
+    let (rig, sandbox) = s.stop_daemon().await;
+    let db = rig.database();
+    let (count, events) = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).expect("open journal");
+        let count: i64 = conn
+            .query_row(
+                "SELECT served_count FROM sales WHERE id = ?1",
+                [sale],
+                |r| r.get(0),
+            )
+            .expect("count");
+        let events: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE sale_id = ?1 AND kind = 'sale_served'",
+                [sale],
+                |r| r.get(0),
+            )
+            .expect("events");
+        (count, events)
+    })
+    .await
+    .expect("query");
+    assert_eq!(count, 4, "the counts are written at shutdown");
+    assert_eq!(events, 1);
+    sandbox.shutdown().await;
+}
+
+/// Issue 9, "credentials trouble drops work": a 401 from Mercado Pago (expired or rotated
+/// token) gave up every notification received meanwhile. They must wait, uncounted, show
+/// in the status, and be applied once the token works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_notified_while_the_token_is_refused_are_applied_once_it_works() {
+    let s = PayStation::start(PaySetup::default()).await;
+    let first = s.dispatch(1, "3000").await;
+    let second = s.dispatch(2, "4000").await;
+    s.sandbox.fail_api(1_000_000, 401);
+    let paid_first = s.pay(1, CardHolder::Apro).await;
+    let paid_second = s.pay(2, CardHolder::Apro).await;
+    let status = eventually("the status shows the refused token", || async {
+        let (_, body) = get(&s.station.admin, "/api/status").await;
+        let mp = &body["mercadopago"];
+        (mp["healthy"] == json!(false) && mp["last_failure"]["kind"] == json!("credentials"))
+            .then_some(body)
+    })
+    .await;
+    assert_eq!(status["mercadopago"]["last_failure"]["status"], json!(401));
+    let line = forecourtd::admin_client::mercadopago_line(&status).expect("a status line");
+    assert!(line.contains("access token"), "{line}");
+    s.sandbox
+        .wait_deliveries(|d| {
+            [paid_first.id, paid_second.id].iter().all(|id| {
+                d.iter().any(|r| {
+                    r.resource_id == *id && r.attempts.iter().any(|a| a.status == Some(200))
+                })
+            })
+        })
+        .await;
+    // Every notification is still waiting, none given up or charged an attempt.
+    assert_eq!(
+        count_rows(
+            &s,
+            "SELECT count(*) FROM notifications WHERE state <> 'pending'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count_rows(&s, "SELECT coalesce(max(attempts), 0) FROM notifications").await,
+        0
+    );
+    assert_eq!(
+        s.sale(&reference(&first)).await.sale.status,
+        SaleStatus::Ready
+    );
+
+    // The operator installs a valid token (the sandbox takes it again).
+    s.sandbox.fail_api(0, 401);
+    let one = s.wait_sale(&reference(&first), SaleStatus::Paid).await;
+    let two = s.wait_sale(&reference(&second), SaleStatus::Paid).await;
+    assert_eq!(one.payment_id, Some(paid_first.id.to_string()));
+    assert_eq!(two.payment_id, Some(paid_second.id.to_string()));
+    assert_paid_once(&s, &[one.sale.id, two.sale.id]).await;
+    eventually("every notification done", || async {
+        (count_rows(
+            &s,
+            "SELECT count(*) FROM notifications WHERE state <> 'done'",
+        )
+        .await
+            == 0)
+            .then_some(())
+    })
+    .await;
+    let (_, status) = get(&s.station.admin, "/api/status").await;
+    assert_eq!(status["mercadopago"]["healthy"], json!(true), "{status}");
+    assert_eq!(forecourtd::admin_client::mercadopago_line(&status), None);
 }
 
 async fn second_approved_payment(refund: bool) {
@@ -281,63 +448,15 @@ async fn partial_then_total_refund_adds_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
-    let rig = Rig::new(1);
-    let sandbox = forecourtd::mercadopago::sandbox::Sandbox::start(
-        crate::support::payments::sandbox_settings(),
-    )
-    .await
-    .expect("sandbox");
-    let (public, admin) = (free_port(), free_port());
-    let text = PayStation::config_text(
-        &rig,
-        &sandbox,
-        &PaySetup::default(),
-        &format!("127.0.0.1:{public}"),
-        &format!("127.0.0.1:{admin}"),
-    );
-    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
-    daemon
-        .wait_position(1, "programmed", |p| {
-            p["pump_status"] == json!("completed") || p["pump_status"] == json!("idle")
-        })
-        .await;
-    let (status, body) = post(
-        &daemon.admin,
-        "/api/positions/1/authorize",
-        json!({ "amount": "3000", "attendant": "7" }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    rig.act(
-        1,
-        pump_protocols::SimAction::LiftNozzle(pump_protocols::NozzleId(1)),
-    )
-    .await;
-    let position = daemon
-        .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
-        .await;
-    let reference = position["payable"][0]["external_reference"]
-        .as_str()
-        .expect("reference")
-        .to_owned();
+    let station = ChildPayStation::new(PaySetup::default()).await;
+    let daemon = station.start_daemon().await;
+    let reference = station.dispatch(&daemon, "3000").await;
 
     // Mercado Pago's API is down: the notification is stored and answered, but cannot be
     // processed.
+    let (rig, sandbox) = (&station.rig, &station.sandbox);
     sandbox.fail_api(100_000, 503);
-    let options = sandbox.default_scan_options();
-    let outcome = sandbox
-        .scan(
-            forecourtd::mercadopago::sandbox::ScanTarget::Url(format!(
-                "http://127.0.0.1:{public}/pay-mp?apies=29&pos=1"
-            )),
-            CardHolder::Apro,
-            &options,
-        )
-        .await
-        .expect("scan");
-    let forecourtd::mercadopago::sandbox::ScanOutcome::Paid { payment, .. } = outcome else {
-        panic!("expected a payment, got {outcome:?}");
-    };
+    let payment = station.pay(CardHolder::Apro).await;
     let db = rig.database();
     let count = |db: std::path::PathBuf| async move {
         tokio::task::spawn_blocking(move || {
@@ -362,7 +481,7 @@ async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
 
     // Back up, with the API working again: the stored notification is processed.
     sandbox.fail_api(0, 503);
-    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    let daemon = station.start_daemon().await;
     let sale = daemon
         .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
         .await;
@@ -387,7 +506,7 @@ async fn notification_stored_before_a_crash_is_processed_once_after_restart() {
         .count();
     assert_eq!(paid_events, 1, "{}", shown["events"]);
     daemon.kill().await;
-    sandbox.shutdown().await;
+    station.sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,15 +530,122 @@ async fn duplicated_and_reordered_notifications_are_harmless() {
     assert_eq!(two.payment_id, Some(paid_second.id.to_string()));
     let declined = s.recorded_payment(declined.id, |_| true).await;
     assert_eq!(declined.status, "rejected");
-    for sale in [one.sale.id, two.sale.id] {
-        let events = s
-            .station
-            .daemon
-            .journal()
-            .events_for_sale(sale)
-            .await
-            .expect("journal");
-        let paid = events.iter().filter(|e| e.kind.contains("paid")).count();
-        assert_eq!(paid, 1, "{events:?}");
-    }
+    assert_paid_once(&s, &[one.sale.id, two.sale.id]).await;
+}
+
+/// Issue 9, "preferences are created with a random idempotency key": the daemon dies after
+/// Mercado Pago created the sale's preference but before the journal stored its id. After
+/// the restart the creation is retried with the key derived from the sale, and Mercado
+/// Pago answers with the same preference instead of making a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preference_created_before_a_crash_is_reused_after_restart() {
+    let station = ChildPayStation::new(PaySetup {
+        mode: "preference",
+        ..PaySetup::default()
+    })
+    .await;
+    let sandbox = &station.sandbox;
+    sandbox.stall_posts(1);
+    let daemon = station.start_daemon().await;
+    let reference = station.dispatch(&daemon, "2500").await;
+    let created = eventually("the preference created at Mercado Pago", || async {
+        sandbox.preferences().pop()
+    })
+    .await;
+    assert_eq!(
+        created.external_reference.as_deref(),
+        Some(reference.as_str())
+    );
+    daemon.kill().await;
+
+    let daemon = station.start_daemon().await;
+    daemon
+        .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
+        .await;
+    let payment = station.pay(CardHolder::Apro).await;
+    assert_eq!(
+        payment.external_reference.as_deref(),
+        Some(reference.as_str())
+    );
+    let preferences = sandbox.preferences();
+    assert_eq!(
+        preferences.len(),
+        1,
+        "one preference per sale: {preferences:?}"
+    );
+    let orders = sandbox.merchant_orders();
+    assert_eq!(
+        orders.last().and_then(|o| o.preference_id.as_deref()),
+        Some(created.id.as_str())
+    );
+    daemon
+        .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
+        .await;
+    daemon.kill().await;
+    station.sandbox.shutdown().await;
+}
+
+/// Issue 9, "a refund left `requested` by a crash is retried only if someone repeats the
+/// call": Mercado Pago made the refund, but the daemon died before recording the answer.
+/// After the restart the refund is asked again with its own key, and completes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_left_requested_by_a_crash_completes_once_after_restart() {
+    let station = ChildPayStation::new(PaySetup::default()).await;
+    let sandbox = &station.sandbox;
+    let daemon = station.start_daemon().await;
+    let reference = station.dispatch(&daemon, "3500").await;
+    let payment = station.pay(CardHolder::Apro).await;
+    let sale = daemon
+        .wait_position(1, "released", |p| p["order_state"] == json!("unavailable"))
+        .await;
+    assert_eq!(sale["payable"], json!([]));
+    let (_, sales) = get(&daemon.admin, "/api/sales").await;
+    let id = sales
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["external_reference"] == json!(reference))
+        })
+        .and_then(|s| s["id"].as_i64())
+        .expect("the sale");
+
+    // The refund is made at Mercado Pago, but its answer never reaches the daemon, which
+    // is killed while it waits.
+    sandbox.stall_posts(1);
+    let admin = daemon.admin.clone();
+    let waiting = tokio::spawn(async move {
+        let path = format!("/api/sales/{id}/refund");
+        let _ =
+            forecourtd::admin_client::call(&admin, hyper::Method::POST, &path, Some(&json!({})))
+                .await;
+    });
+    eventually("the refund made at Mercado Pago", || async {
+        (!sandbox.refunds(payment.id).is_empty()).then_some(())
+    })
+    .await;
+    daemon.kill().await;
+    waiting.abort();
+    let db = station.rig.database();
+    let left = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).expect("open journal");
+        conn.query_row("SELECT status FROM refunds", [], |r| r.get::<_, String>(0))
+            .expect("one refund row")
+    })
+    .await
+    .expect("query");
+    assert_eq!(left, "requested", "the crash left the refund unanswered");
+
+    let daemon = station.start_daemon().await;
+    let shown = eventually("the refund recorded as answered", || async {
+        let (_, shown) = get(&daemon.admin, &format!("/api/sales/{id}")).await;
+        let refund = shown["payments"][0]["refunds"][0].clone();
+        (refund["status"] != json!("requested") && !refund.is_null()).then_some(refund)
+    })
+    .await;
+    let at_mp = sandbox.refunds(payment.id);
+    assert_eq!(at_mp.len(), 1, "refunded once: {at_mp:?}");
+    assert_eq!(shown["status"], json!("approved"));
+    assert_eq!(shown["mp_refund_id"], json!(at_mp[0].id.to_string()));
+    daemon.kill().await;
+    station.sandbox.shutdown().await;
 }

@@ -487,27 +487,39 @@ async fn a_preference_scanned_in_model_a_is_paid_with_its_reference() {
     let sandbox = start_sandbox().await;
     let mut station = Station::start().await;
     let mp = client_for(&sandbox);
+    let request = PreferenceRequest {
+        items: vec![Item {
+            id: None,
+            title: "Super".to_owned(),
+            currency_id: Some("ARS".to_owned()),
+            description: None,
+            quantity: Decimal::ONE,
+            unit_price: dec("4321.09"),
+        }],
+        external_reference: Some("ST29P03T000185".to_owned()),
+        notification_url: Some(station.notification_url("webhooks")),
+        expires: None,
+        expiration_date_from: None,
+        expiration_date_to: None,
+        date_of_expiration: None,
+        binary_mode: Some(true),
+        metadata: None,
+    };
+    let key = IdempotencyKey::new("S185PREFST29P03T000185").expect("key");
     let preference = mp
-        .create_preference(&PreferenceRequest {
-            items: vec![Item {
-                id: None,
-                title: "Super".to_owned(),
-                currency_id: Some("ARS".to_owned()),
-                description: None,
-                quantity: Decimal::ONE,
-                unit_price: dec("4321.09"),
-            }],
-            external_reference: Some("ST29P03T000185".to_owned()),
-            notification_url: Some(station.notification_url("webhooks")),
-            expires: None,
-            expiration_date_from: None,
-            expiration_date_to: None,
-            date_of_expiration: None,
-            binary_mode: Some(true),
-            metadata: None,
-        })
+        .create_preference(&request, &key)
         .await
         .expect("preference created");
+    // A retry with the same key (the answer was lost, or the station crashed before
+    // storing it) gets the same preference; another key makes another one.
+    let again = mp.create_preference(&request, &key).await.expect("retried");
+    assert_eq!(again.id, preference.id);
+    let other = mp
+        .create_preference(&request, &IdempotencyKey::random())
+        .await
+        .expect("another");
+    assert_ne!(other.id, preference.id);
+    assert_eq!(sandbox.preferences().len(), 2);
     let (collector, uuid) = preference.id.split_once('-').expect("<collector>-<uuid>");
     assert_eq!(collector, sandbox.collector_id().to_string());
     assert_eq!(uuid.len(), 36);

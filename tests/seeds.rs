@@ -409,12 +409,7 @@ async fn seed_003_case_3_url_does_not_answer() {
     let s = PayStation::start(ipn()).await;
     let order = s.dispatch(1, "3000").await;
     let url = s.order_url(1);
-    let PayStation {
-        rig,
-        sandbox,
-        station,
-    } = s;
-    station.stop().await;
+    let (rig, sandbox) = s.stop_daemon().await;
     let outcome = sandbox
         .scan(
             forecourtd::mercadopago::sandbox::ScanTarget::Url(url),

@@ -200,7 +200,8 @@ pub struct MercadoPago {
     pub request_timeout: Duration,
     /// Bound on API work (a preference creation) inside one order endpoint answer.
     pub order_answer_timeout: Duration,
-    /// Age of a served, unpaid sale after which the reconciler searches its payments.
+    /// Age of an unpaid sale (since its completion) after which the reconciler searches
+    /// its payments.
     pub reconcile_after: Duration,
     /// Refund a second approved payment for an already paid sale automatically.
     pub refund_duplicates: bool,

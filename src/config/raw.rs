@@ -193,7 +193,7 @@ pub struct RawMercadoPago {
     pub request_timeout_ms: Option<i64>,
     /// Bound on API work inside an order endpoint answer.
     pub order_answer_timeout_ms: Option<i64>,
-    /// Age after which a served sale is reconciled by search.
+    /// Age after which an unpaid sale is reconciled by search.
     pub reconcile_after_secs: Option<i64>,
     /// Refund duplicate approvals automatically.
     pub refund_duplicates: Option<bool>,

@@ -9,6 +9,8 @@
 //!   (optional), `"attendant": "7"` (optional, must be configured).
 //! - `POST /api/positions/{n}/stop`: stops a running dispatch; one whose pump is not
 //!   dispensing is closed at once.
+//! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
+//!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
 //! - cancel and attention: see [`super::admin_dispatch`]; sales: see [`super::admin_sales`].
 
 use std::collections::HashSet;
@@ -143,6 +145,17 @@ pub async fn handle(
                 StatusCode::OK
             };
             Ok(json_response(status, &body))
+        }
+        ["api", "status"] => {
+            require(&request, &Method::GET, "GET")?;
+            let mercadopago = context.payments.as_ref().map_or_else(
+                || json!({ "configured": false }),
+                |p| p.client.health().snapshot().to_json(),
+            );
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "mercadopago": mercadopago }),
+            ))
         }
         ["api", "payments", "flagged"] => {
             require(&request, &Method::GET, "GET")?;

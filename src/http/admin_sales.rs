@@ -284,7 +284,8 @@ pub async fn refund(
         .refund(numeric, amount, key)
         .await
         .map_err(|e| match e {
-            ProcessError::Transient(m) => ApiError::Unavailable(m),
+            // The refund stays `requested` and is retried with its key once the token works.
+            ProcessError::Transient(m) | ProcessError::Credentials(m) => ApiError::Unavailable(m),
             ProcessError::Permanent(m) => ApiError::Conflict(m),
         })?;
     if let Err(e) = applier.refresh(numeric).await {

@@ -20,9 +20,9 @@ use bytes::Bytes;
 use hyper::Request;
 
 use crate::forecourt::ForecourtHandle;
-use crate::journal::Journal;
 use crate::lines::now;
 use crate::payments::preference::Preferences;
+use crate::payments::served::ServedTracker;
 use error::ApiError;
 use server::{Handler, HandlerFuture};
 
@@ -39,8 +39,8 @@ pub struct PublicHandler {
     pub forecourt: ForecourtHandle,
     /// The notification endpoint.
     pub notifications: Arc<notifications::NotificationEndpoint>,
-    /// The journal, told when a sale is served (the reconciler searches served sales).
-    pub journal: Journal,
+    /// Told when a sale is served; it journals the first serving of each sale.
+    pub served: ServedTracker,
     /// Preference mode (seed 000): the answer is a preference id instead of the order.
     pub preferences: Option<Preferences>,
 }
@@ -63,7 +63,7 @@ impl Handler for PublicHandler {
         let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
         let query = request.uri().query().map(str::to_owned);
         let answer = order::handle(&request, &snapshot, &self.order, now());
-        let journal = self.journal.clone();
+        let served = self.served.clone();
         let preferences = self.preferences.clone();
         let settings = self.order.clone();
         Box::pin(async move {
@@ -96,12 +96,7 @@ impl Handler for PublicHandler {
             };
             tracing::info!(%peer, ?query, ?user_agent, sale = sale.id,
                 reference = %sale.external_reference, "order call answered with the sale");
-            // Recorded off the answer's path: the phone never waits on the journal.
-            tokio::spawn(async move {
-                if let Err(e) = journal.mark_served(sale.id, jiff::Timestamp::now()).await {
-                    tracing::warn!(sale = sale.id, error = %e, "could not record that a sale was served");
-                }
-            });
+            served.record(sale.id, jiff::Timestamp::now());
             response
         })
     }

@@ -62,7 +62,7 @@ pub use notifications::{
 };
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
 pub use pos::PosRecord;
-pub use sales::{CompletedSale, SaleRecord};
+pub use sales::{CompletedSale, SaleRecord, ServedTally};
 
 use error::Result;
 
@@ -322,11 +322,16 @@ impl Journal {
         self.call(move |db| sales::recent(&db.conn, limit)).await
     }
 
-    /// Counts one serving of the sale by the order endpoint at `at` (the first one sets
-    /// `first_served_at`); returns the new count.
-    pub async fn mark_served(&self, id: SaleId, at: Timestamp) -> Result<u32> {
-        self.call(move |db| sales::mark_served(&mut db.conn, Timestamp::now(), id, at))
+    /// Adds servings counted in memory to the sales' served counts; a sale's first
+    /// serving also writes its `sale_served` event (see [`sales::record_served`]).
+    pub async fn record_served(&self, tallies: Vec<ServedTally>) -> Result<()> {
+        self.call(move |db| sales::record_served(&mut db.conn, Timestamp::now(), &tallies))
             .await
+    }
+
+    /// Payable sales already served at least once (the served tracker's start state).
+    pub async fn served_unpaid_sales(&self) -> Result<Vec<SaleId>> {
+        self.call(|db| sales::served_unpaid(&db.conn)).await
     }
 
     /// Stores the sale's Mercado Pago preference id unless one is stored already;
@@ -454,6 +459,17 @@ impl Journal {
             .await
     }
 
+    /// Records why a pending notification waits, without counting an attempt.
+    pub async fn defer_notification(
+        &self,
+        id: NotificationId,
+        error: impl Into<String>,
+    ) -> Result<()> {
+        let error = error.into();
+        self.call(move |db| notifications::defer(&db.conn, id, &error))
+            .await
+    }
+
     // ---- payments and refunds ----
 
     /// Inserts or refreshes a payment read from the API (an event when its state
@@ -507,6 +523,12 @@ impl Journal {
             )
         })
         .await
+    }
+
+    /// Refunds still `requested` (asked of Mercado Pago, answer not recorded), oldest
+    /// first.
+    pub async fn requested_refunds(&self) -> Result<Vec<Refund>> {
+        self.call(|db| payments::requested_refunds(&db.conn)).await
     }
 
     /// Refunds of a payment, oldest first.

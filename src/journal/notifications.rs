@@ -338,3 +338,16 @@ pub(crate) fn retry(
     }
     Ok(())
 }
+
+/// Records why a pending notification waits, without counting an attempt or moving its
+/// turn (the API refused the station's credentials, not the notification).
+pub(crate) fn defer(conn: &Connection, id: NotificationId, error: &str) -> Result<()> {
+    let changed = conn.execute(
+        "UPDATE notifications SET last_error = ?2 WHERE id = ?1 AND state = 'pending'",
+        params![id, error],
+    )?;
+    if changed == 0 {
+        return Err(JournalError::NotificationNotFound(id));
+    }
+    Ok(())
+}

@@ -265,6 +265,11 @@ pub(crate) fn refunds_for(conn: &Connection, payment_id: &str) -> Result<Vec<Ref
     refunds(conn, "WHERE payment_id = ?1 ORDER BY id", [payment_id])
 }
 
+/// Refunds still waiting for Mercado Pago's answer, oldest first.
+pub(crate) fn requested_refunds(conn: &Connection) -> Result<Vec<Refund>> {
+    refunds(conn, "WHERE status = ?1 ORDER BY id", [REFUND_REQUESTED])
+}
+
 /// Records a refund request, or returns the earlier one with the same key.
 pub(crate) fn insert_refund(
     conn: &mut Connection,

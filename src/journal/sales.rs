@@ -295,39 +295,70 @@ pub(crate) fn complete_in(
     get(tx, id)?.ok_or(JournalError::SaleNotFound(id))
 }
 
-/// Counts one more serving of the sale by the order endpoint; returns the new count.
-pub(crate) fn mark_served(
+/// Servings of one sale by the order endpoint, counted in memory since the last write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedTally {
+    /// The sale served.
+    pub sale: SaleId,
+    /// Servings since the last write.
+    pub count: u32,
+    /// When it was first served, if this tally holds its first serving.
+    pub first_at: Option<Timestamp>,
+}
+
+/// Adds the tallies to the sales' served counts in one transaction. The first serving of a
+/// sale (its `first_served_at` was empty) also writes the `sale_served` event; later ones
+/// only move the count. A tally for an unknown sale is skipped.
+pub(crate) fn record_served(
     conn: &mut Connection,
     now: Timestamp,
-    id: SaleId,
-    at: Timestamp,
-) -> Result<u32> {
+    tallies: &[ServedTally],
+) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let sale = get(&tx, id)?.ok_or(JournalError::SaleNotFound(id))?;
-    let count: i64 = tx.query_row(
-        "UPDATE sales SET served_count = served_count + 1,
-             first_served_at = coalesce(first_served_at, ?2), updated_at = ?3
-         WHERE id = ?1 RETURNING served_count",
-        params![id, time_text(at), time_text(now)],
-        |r| r.get(0),
-    )?;
-    events::append(
-        &tx,
-        now,
-        &NewEvent {
-            sale: Some(id),
-            position: Some(sale.position),
-            kind: kind::SALE_SERVED.to_owned(),
-            detail: json!({ "served_count": count, "at": at.to_string() }),
-        },
-    )?;
+    for tally in tallies {
+        let Some(before) = record(&tx, tally.sale)? else {
+            continue;
+        };
+        let first_at = before.first_served_at.or(tally.first_at);
+        let count: i64 = tx.query_row(
+            "UPDATE sales SET served_count = served_count + ?2, first_served_at = ?3,
+                 updated_at = ?4
+             WHERE id = ?1 RETURNING served_count",
+            params![
+                tally.sale,
+                tally.count,
+                first_at.map(time_text),
+                time_text(now)
+            ],
+            |r| r.get(0),
+        )?;
+        if let (None, Some(at)) = (before.first_served_at, first_at) {
+            events::append(
+                &tx,
+                now,
+                &NewEvent {
+                    sale: Some(tally.sale),
+                    position: Some(before.sale.position),
+                    kind: kind::SALE_SERVED.to_owned(),
+                    detail: json!({ "served_count": count, "at": at.to_string() }),
+                },
+            )?;
+        }
+    }
     tx.commit()?;
-    u32::try_from(count).map_err(|_| JournalError::Corrupt {
-        table: "sales",
-        column: "served_count",
-        row: id,
-        reason: format!("count {count} out of range"),
-    })
+    Ok(())
+}
+
+/// Payable sales the order endpoint has served at least once.
+pub(crate) fn served_unpaid(conn: &Connection) -> Result<Vec<SaleId>> {
+    Ok(query(
+        conn,
+        "WHERE s.status = 'ready' AND s.first_served_at IS NOT NULL ORDER BY s.id",
+        [],
+    )?
+    .into_iter()
+    .map(|r| r.sale.id)
+    .collect())
 }
 
 /// Stores the sale's preference id unless one is stored already; returns the stored one,

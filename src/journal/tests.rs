@@ -567,17 +567,32 @@ async fn serving_and_preferences() {
         .await
         .expect("sale");
     let first = ts("2026-11-22T13:41:00Z");
+    let tally = |count, first_at| ServedTally {
+        sale: sale.id,
+        count,
+        first_at,
+    };
+    journal
+        .record_served(vec![tally(1, Some(first))])
+        .await
+        .expect("served");
     assert_eq!(
-        journal.mark_served(sale.id, first).await.expect("served"),
-        1
+        journal.served_unpaid_sales().await.expect("read"),
+        vec![sale.id]
     );
-    assert_eq!(
-        journal
-            .mark_served(sale.id, ts("2026-11-22T13:41:30Z"))
-            .await
-            .expect("served"),
-        2
-    );
+    // A later first serving (e.g. counted again after a restart) keeps the first time and
+    // writes no second event; a tally for an unknown sale is skipped.
+    journal
+        .record_served(vec![
+            tally(1, Some(ts("2026-11-22T13:41:30Z"))),
+            ServedTally {
+                sale: sale.id + 100,
+                count: 3,
+                first_at: None,
+            },
+        ])
+        .await
+        .expect("served");
     let record = journal
         .sale_record(sale.id)
         .await
@@ -609,7 +624,6 @@ async fn serving_and_preferences() {
         kinds,
         vec![
             events::kind::SALE_COMPLETED,
-            events::kind::SALE_SERVED,
             events::kind::SALE_SERVED,
             events::kind::PREFERENCE_SET
         ]

@@ -5,7 +5,10 @@
 //! - `Authorization: Bearer <token>` (never `?access_token=`, so no URL ever holds it);
 //! - `X-Request-Id: <uuid>`, one per call and kept across its retries, for MP's support;
 //! - `X-Idempotency-Key` on every POST, created once per call (or given by the caller for
-//!   refunds) and reused on every retry, so a retried POST can never act twice.
+//!   refunds and preferences, derived from the journal) and reused on every retry, so a
+//!   retried POST can never act twice.
+//!
+//! Every call's outcome goes to the shared [`MpHealth`] (status, logs).
 //!
 //! Each attempt is bounded by `request_timeout`. Transport errors, timeouts and
 //! 429/500/502/503/504 are retried up to `max_retries` times with a doubling back-off,
@@ -31,6 +34,7 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::health::{Failure, FailureKind, MpHealth};
 use super::query;
 use super::types::{
     ApiErrorBody, MerchantOrder, Payment, PaymentSearch, Pos, PosList, PosRequest, Preference,
@@ -190,6 +194,33 @@ impl MpError {
         }
     }
 
+    /// True when Mercado Pago refuses the access token: 401, or 403 outside POS calls
+    /// (there a 403 means the POS `url` host is not enabled, mercadopago.md §5). Expired or
+    /// rotated credentials: worth retrying later, never a reason to drop work.
+    pub fn is_credentials(&self) -> bool {
+        match self {
+            MpError::Status { status: 401, .. } => true,
+            MpError::Status {
+                status: 403,
+                endpoint,
+                ..
+            } => !endpoint.contains(" /pos"),
+            _ => false,
+        }
+    }
+
+    /// What this error says about Mercado Pago's health; `None` when the API answered
+    /// (the call was wrong, not the API) or nothing was sent.
+    fn health_kind(&self) -> Option<FailureKind> {
+        if self.is_credentials() {
+            Some(FailureKind::Credentials)
+        } else if self.is_transient() {
+            Some(FailureKind::Unavailable)
+        } else {
+            None
+        }
+    }
+
     /// True when another attempt may succeed (what the client itself retries).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -216,6 +247,7 @@ struct Inner {
     base: String,
     settings: ClientSettings,
     auth: HeaderValue,
+    health: Arc<MpHealth>,
 }
 
 impl std::fmt::Debug for MercadoPagoClient {
@@ -308,8 +340,32 @@ impl MercadoPagoClient {
                 base,
                 settings,
                 auth,
+                health: Arc::default(),
             }),
         })
+    }
+
+    /// Mercado Pago's health as this client's calls found it.
+    pub fn health(&self) -> &Arc<MpHealth> {
+        &self.inner.health
+    }
+
+    /// Records the outcome of a call in [`Self::health`].
+    fn observe<T>(&self, result: &Result<T, MpError>) {
+        let now = jiff::Timestamp::now();
+        match result {
+            Ok(_) => self.inner.health.record_success(now),
+            Err(MpError::Config(_)) => {}
+            Err(e) => match e.health_kind() {
+                Some(kind) => self.inner.health.record_failure(Failure {
+                    kind,
+                    status: e.status(),
+                    at: now,
+                    message: e.to_string(),
+                }),
+                None => self.inner.health.record_success(now),
+            },
+        }
     }
 
     /// `GET /v1/payments/{id}`.
@@ -358,16 +414,18 @@ impl MercadoPagoClient {
         self.execute(call).await
     }
 
-    /// `POST /checkout/preferences` (model A).
+    /// `POST /checkout/preferences` (model A). The key is derived from the sale, so a
+    /// creation retried after a crash returns the first preference instead of a second.
     pub async fn create_preference(
         &self,
         preference: &PreferenceRequest,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Preference, MpError> {
         let body = self.json_body("POST /checkout/preferences", preference)?;
         self.execute(Call::post(
             "/checkout/preferences".to_owned(),
             Some(body),
-            IdempotencyKey::random(),
+            idempotency_key.clone(),
         ))
         .await
     }
@@ -475,6 +533,12 @@ impl MercadoPagoClient {
     }
 
     async fn execute<T: DeserializeOwned>(&self, call: Call) -> Result<T, MpError> {
+        let result = self.execute_with_retries(call).await;
+        self.observe(&result);
+        result
+    }
+
+    async fn execute_with_retries<T: DeserializeOwned>(&self, call: Call) -> Result<T, MpError> {
         let s = &self.inner.settings;
         let endpoint = call.endpoint();
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -619,6 +683,30 @@ mod tests {
         let e = client.get_payment(1).await.expect_err("too large");
         assert!(matches!(e, MpError::Decode { .. }), "{e:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn refused_tokens_are_told_from_other_refusals() {
+        let status = |endpoint: &str, status| MpError::Status {
+            endpoint: endpoint.to_owned(),
+            status,
+            body: None,
+            retry_after: None,
+        };
+        assert!(status("GET /v1/payments/1", 401).is_credentials());
+        assert!(status("POST /v1/payments/1/refunds", 403).is_credentials());
+        // A 403 on POS creation is a host not enabled by Mercado Pago (§5).
+        assert!(!status("POST /pos", 403).is_credentials());
+        assert!(!status("GET /v1/payments/1", 404).is_credentials());
+        assert_eq!(
+            status("GET /v1/payments/1", 401).health_kind(),
+            Some(FailureKind::Credentials)
+        );
+        assert_eq!(
+            status("GET /v1/payments/1", 503).health_kind(),
+            Some(FailureKind::Unavailable)
+        );
+        assert_eq!(status("GET /v1/payments/1", 404).health_kind(), None);
     }
 
     #[test]

@@ -16,12 +16,14 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod health;
 mod query;
 pub mod sandbox;
 pub mod signature;
 pub mod types;
 
 pub use client::{ClientSettings, IdempotencyKey, MercadoPagoClient, MpError};
+pub use health::{FailureKind, HealthSnapshot, MpHealth};
 pub use signature::SignatureError;
 
 pub use crate::secret::Secret;

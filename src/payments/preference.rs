@@ -1,7 +1,9 @@
 //! Preference mode (seed 000, mercadopago.md §4.4): the order endpoint answers
 //! `{"preference_id": …}`, one preference per sale, created through the API the first time
 //! the sale is scanned (or as soon as it is ready) and reused for every later scan, also
-//! across restarts (its id is journaled).
+//! across restarts (its id is journaled). The creation's idempotency key derives from the
+//! sale ([`preference_key`]), so a crash between creating and journaling it costs no
+//! second preference.
 //!
 //! This is the only place where an answer to the phone depends on another system, so it is
 //! bounded: a creation that does not finish within the configured time answers `timeout`
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use crate::journal::Journal;
 use crate::mercadopago::types::{Item, PreferenceRequest};
-use crate::mercadopago::MercadoPagoClient;
+use crate::mercadopago::{IdempotencyKey, MercadoPagoClient};
 use crate::sale::{Sale, SaleId};
 
 /// Why no preference id could be given.
@@ -28,6 +30,16 @@ pub enum PreferenceError {
 }
 
 type Pending = Arc<tokio::sync::Mutex<()>>;
+
+/// The idempotency key of a sale's preference, derived from the sale as refund keys are
+/// (`S<sale>PREF<reference>`): a creation retried after a crash between Mercado Pago's
+/// answer and the journal write gets the same preference back, never a second one.
+pub fn preference_key(sale: &Sale) -> IdempotencyKey {
+    IdempotencyKey::new(format!("S{}PREF{}", sale.id, sale.external_reference))
+        // A reference too long (or damaged) for a key: the sale id alone is still unique.
+        .or_else(|_| IdempotencyKey::new(format!("S{}PREF", sale.id)))
+        .expect("S, digits and PREF always make a valid key")
+}
 
 /// Creates and remembers preferences.
 #[derive(Clone)]
@@ -124,7 +136,7 @@ impl Preferences {
         };
         let created = self
             .client
-            .create_preference(&request)
+            .create_preference(&request, &preference_key(sale))
             .await
             .map_err(|e| PreferenceError::Failed(e.to_string()))?;
         let id = self

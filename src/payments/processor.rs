@@ -5,7 +5,9 @@
 //! processed after the restart, exactly once in effect: every step is idempotent (a sale
 //! is marked paid only from `ready`; a payment row is an upsert; a refund is keyed by its
 //! idempotency key). Transient API failures are retried with exponential backoff; a
-//! resource Mercado Pago does not know (a forged hint) is given up at once.
+//! resource Mercado Pago does not know (a forged hint) is given up at once. A refused
+//! access token (401/403) gives up nothing and counts no attempt: the queue pauses, with
+//! backoff, until Mercado Pago takes the token again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +41,17 @@ pub enum ProcessError {
     /// Retrying cannot help (unknown resource, malformed id).
     #[error("{0}")]
     Permanent(String),
+    /// Mercado Pago refuses the access token (expired or rotated): nothing is wrong with
+    /// the work itself; it waits, uncounted, until the token works again.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 impl From<MpError> for ProcessError {
     fn from(e: MpError) -> Self {
-        if e.is_not_found() || matches!(e.status(), Some(400 | 401 | 403)) && !e.is_transient() {
+        if e.is_credentials() {
+            ProcessError::Credentials(e.to_string())
+        } else if e.is_not_found() || matches!(e.status(), Some(400 | 403)) && !e.is_transient() {
             ProcessError::Permanent(e.to_string())
         } else {
             ProcessError::Transient(e.to_string())
@@ -205,31 +213,71 @@ pub struct NotificationProcessor {
     pub wake: Arc<Notify>,
 }
 
+/// How a pass over the queue ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every due notification was handled.
+    Done,
+    /// Mercado Pago refused the token: the pass stopped at the first refusal.
+    CredentialsRefused,
+}
+
 impl NotificationProcessor {
     /// Runs until `shutdown`. A pass in progress finishes its current notification.
+    ///
+    /// While Mercado Pago refuses the token, passes are spaced by a growing pause
+    /// ([`credentials_pause`]) instead of being woken by each new notification, and end
+    /// early when any call succeeds again (a new token, or the reconciler's search).
     pub async fn run(self, shutdown: CancellationToken) {
+        let health = self.applier.client.health().clone();
+        let mut refusals: u32 = 0;
         loop {
-            if let Err(e) = self.pass(&shutdown).await {
-                tracing::warn!(error = %e, "notification queue unavailable");
-            }
+            let refused = match self.pass(&shutdown).await {
+                Ok(pass) => pass == Pass::CredentialsRefused,
+                Err(e) => {
+                    tracing::warn!(error = %e, "notification queue unavailable");
+                    false
+                }
+            };
+            refusals = if refused {
+                refusals.saturating_add(1)
+            } else {
+                0
+            };
+            let wait = if refused {
+                credentials_pause(refusals)
+            } else {
+                IDLE_POLL
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = self.wake.notified(), if !refused => {}
+                _ = health.recovered() => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    async fn pass(&self, shutdown: &CancellationToken) -> Result<(), crate::journal::JournalError> {
+    async fn pass(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<Pass, crate::journal::JournalError> {
         let journal = &self.applier.journal;
         for notification in journal
             .pending_notifications(Timestamp::now(), BATCH)
             .await?
         {
             if shutdown.is_cancelled() {
-                return Ok(());
+                return Ok(Pass::Done);
             }
             match self.process(&notification).await {
+                Err(ProcessError::Credentials(e)) => {
+                    // Not an attempt: the notification keeps its place and its retries.
+                    // The health state logs the refusal once for everything waiting.
+                    tracing::debug!(id = notification.id, error = %e, "notification waits for valid credentials");
+                    journal.defer_notification(notification.id, e).await?;
+                    return Ok(Pass::CredentialsRefused);
+                }
                 Ok(()) => {
                     journal
                         .finish_notification(notification.id, NotificationOutcome::Done)
@@ -258,7 +306,7 @@ impl NotificationProcessor {
                 }
             }
         }
-        Ok(())
+        Ok(Pass::Done)
     }
 
     async fn process(&self, notification: &Notification) -> Result<(), ProcessError> {
@@ -283,6 +331,13 @@ impl NotificationProcessor {
         }
         Ok(())
     }
+}
+
+/// The pause after the `refusals`-th pass in a row stopped by refused credentials:
+/// 1 s, 2 s, 4 s … capped at a minute, so a token fixed by the operator is noticed soon.
+pub fn credentials_pause(refusals: u32) -> Duration {
+    let exponent = refusals.saturating_sub(1).min(6);
+    (Duration::from_secs(1) * 2u32.pow(exponent)).min(Duration::from_secs(60))
 }
 
 /// 2 s, 4 s, 8 s … capped at 10 minutes.

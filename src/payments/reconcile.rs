@@ -1,10 +1,12 @@
 //! The reconciler: a lost notification must not lose a sale.
 //!
-//! For every sale that was served to Mercado Pago (its order was answered at least once)
-//! and is still unpaid some time later, it searches payments by the sale's
-//! `external_reference` and applies what it finds, exactly as if it had been notified
-//! (mercadopago.md §10). Searches back off per sale (1, 2, 4 … 30 minutes) and are never
-//! repeated within a minute, which Mercado Pago refuses (error 2001).
+//! For every completed sale still unpaid some time after its completion, it searches
+//! payments by the sale's `external_reference` and applies what it finds, exactly as if it
+//! had been notified (mercadopago.md §10). Whether the sale was recorded as served does not
+//! matter: the answer to the phone and the record of having served it are not one atomic
+//! step, so a crash between the two plus a lost notification must still end in a looked-up
+//! payment. Searches back off per sale (1, 2, 4 … 30 minutes) and are never repeated
+//! within a minute, which Mercado Pago refuses (error 2001).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,9 +15,10 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::processor::PaymentApplier;
+use super::{doubling, later};
 use crate::sale::SaleId;
 
-/// How often the reconciler looks for served, unpaid sales.
+/// How often the reconciler looks for unpaid sales that are due.
 const SCAN_INTERVAL: Duration = Duration::from_secs(5);
 /// Mercado Pago refuses the same search twice within a minute.
 const MIN_GAP: Duration = Duration::from_secs(60);
@@ -33,13 +36,13 @@ struct Schedule {
 pub struct Reconciler {
     /// Applies what the search finds.
     pub applier: PaymentApplier,
-    /// How long after its first serving a sale is searched for the first time.
+    /// How long after its completion a sale is searched for the first time.
     pub after: Duration,
     schedules: HashMap<SaleId, Schedule>,
 }
 
 impl Reconciler {
-    /// A reconciler that first searches a sale `after` it was served.
+    /// A reconciler that first searches a sale `after` it was completed.
     pub fn new(applier: PaymentApplier, after: Duration) -> Self {
         Self {
             applier,
@@ -68,13 +71,7 @@ impl Reconciler {
         self.schedules
             .retain(|id, _| unpaid.iter().any(|sale| sale.id == *id));
         for sale in unpaid {
-            let Some(record) = journal.sale_record(sale.id).await? else {
-                continue;
-            };
-            let Some(served) = record.first_served_at else {
-                continue;
-            };
-            let first = add(served, self.after);
+            let first = later(sale.completed_at, self.after);
             let schedule = *self.schedules.entry(sale.id).or_insert(Schedule {
                 next: first,
                 searches: 0,
@@ -88,11 +85,11 @@ impl Reconciler {
                 .search_payments_by_reference(&sale.external_reference)
                 .await;
             let searches = schedule.searches + 1;
-            let gap = (MIN_GAP * 2u32.pow(searches.min(5) - 1)).min(MAX_GAP);
+            let gap = doubling(MIN_GAP, searches, MAX_GAP);
             self.schedules.insert(
                 sale.id,
                 Schedule {
-                    next: add(now, gap),
+                    next: later(now, gap),
                     searches,
                 },
             );
@@ -104,18 +101,15 @@ impl Reconciler {
                         self.applier.apply(payment).await?;
                     }
                 }
+                // A refused token is logged once by the client's health state.
+                Err(e) if e.is_credentials() => {
+                    tracing::debug!(sale = sale.id, error = %e, ?gap, "reconciliation search refused")
+                }
                 Err(e) => {
-                    tracing::warn!(sale = sale.id, error = %e, "reconciliation search failed")
+                    tracing::warn!(sale = sale.id, error = %e, ?gap, "reconciliation search failed; retried later")
                 }
             }
         }
         Ok(())
     }
-}
-
-fn add(at: Timestamp, duration: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(duration)
-        .ok()
-        .and_then(|d| at.checked_add(d).ok())
-        .unwrap_or(at)
 }

@@ -260,8 +260,8 @@ pub fn ready_to_authorize(snapshot: &Snapshot, n: u16) -> bool {
     })
 }
 
-/// Drives one whole dispatch on position `n` with an amount preset and returns the order.
-pub async fn full_dispatch(rig: &Rig, station: &Station, n: u16, amount: &str) -> Value {
+/// Authorizes position `n` with an amount preset and lifts its nozzle: fuel flows.
+pub async fn authorize_and_lift(rig: &Rig, station: &Station, n: u16, amount: &str) {
     station
         .wait_for("pump online and programmed", |s| ready_to_authorize(s, n))
         .await;
@@ -271,6 +271,11 @@ pub async fn full_dispatch(rig: &Rig, station: &Station, n: u16, amount: &str) -
     assert_eq!(status, StatusCode::OK, "authorize: {body}");
     rig.act(n, SimAction::LiftNozzle(pump_protocols::NozzleId(1)))
         .await;
+}
+
+/// Drives one whole dispatch on position `n` with an amount preset and returns the order.
+pub async fn full_dispatch(rig: &Rig, station: &Station, n: u16, amount: &str) -> Value {
+    authorize_and_lift(rig, station, n, amount).await;
     let (_, order) = station.wait_for_answer(n, "order").await;
     rig.act(n, SimAction::HangNozzle).await;
     order

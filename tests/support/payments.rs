@@ -12,11 +12,15 @@ use forecourtd::journal::{PaymentRecord, SaleRecord};
 use forecourtd::mercadopago::sandbox::{
     CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOptions, ScanOutcome, ScanTarget,
 };
-use forecourtd::mercadopago::types::Payment;
-use forecourtd::sale::SaleStatus;
-use serde_json::Value;
+use forecourtd::mercadopago::types::{Payment, QrOrder};
+use forecourtd::sale::{Sale, SaleStatus};
+use pump_protocols::{PositionId, SimAction};
+use serde_json::{json, Value};
 
-use super::{full_dispatch, Rig, Station, PATIENCE};
+use super::{
+    authorize_and_lift, free_port, full_dispatch, has_payable, post, ChildDaemon, Rig, Station,
+    PATIENCE,
+};
 
 /// How the station is set up.
 #[derive(Debug, Clone)]
@@ -112,6 +116,17 @@ impl PayStation {
         })
     }
 
+    /// Stops the daemon cleanly; the pumps and Mercado Pago carry on.
+    pub async fn stop_daemon(self) -> (Rig, SandboxHandle) {
+        let PayStation {
+            rig,
+            sandbox,
+            station,
+        } = self;
+        station.stop().await;
+        (rig, sandbox)
+    }
+
     /// The order URL of position `n`, as its QR code carries it.
     pub fn order_url(&self, n: u16) -> String {
         format!("{}/pay-mp?apies=29&pos={n}", self.station.public)
@@ -141,6 +156,40 @@ impl PayStation {
     /// One whole dispatch on position `n`; returns the order served.
     pub async fn dispatch(&self, n: u16, amount: &str) -> Value {
         full_dispatch(&self.rig, &self.station, n, amount).await
+    }
+
+    /// One whole dispatch on position `n` that nobody scans: the sale becomes payable
+    /// without the order endpoint ever serving it. Returns the sale.
+    pub async fn dispatch_unscanned(&self, n: u16, amount: &str) -> Sale {
+        let station = &self.station;
+        authorize_and_lift(&self.rig, station, n, amount).await;
+        station
+            .wait_for("a payable sale", |s| has_payable(s, n))
+            .await;
+        self.rig.act(n, SimAction::HangNozzle).await;
+        let snapshot = station.forecourt().snapshot();
+        snapshot
+            .positions
+            .get(&PositionId(n))
+            .and_then(|p| p.payable.last().cloned())
+            .expect("payable sale")
+    }
+
+    /// The order the station would answer for `sale` (without loyalty), as the app holds
+    /// it after a scan.
+    pub fn order_for(&self, sale: &Sale) -> QrOrder {
+        serde_json::from_value(json!({
+            "collector_id": self.sandbox.collector_id(),
+            "items": [{
+                "title": "Combustible",
+                "currency_id": "ARS",
+                "quantity": 1,
+                "unit_price": sale.amount.value(),
+            }],
+            "external_reference": sale.external_reference,
+            "notification_url": format!("{}/mp/notifications?source_news=webhooks", self.station.public),
+        }))
+        .expect("order")
     }
 
     /// The journal's record of the sale with this reference.
@@ -232,4 +281,91 @@ pub fn reference(order: &Value) -> String {
         .as_str()
         .expect("order has a reference")
         .to_owned()
+}
+
+/// Pumps, Mercado Pago and a daemon run as a child process, for kill and restart tests.
+pub struct ChildPayStation {
+    /// Pumps and temporary directory.
+    pub rig: Rig,
+    /// Mercado Pago.
+    pub sandbox: SandboxHandle,
+    text: String,
+    public: u16,
+    admin: u16,
+}
+
+impl ChildPayStation {
+    /// Starts one pump and the sandbox; the daemon is started with [`Self::start_daemon`].
+    pub async fn new(setup: PaySetup) -> ChildPayStation {
+        let rig = Rig::new(1);
+        let sandbox = Sandbox::start(sandbox_settings()).await.expect("sandbox");
+        let (public, admin) = (free_port(), free_port());
+        let text = PayStation::config_text(
+            &rig,
+            &sandbox,
+            &setup,
+            &format!("127.0.0.1:{public}"),
+            &format!("127.0.0.1:{admin}"),
+        );
+        ChildPayStation {
+            rig,
+            sandbox,
+            text,
+            public,
+            admin,
+        }
+    }
+
+    /// Starts `forecourtd run` on the station's journal and ports.
+    pub async fn start_daemon(&self) -> ChildDaemon {
+        ChildDaemon::start_with_text(&self.rig, &self.text, self.public, self.admin).await
+    }
+
+    /// The order URL of position 1.
+    pub fn order_url(&self) -> String {
+        format!("http://127.0.0.1:{}/pay-mp?apies=29&pos=1", self.public)
+    }
+
+    /// A dispatch on position 1 up to a payable sale; returns its reference.
+    pub async fn dispatch(&self, daemon: &ChildDaemon, amount: &str) -> String {
+        daemon
+            .wait_position(1, "programmed", |p| {
+                p["pump_status"] == json!("completed") || p["pump_status"] == json!("idle")
+            })
+            .await;
+        let (status, body) = post(
+            &daemon.admin,
+            "/api/positions/1/authorize",
+            json!({ "amount": amount, "attendant": "7" }),
+        )
+        .await;
+        assert_eq!(status, hyper::StatusCode::OK, "{body}");
+        self.rig
+            .act(1, SimAction::LiftNozzle(pump_protocols::NozzleId(1)))
+            .await;
+        let position = daemon
+            .wait_position(1, "payable", |p| p["order_state"] == json!("payable"))
+            .await;
+        position["payable"][0]["external_reference"]
+            .as_str()
+            .expect("reference")
+            .to_owned()
+    }
+
+    /// The app scans position 1 and pays with `card`; returns the payment.
+    pub async fn pay(&self, card: CardHolder) -> Payment {
+        let outcome = self
+            .sandbox
+            .scan(
+                ScanTarget::Url(self.order_url()),
+                card,
+                &self.sandbox.default_scan_options(),
+            )
+            .await
+            .expect("scan");
+        match outcome {
+            ScanOutcome::Paid { payment, .. } => *payment,
+            other => panic!("expected a payment, got {other:?}"),
+        }
+    }
 }

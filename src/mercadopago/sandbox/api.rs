@@ -7,13 +7,14 @@
 //! | `POST /oauth/token` (form or JSON, no auth) | 200 token, 400 `invalid_client` |
 //! | `POST /users/test_user` | 201 test user |
 //! | `POST /pos`, `GET /pos`, `GET/PUT/DELETE /pos/{id}` | §5 codes, 409 duplicate |
-//! | `POST /checkout/preferences` | 201, id `<collector_id>-<uuid>` |
+//! | `POST /checkout/preferences` | 201, id `<collector_id>-<uuid>`; same key, same preference |
 //! | `GET /v1/payments/{id}`, `GET /v1/payments/search` | payment, paged search |
 //! | `GET /merchant_orders/{id}` | merchant order |
 //! | `POST/GET /v1/payments/{id}/refunds` | 201 refund (key required), list |
 //!
 //! Auth is `Authorization: Bearer <token>` or `?access_token=`; another token is 401.
-//! The API knobs (slow, failing) apply before routing. `/_sandbox/…` goes to `control.rs`.
+//! The API knobs (slow, failing) apply before routing; a stalled POST is carried out and
+//! its answer held until the sandbox shuts down. `/_sandbox/…` goes to `control.rs`.
 //! This module owns HTTP plumbing only; the rules live in `state.rs` and `pos.rs`.
 
 use std::convert::Infallible;
@@ -201,10 +202,11 @@ async fn knobs(shared: &Shared) -> Option<Response<Full<Bytes>>> {
     let status = k.api_fail_status;
     let mut resp = failure(&ApiFailure::new(
         status,
-        if status == 429 {
-            "too_many_requests"
-        } else {
-            "internal_error"
+        match status {
+            429 => "too_many_requests",
+            401 => "unauthorized",
+            403 => "forbidden",
+            _ => "internal_error",
         },
         "Failure injected by the sandbox",
     ));
@@ -249,10 +251,22 @@ async fn api(shared: &Shared, req: &ApiRequest) -> Response<Full<Bytes>> {
             "invalid access token",
         ));
     }
-    match route(shared, req, &segs) {
+    let stall = req.method == Method::POST && {
+        let mut state = shared.lock();
+        let k = &mut state.knobs;
+        let stall = k.stall_posts_next > 0;
+        k.stall_posts_next = k.stall_posts_next.saturating_sub(1);
+        stall
+    };
+    let resp = match route(shared, req, &segs) {
         Ok(resp) => resp,
         Err(f) => failure(&f),
+    };
+    if stall {
+        // Carried out, but the caller never hears: as a station that crashed meanwhile.
+        shared.shutdown.cancelled().await;
     }
+    resp
 }
 
 fn oauth(shared: &Shared, req: &ApiRequest) -> Result<OAuthToken, ApiFailure> {
@@ -334,7 +348,11 @@ fn route(
             let request: PreferenceRequest = serde_json::from_value(req.json()?).map_err(|e| {
                 ApiFailure::bad_request("bad_request", format!("Invalid preference: {e}"))
             })?;
-            json(201, &store.create_preference(request, now)?)
+            let key = req
+                .idempotency_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty());
+            json(201, &store.create_preference(request, key, now)?)
         }
         ["v1", "payments", "search"] if m == Method::GET => {
             json(200, &store.search_payments(&req.query)?)

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::client::{http_client, HttpClient, MpError};
-use super::types::{MerchantOrder, Payment, Pos, Preference, Refund};
+use super::types::{MerchantOrder, Payment, Pos, Preference, QrOrder, Refund};
 use super::{collector_id_from_token, Secret};
 
 pub use cards::CardHolder;
@@ -185,6 +185,10 @@ pub struct Knobs {
     pub reorder_next: u32,
     /// The next N webhooks carry a signature made with the wrong secret.
     pub bad_signature_next: u32,
+    /// The next N authorized POST calls (preferences, refunds, POS) are carried out, but
+    /// their answer is held until the sandbox shuts down: the caller never learns the
+    /// outcome, as a station that crashes while waiting.
+    pub stall_posts_next: u32,
 }
 
 impl Default for Knobs {
@@ -200,6 +204,7 @@ impl Default for Knobs {
             delay_ms: 0,
             reorder_next: 0,
             bad_signature_next: 0,
+            stall_posts_next: 0,
         }
     }
 }
@@ -386,6 +391,12 @@ impl SandboxHandle {
         scan::scan(&self.shared, target, holder, options).await
     }
 
+    /// The app pays `order` without scanning again, as if it had got it from an earlier
+    /// scan (the station answered, then perhaps crashed before recording that it did).
+    pub fn pay_order(&self, order: QrOrder, holder: CardHolder) -> ScanOutcome {
+        scan::pay_order(&self.shared, order, holder)
+    }
+
     /// The current knobs.
     pub fn knobs(&self) -> Knobs {
         self.shared.lock().knobs.clone()
@@ -435,6 +446,11 @@ impl SandboxHandle {
     /// The next `count` webhooks are signed with a wrong secret.
     pub fn bad_signatures(&self, count: u32) {
         self.update_knobs(|k| k.bad_signature_next = count);
+    }
+
+    /// The next `count` POST calls are carried out, but never answered.
+    pub fn stall_posts(&self, count: u32) {
+        self.update_knobs(|k| k.stall_posts_next = count);
     }
 
     /// Sends every held batch now.

@@ -341,15 +341,29 @@ pub(super) async fn scan(
             }
         }
     };
-    let checkout = match checkout {
-        Ok(c) => c,
-        Err(detail) => {
-            return Ok(ScanOutcome::BadAnswer {
-                status: 200,
-                detail,
-            })
-        }
-    };
+    match checkout {
+        Ok(checkout) => Ok(pay(shared, checkout, holder)),
+        Err(detail) => Ok(ScanOutcome::BadAnswer {
+            status: 200,
+            detail,
+        }),
+    }
+}
+
+/// The app pays an order it already holds, without calling the station: the answer to an
+/// earlier scan that the station may not have recorded (a crash right after answering).
+pub(super) fn pay_order(shared: &Arc<Shared>, order: QrOrder, holder: CardHolder) -> ScanOutcome {
+    match checkout_from_order(shared, order, None) {
+        Ok(checkout) => pay(shared, checkout, holder),
+        Err(detail) => ScanOutcome::BadAnswer {
+            status: 200,
+            detail,
+        },
+    }
+}
+
+/// Creates the merchant order and the payment of a checkout and sends the notifications.
+fn pay(shared: &Arc<Shared>, checkout: Checkout, holder: CardHolder) -> ScanOutcome {
     let now = shared.now();
     let (payment, order) = shared.lock().store.record_scan(checkout, holder, now);
     tracing::info!(
@@ -365,8 +379,8 @@ pub(super) async fn scan(
         payment.id,
         order.id,
     );
-    Ok(ScanOutcome::Paid {
+    ScanOutcome::Paid {
         payment: Box::new(payment),
         merchant_order: Box::new(order),
-    })
+    }
 }

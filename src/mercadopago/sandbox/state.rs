@@ -134,6 +134,8 @@ pub struct Store {
     merchant_orders: BTreeMap<i64, MerchantOrder>,
     /// Idempotency key → (payment id, refund id).
     refund_keys: HashMap<String, (i64, i64)>,
+    /// Idempotency key → preference id.
+    preference_keys: HashMap<String, String>,
     partial_refunds: HashMap<i64, usize>,
     test_users: Vec<TestUser>,
 }
@@ -160,6 +162,7 @@ impl Store {
             payments: BTreeMap::new(),
             merchant_orders: BTreeMap::new(),
             refund_keys: HashMap::new(),
+            preference_keys: HashMap::new(),
             partial_refunds: HashMap::new(),
             test_users: Vec::new(),
         }
@@ -189,12 +192,20 @@ impl Store {
         Ok(user)
     }
 
-    /// `POST /checkout/preferences`.
+    /// `POST /checkout/preferences`. The same idempotency key returns the first
+    /// preference again (mercadopago.md §13: MP's SDKs send a key on every POST).
     pub fn create_preference(
         &mut self,
         request: PreferenceRequest,
+        idempotency_key: Option<&str>,
         now: jiff::Timestamp,
     ) -> Result<Preference, ApiFailure> {
+        if let Some(earlier) = idempotency_key
+            .and_then(|key| self.preference_keys.get(key))
+            .and_then(|id| self.preferences.get(id))
+        {
+            return Ok(earlier.clone());
+        }
         if request.items.is_empty() {
             return Err(ApiFailure::bad_request(
                 "invalid_items",
@@ -230,6 +241,9 @@ impl Store {
             notification_url: request.notification_url,
             date_created: Some(mp_date(now)),
         };
+        if let Some(key) = idempotency_key {
+            self.preference_keys.insert(key.to_owned(), id.clone());
+        }
         self.preferences.insert(id, preference.clone());
         Ok(preference)
     }
