@@ -8,3 +8,4 @@ mod payments;
 mod pos;
 mod sandbox;
 mod seeds;
+mod supervision;

@@ -21,11 +21,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{CompletedSale, Journal, NewDispatch};
+use crate::liveness::Heartbeat;
 use crate::sale::SaleId;
 use dispatch::{DispatchId, Effect, PositionSetup, PositionState, RequestRefused, SaleToRecord};
 
 /// How often a failed journal write of a sale is retried.
 const RECORD_RETRY: Duration = Duration::from_secs(1);
+
+/// Longest an idle actor waits before turning its loop, so its heartbeat shows it alive.
+const PULSE: Duration = Duration::from_secs(1);
 
 /// A command for the pump at `address` on a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +180,7 @@ pub struct Forecourt {
     pending: Vec<SaleToRecord>,
     rx: mpsc::Receiver<Message>,
     publish: watch::Sender<Arc<Snapshot>>,
+    heartbeat: Heartbeat,
 }
 
 impl Forecourt {
@@ -232,8 +237,15 @@ impl Forecourt {
             pending: Vec::new(),
             rx,
             publish,
+            heartbeat: Heartbeat::detached("forecourt"),
         };
         Ok((actor, ForecourtHandle { tx, snapshots }))
+    }
+
+    /// Beats `heartbeat` on every turn of the loop (the service watchdog watches it).
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Runs until `shutdown` fires or every handle is gone. Sales still waiting for the
@@ -241,7 +253,11 @@ impl Forecourt {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut retry = tokio::time::interval(RECORD_RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pulse = tokio::time::interval(PULSE);
         loop {
+            self.heartbeat
+                .beat_until(tokio::time::Instant::now() + PULSE)
+                .await;
             tokio::select! {
                 message = self.rx.recv() => match message {
                     Some(message) => self.handle(message).await,
@@ -249,6 +265,8 @@ impl Forecourt {
                 },
                 _ = retry.tick(), if !self.pending.is_empty() => self.retry_pending().await,
                 _ = shutdown.cancelled() => break,
+                // Nothing changed: no snapshot to publish.
+                _ = pulse.tick() => continue,
             }
             self.publish_snapshot();
         }

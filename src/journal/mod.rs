@@ -160,6 +160,12 @@ impl Journal {
         result
     }
 
+    /// Resolves once the journal thread takes no more requests: after [`close`](Self::close),
+    /// or when the thread ended abnormally (supervision watches for the latter).
+    pub async fn stopped(&self) {
+        self.inner.tx.closed().await;
+    }
+
     /// Runs `f` on the journal thread and returns its result.
     async fn call<T, F>(&self, f: F) -> Result<T>
     where

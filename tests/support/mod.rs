@@ -285,6 +285,35 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Waits until a daemon's admin listener at `admin` (a base URL) answers.
+pub async fn wait_until_serving(admin: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if admin_client::call(admin, Method::GET, "/api/positions", None)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "daemon never served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `signal` (a name such as `TERM` or `USR1`) to a child process.
+pub async fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("running child has a pid");
+    let sent = tokio::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
 /// The daemon as a separate process (for kill and restart tests).
 pub struct ChildDaemon {
     child: tokio::process::Child,
@@ -330,20 +359,7 @@ impl ChildDaemon {
     }
 
     async fn wait_until_serving(&self) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if admin_client::call(&self.admin, Method::GET, "/api/positions", None)
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "daemon never served"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_serving(&self.admin).await
     }
 
     /// Positions as the admin API shows them.
@@ -379,13 +395,7 @@ impl ChildDaemon {
 
     /// SIGTERM, then waits for the process to exit; returns its exit status.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("running child has a pid");
-        let sent = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await
-            .expect("run kill");
-        assert!(sent.success());
+        signal(&self.child, "TERM").await;
         tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("forecourtd exits after SIGTERM")
