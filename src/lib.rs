@@ -24,3 +24,4 @@ pub mod secret;
 pub mod sim;
 pub mod supervise;
 pub mod systemd;
+pub mod telemetry;

@@ -535,6 +535,41 @@ fn token_from_a_file_gives_the_collector_id() {
 }
 
 #[test]
+fn token_from_a_systemd_credential() {
+    let creds = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    std::fs::write(creds.path().join("mp_access_token"), format!("{TOKEN}\n"))
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let text = edit(
+        BASE,
+        "collector_id = 446566691",
+        "access_token_file = \"credential:mp_access_token\"",
+    );
+    let dir = creds.path().to_path_buf();
+    let env = move |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| dir.clone().into());
+    let config = Config::from_toml_str_with_env(&text, Path::new("/nonexistent"), &env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config
+            .mercadopago()
+            .access_token
+            .as_ref()
+            .map(|t| t.expose()),
+        Some(TOKEN)
+    );
+    // Outside a unit with LoadCredential= there is no credentials directory.
+    let err = load(&text).err().unwrap_or_else(|| panic!("should fail"));
+    let lines: Vec<_> = err.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "mercadopago.access_token_file: credential \"mp_access_token\": \
+             CREDENTIALS_DIRECTORY is not set"
+        ),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn token_without_a_numeric_tail_needs_a_collector_id() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     std::fs::write(dir.path().join("mp_token"), "opaque-token-abc")

@@ -68,30 +68,14 @@ async fn shutdown_gives_up_at_its_deadline_and_names_the_stuck_actor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forecourtd_run_exits_non_zero_when_a_task_dies() {
     let rig = Rig::new(1);
-    let (public, admin) = (support::free_port(), support::free_port());
-    let text = rig.config_text(
-        &format!("127.0.0.1:{public}"),
-        &format!("127.0.0.1:{admin}"),
-        |t| t,
+    let (config, admin) = support::write_config(&rig);
+    let mut child = support::run_forecourtd(
+        &config,
+        &["--test-fault-on-sigusr1", "forecourt=panic"],
+        &[("FORECOURTD_TEST_HOOKS", "1".as_ref())],
+        Stdio::piped(),
     );
-    let path = rig.dir.path().join("config.toml");
-    std::fs::write(&path, text).expect("write configuration");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
-        .args([
-            "run",
-            "--test-fault-on-sigusr1",
-            "forecourt=panic",
-            "--config",
-        ])
-        .arg(&path)
-        .env("FORECOURTD_TEST_HOOKS", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn forecourtd");
-    support::wait_until_serving(&format!("http://127.0.0.1:{admin}")).await;
+    support::wait_until_serving(&admin).await;
     support::signal(&child, "USR1").await;
     let output = tokio::time::timeout(PATIENCE, async {
         let status = child.wait().await.expect("exit status");

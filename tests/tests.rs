@@ -9,3 +9,4 @@ mod pos;
 mod sandbox;
 mod seeds;
 mod supervision;
+mod systemd;

@@ -7,7 +7,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -314,6 +315,41 @@ pub async fn signal(child: &tokio::process::Child, signal: &str) {
     assert!(sent.success(), "kill -{signal} {pid}");
 }
 
+/// Writes the rig's configuration with fixed free ports as `config.toml`; returns its
+/// path and the admin listener's base URL.
+pub fn write_config(rig: &Rig) -> (PathBuf, String) {
+    let (public, admin) = (free_port(), free_port());
+    let text = rig.config_text(
+        &format!("127.0.0.1:{public}"),
+        &format!("127.0.0.1:{admin}"),
+        |t| t,
+    );
+    let path = rig.dir.path().join("config.toml");
+    std::fs::write(&path, text).expect("write configuration");
+    (path, format!("http://127.0.0.1:{admin}"))
+}
+
+/// Starts `forecourtd run --config CONFIG` with `args` before `--config` and `env` added.
+pub fn run_forecourtd(
+    config: &Path,
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+    stderr: Stdio,
+) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
+        .arg("run")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn forecourtd")
+}
+
 /// The daemon as a separate process (for kill and restart tests).
 pub struct ChildDaemon {
     child: tokio::process::Child,
@@ -340,15 +376,7 @@ impl ChildDaemon {
         let admin = format!("127.0.0.1:{admin}");
         let path = rig.dir.path().join("config.toml");
         std::fs::write(&path, text).expect("write configuration");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn forecourtd");
+        let child = run_forecourtd(&path, &[], &[], Stdio::null());
         let daemon = ChildDaemon {
             child,
             public: format!("http://{public}"),
