@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use forecourtd::app::{Daemon, SHUTDOWN_DEADLINE};
 use forecourtd::config::{Config, ConfigError, LogFormat, EXAMPLE};
+use forecourtd::journal::maintenance;
 use forecourtd::liveness::Fault;
 use forecourtd::{admin_client, cli_support};
 use serde_json::json;
@@ -55,6 +56,20 @@ enum Command {
         /// as `TASK=stall|panic`. Refused unless FORECOURTD_TEST_HOOKS=1 is set too.
         #[arg(long, hide = true, value_name = "TASK=FAULT")]
         test_fault_on_sigusr1: Option<String>,
+    },
+    /// Copy the journal to FILE while the daemon runs (a consistent snapshot; never
+    /// overwrites). Run it as the service's user.
+    Backup {
+        /// The backup file to create.
+        file: PathBuf,
+        #[command(flatten)]
+        journal: JournalTarget,
+    },
+    /// Give the space freed by pruning back to the file system (rewrites the journal;
+    /// the daemon's writes wait meanwhile). Run it as the service's user.
+    Vacuum {
+        #[command(flatten)]
+        journal: JournalTarget,
     },
     /// Show the live state of every position (admin API).
     Status {
@@ -163,6 +178,34 @@ struct AdminTarget {
     config: Option<PathBuf>,
 }
 
+/// Which journal file.
+#[derive(Debug, clap::Args)]
+struct JournalTarget {
+    /// The journal file.
+    #[arg(long, conflicts_with = "config")]
+    database: Option<PathBuf>,
+    /// Take the journal's path from this configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl JournalTarget {
+    /// The journal's path; the packaged location when neither option is given.
+    fn path(&self) -> Result<PathBuf, String> {
+        if let Some(path) = &self.database {
+            return Ok(path.clone());
+        }
+        if let Some(path) = &self.config {
+            let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(config.database().path.clone());
+        }
+        Ok(PathBuf::from(DEFAULT_JOURNAL))
+    }
+}
+
+/// Where the packaged daemon keeps its journal (StateDirectory=forecourtd).
+const DEFAULT_JOURNAL: &str = "/var/lib/forecourtd/journal.db";
+
 impl AdminTarget {
     fn url(&self) -> Result<String, String> {
         if let Some(url) = &self.admin {
@@ -195,6 +238,24 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+        Command::Backup { file, journal } => maintenance(&journal, |db| {
+            let report = maintenance::backup(db, &file)?;
+            Ok(format!(
+                "{}: {} bytes, schema version {}",
+                file.display(),
+                report.bytes,
+                report.schema_version
+            ))
+        }),
+        Command::Vacuum { journal } => maintenance(&journal, |db| {
+            let report = maintenance::vacuum(db)?;
+            Ok(format!(
+                "{}: {} bytes before, {} after",
+                db.display(),
+                report.before,
+                report.after
+            ))
+        }),
         Command::Status { admin } => run_async(status(admin)),
         Command::Authorize {
             position,
@@ -255,6 +316,30 @@ where
         Ok(runtime) => runtime.block_on(future),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a maintenance command on the journal and prints its report.
+fn maintenance(
+    target: &JournalTarget,
+    run: impl FnOnce(&Path) -> Result<String, maintenance::MaintenanceError>,
+) -> ExitCode {
+    let path = match target.path() {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match run(&path) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,7 @@
 mod support;
 
 mod config;
+mod maintenance;
 mod order_endpoint;
 mod payments;
 mod pos;

@@ -37,6 +37,7 @@ pub mod dispatches;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod maintenance;
 pub mod notifications;
 pub mod payments;
 pub mod pos;
