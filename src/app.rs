@@ -33,6 +33,7 @@ use crate::http::notifications::{HintLimiter, NotificationEndpoint, Notification
 use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
 use crate::http::server::{self, Limits};
 use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
+use crate::journal::prune::Pruner;
 use crate::journal::{Journal, JournalSettings};
 use crate::lines::LineTask;
 use crate::liveness::{Fault, Liveness};
@@ -360,6 +361,15 @@ impl Daemon {
                 ),
             );
         }
+        supervisor.spawn(
+            &payment_tasks,
+            "journal pruner",
+            Pruner {
+                journal: journal.clone(),
+                keep: config.database().prune_after,
+            }
+            .run(payment_shutdown.clone()),
+        );
         payment_tasks.close();
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();

@@ -239,6 +239,7 @@ fn defaults_fill_everything_optional() {
     assert_eq!(mp.signature_tolerance.as_secs(), 900);
     assert_eq!(mp.order_answer_timeout.as_millis(), 2500);
     assert_eq!(mp.reconcile_after.as_secs(), 120);
+    assert_eq!(config.database().prune_after.as_secs(), 30 * 24 * 60 * 60);
     assert!(mp.public_base_url.is_none() && config.order_url(PositionId(1)).is_none());
     assert_eq!(config.order_endpoint().path, "/pay-mp");
     assert_eq!(
@@ -532,6 +533,20 @@ fn token_from_a_file_gives_the_collector_id() {
     let mp = config.mercadopago();
     assert_eq!(mp.collector_id, 446566691);
     assert_eq!(mp.access_token.as_ref().map(|t| t.expose()), Some(TOKEN));
+}
+
+#[test]
+fn prune_after_days_is_bounded() {
+    let text = format!("{BASE}\n[database]\nprune_after_days = 0\n");
+    assert_eq!(
+        issues(&text),
+        ["database.prune_after_days: must be 1 to 3650 days, got 0"]
+    );
+    let text = format!("{BASE}\n[database]\nprune_after_days = 7\n");
+    assert_eq!(
+        loaded(&text).database().prune_after.as_secs(),
+        7 * 24 * 60 * 60
+    );
 }
 
 #[test]

@@ -1,11 +1,16 @@
-//! Journal maintenance from outside the daemon: `forecourtd backup` takes a consistent
-//! copy while the journal is being written; `forecourtd vacuum` shrinks the file.
+//! Journal maintenance: `forecourtd backup` takes a consistent copy while the journal is
+//! being written; `forecourtd vacuum` shrinks the file; pruning forgets finished
+//! notifications and keeps everything the station owes or was paid.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use forecourtd::journal::maintenance;
-use forecourtd::journal::{schema, Journal, JournalSettings, NewEvent};
+use forecourtd::journal::{
+    schema, Journal, JournalSettings, NewEvent, NewNotification, NotificationOutcome,
+    NotificationSource, StoreOutcome, Verification,
+};
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -169,4 +174,83 @@ async fn vacuum_gives_freed_space_back() {
     assert_eq!(sizes.len(), 2, "{stdout}");
     assert!(sizes[1] < sizes[0], "{stdout}");
     assert_eq!(sizes[1], report.after);
+}
+
+async fn notification(journal: &Journal, id: &str, received_at: Timestamp) -> i64 {
+    let stored = journal
+        .store_notification(NewNotification {
+            received_at,
+            source: NotificationSource::Ipn,
+            topic: "payment".to_owned(),
+            resource_id: id.to_owned(),
+            request_id: None,
+            query: format!("topic=payment&id={id}"),
+            body: Some("{}".to_owned()),
+            verified: Verification::Ipn,
+        })
+        .await
+        .expect("store");
+    match stored {
+        StoreOutcome::Inserted(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn pruning_forgets_old_finished_notifications_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let journal = open(&dir.path().join("journal.db")).await;
+    let now = Timestamp::now();
+    let old = now - SignedDuration::from_hours(24 * 40);
+    let recent = now - SignedDuration::from_hours(24);
+    let old_done = notification(&journal, "1", old).await;
+    let old_failed = notification(&journal, "2", old).await;
+    let old_pending = notification(&journal, "3", old).await;
+    let recent_done = notification(&journal, "4", recent).await;
+    journal
+        .finish_notification(old_done, NotificationOutcome::Done)
+        .await
+        .expect("finish");
+    journal
+        .finish_notification(old_failed, NotificationOutcome::Failed("gone".into()))
+        .await
+        .expect("finish");
+    journal
+        .finish_notification(recent_done, NotificationOutcome::Done)
+        .await
+        .expect("finish");
+    journal.append_event(event(0)).await.expect("event");
+    let events_before = journal.recent_events(100).await.expect("events").len();
+
+    let cutoff = now - SignedDuration::from_hours(24 * 30);
+    let report = journal.prune(cutoff).await.expect("prune");
+    assert_eq!(report.notifications, 2);
+    assert!(journal
+        .notification(old_done)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(journal
+        .notification(old_failed)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(journal
+        .notification(old_pending)
+        .await
+        .expect("read")
+        .is_some());
+    assert!(journal
+        .notification(recent_done)
+        .await
+        .expect("read")
+        .is_some());
+    // The audit trail is untouched.
+    assert_eq!(
+        journal.recent_events(100).await.expect("events").len(),
+        events_before
+    );
+    // A second pass finds nothing more.
+    assert_eq!(journal.prune(cutoff).await.expect("prune").notifications, 0);
+    journal.close().await.expect("close");
 }

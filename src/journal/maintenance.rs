@@ -10,7 +10,8 @@
 //! `FILE` that exists is always a whole backup.
 //!
 //! VACUUM rewrites the file and holds the write lock while it runs (the daemon's writes
-//! wait, up to the busy timeout); it only gives freed pages back to the file system.
+//! wait, up to the busy timeout); the daemon's pruning already keeps the file from
+//! growing, VACUUM only gives freed pages back to the file system.
 //!
 //! Run both as the service's user: a connection opened by another user can leave `-wal`
 //! and `-shm` files the daemon cannot open.

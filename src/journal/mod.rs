@@ -41,6 +41,7 @@ pub mod maintenance;
 pub mod notifications;
 pub mod payments;
 pub mod pos;
+pub mod prune;
 mod row;
 pub mod sales;
 pub mod schema;
