@@ -14,6 +14,8 @@ for path in \
     ./usr/lib/tmpfiles.d/forecourtd.conf \
     ./etc/forecourtd/config.toml \
     ./usr/share/doc/forecourtd/README.md \
+    ./usr/share/doc/forecourtd/docs/architecture.md \
+    ./usr/share/doc/forecourtd/docs/protocols/dart.md \
     ./usr/share/doc/forecourtd/config.example.toml; do
     grep -q " $path\$" <<<"$contents" || fail "$path is missing"
 done
