@@ -4,11 +4,20 @@
 //! Start order: journal (migrated) → forecourt actor (unpaid sales and open dispatches
 //! loaded) → line tasks → listeners bound. Shutdown order is the reverse of what could
 //! lose data: stop accepting HTTP and drain, let each line finish its exchange, let the
-//! actor write what the lines reported, close the journal last.
+//! actor write what the lines reported, close the journal last. The whole shutdown has a
+//! deadline ([`SHUTDOWN_DEADLINE`]); past it the daemon gives up and names what did not
+//! finish (the journal is crash-safe, so giving up loses nothing committed).
+//!
+//! Every long-lived task is spawned through a [`Supervisor`]: the first one that ends
+//! before shutdown makes [`Daemon::failed`] resolve, and `forecourtd run` exits non-zero
+//! so the service manager restarts the process. The actor and every line beat a
+//! [`Heartbeat`](crate::liveness::Heartbeat); the [`systemd::Notifier`] pings the service
+//! watchdog only while they all make progress.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use pump_protocols::LineMaster;
@@ -24,8 +33,10 @@ use crate::http::notifications::{HintLimiter, NotificationEndpoint, Notification
 use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
 use crate::http::server::{self, Limits};
 use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
+use crate::journal::prune::Pruner;
 use crate::journal::{Journal, JournalSettings};
 use crate::lines::LineTask;
+use crate::liveness::{Fault, Liveness};
 use crate::mercadopago::{ClientSettings, MercadoPagoClient};
 use crate::payments::decide::PaymentPolicy;
 use crate::payments::pos_sync;
@@ -35,6 +46,8 @@ use crate::payments::reconcile::Reconciler;
 use crate::payments::refunds::RefundRetrier;
 use crate::payments::served::ServedTracker;
 use crate::protocols;
+use crate::supervise::{Supervisor, TaskFailure};
+use crate::systemd;
 
 /// A running daemon.
 pub struct Daemon {
@@ -45,14 +58,41 @@ pub struct Daemon {
     /// The forecourt actor.
     pub forecourt: ForecourtHandle,
     journal: Journal,
+    supervisor: Supervisor,
+    liveness: Arc<Liveness>,
+    service_shutdown: CancellationToken,
+    service_tasks: TaskTracker,
     http_shutdown: CancellationToken,
     http_tasks: TaskTracker,
     line_shutdown: CancellationToken,
     line_tasks: TaskTracker,
     actor_shutdown: CancellationToken,
-    actor_task: tokio::task::JoinHandle<()>,
+    actor_tasks: TaskTracker,
     payment_shutdown: CancellationToken,
     payment_tasks: TaskTracker,
+    journal_watch: TaskTracker,
+}
+
+/// Longest the whole shutdown may take; the unit's `TimeoutStopSec=` leaves room above it.
+/// HTTP drains for 5 s at most, a line finishes its exchange within its write deadline,
+/// the actor's last journal writes take well under a second.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The supervised name of the journal thread.
+const JOURNAL: &str = "journal";
+
+/// How often start-up checks that the actor and every line have turned once.
+const STARTED_CHECK: Duration = Duration::from_millis(20);
+
+/// Longest start-up waits for the actor and every line to turn once.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The shutdown deadline passed; these tasks had not finished.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("shutdown deadline passed; still running: {}", unfinished.join(", "))]
+pub struct ShutdownIncomplete {
+    /// Names of the tasks (and `journal` for its close) that had not finished.
+    pub unfinished: Vec<String>,
 }
 
 /// Bound on one admin request (POS sync over every position included).
@@ -223,6 +263,9 @@ impl Daemon {
             Forecourt::new(position_setups(&config), line_senders, journal.clone())
                 .await
                 .context("loading the forecourt state from the journal")?;
+        let supervisor = Supervisor::default();
+        let liveness = Arc::new(Liveness::default());
+        let actor = actor.with_heartbeat(liveness.register("forecourt"));
 
         let public = match public {
             Some(listener) => listener,
@@ -238,8 +281,19 @@ impl Daemon {
         let public_addr = public.local_addr()?;
         let admin_addr = admin.local_addr()?;
 
+        let journal_watch = TaskTracker::new();
+        let watched = journal.clone();
+        supervisor.spawn(
+            &journal_watch,
+            JOURNAL,
+            async move { watched.stopped().await },
+        );
+        journal_watch.close();
+
         let actor_shutdown = CancellationToken::new();
-        let actor_task = tokio::spawn(actor.run(actor_shutdown.clone()));
+        let actor_tasks = TaskTracker::new();
+        supervisor.spawn(&actor_tasks, "forecourt", actor.run(actor_shutdown.clone()));
+        actor_tasks.close();
 
         let line_shutdown = CancellationToken::new();
         let line_tasks = TaskTracker::new();
@@ -252,8 +306,13 @@ impl Daemon {
                 commands,
                 events: forecourt.sender(),
                 reopen_backoff_max: line.reopen_backoff_max,
+                heartbeat: liveness.register(&format!("line {}", line.name)),
             };
-            line_tasks.spawn(task.run(line_shutdown.clone()));
+            supervisor.spawn(
+                &line_tasks,
+                format!("line {}", line.name),
+                task.run(line_shutdown.clone()),
+            );
         }
         line_tasks.close();
 
@@ -267,11 +326,23 @@ impl Daemon {
                     applier: applier.clone(),
                     wake: wake.clone(),
                 };
-                payment_tasks.spawn(processor.run(payment_shutdown.clone()));
+                supervisor.spawn(
+                    &payment_tasks,
+                    "notification processor",
+                    processor.run(payment_shutdown.clone()),
+                );
                 let refunds = RefundRetrier::new(applier.clone(), jiff::Timestamp::now());
-                payment_tasks.spawn(refunds.run(payment_shutdown.clone()));
+                supervisor.spawn(
+                    &payment_tasks,
+                    "refund retrier",
+                    refunds.run(payment_shutdown.clone()),
+                );
                 let reconciler = Reconciler::new(applier, config.mercadopago().reconcile_after);
-                payment_tasks.spawn(reconciler.run(payment_shutdown.clone()));
+                supervisor.spawn(
+                    &payment_tasks,
+                    "reconciler",
+                    reconciler.run(payment_shutdown.clone()),
+                );
             }
             None => tracing::warn!(
                 "no Mercado Pago access token: notifications are stored but no payment can be \
@@ -294,14 +365,31 @@ impl Daemon {
         };
         if let Some(preferences) = preferences.clone() {
             let settings = order.clone();
-            payment_tasks.spawn(preferences.prefetch(
-                forecourt.subscribe(),
-                move |sale| crate::http::order::item_title(sale, &settings),
-                payment_shutdown.clone(),
-            ));
+            supervisor.spawn(
+                &payment_tasks,
+                "preference prefetch",
+                preferences.prefetch(
+                    forecourt.subscribe(),
+                    move |sale| crate::http::order::item_title(sale, &settings),
+                    payment_shutdown.clone(),
+                ),
+            );
         }
         // Its last flush runs at payment shutdown, after the listeners have drained.
-        payment_tasks.spawn(served.clone().run(payment_shutdown.clone()));
+        supervisor.spawn(
+            &payment_tasks,
+            "served tracker",
+            served.clone().run(payment_shutdown.clone()),
+        );
+        supervisor.spawn(
+            &payment_tasks,
+            "journal pruner",
+            Pruner {
+                journal: journal.clone(),
+                keep: config.database().prune_after,
+            }
+            .run(payment_shutdown.clone()),
+        );
         payment_tasks.close();
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();
@@ -339,41 +427,113 @@ impl Daemon {
                 pos_plans: Arc::new(pos_sync::plans(&config)),
             },
         });
-        http_tasks.spawn(server::serve(
-            public,
-            public_handler,
-            Limits::default(),
-            http_shutdown.clone(),
-        ));
+        supervisor.spawn(
+            &http_tasks,
+            "listener public",
+            server::serve(
+                public,
+                public_handler,
+                Limits::default(),
+                http_shutdown.clone(),
+            ),
+        );
         // Staff operations (POS sync, refunds) wait on Mercado Pago with retries; the admin
         // listener is loopback-only, so it may take longer than a public request.
         let admin_limits = Limits {
             request_timeout: ADMIN_REQUEST_TIMEOUT,
             ..Limits::default()
         };
-        http_tasks.spawn(server::serve(
-            admin,
-            admin_handler,
-            admin_limits,
-            http_shutdown.clone(),
-        ));
+        supervisor.spawn(
+            &http_tasks,
+            "listener admin",
+            server::serve(admin, admin_handler, admin_limits, http_shutdown.clone()),
+        );
         http_tasks.close();
-        tracing::info!(%public_addr, %admin_addr, positions = config.positions().count(),
-            "forecourtd running");
-        Ok(Daemon {
+
+        let service_shutdown = CancellationToken::new();
+        let service_tasks = TaskTracker::new();
+        let notifier = systemd::Notifier {
+            liveness: liveness.clone(),
+            forecourt: forecourt.clone(),
+            watchdog: systemd::watchdog_interval(),
+        };
+        supervisor.spawn(
+            &service_tasks,
+            "service notifier",
+            notifier.run(service_shutdown.clone()),
+        );
+        service_tasks.close();
+
+        let daemon = Daemon {
             public_addr,
             admin_addr,
             forecourt,
             journal,
+            supervisor,
+            liveness,
+            service_shutdown,
+            service_tasks,
             http_shutdown,
             http_tasks,
             line_shutdown,
             line_tasks,
             actor_shutdown,
-            actor_task,
+            actor_tasks,
             payment_shutdown,
             payment_tasks,
-        })
+            journal_watch,
+        };
+        // Ready only once the actor runs and every line is open or retrying.
+        let started = tokio::time::timeout(START_DEADLINE, daemon.liveness.started(STARTED_CHECK));
+        tokio::select! {
+            result = started => if result.is_err() {
+                let waiting = daemon.liveness.check(tokio::time::Instant::now()).starting;
+                daemon.shutdown().await;
+                anyhow::bail!("these tasks never started: {}", waiting.join(", "));
+            },
+            failure = daemon.supervisor.failed() => {
+                daemon.shutdown().await;
+                return Err(failure).context("starting");
+            }
+        }
+        tracing::info!(%public_addr, %admin_addr, positions = daemon.forecourt.snapshot().positions.len(),
+            "forecourtd running");
+        systemd::ready();
+        Ok(daemon)
+    }
+
+    /// Resolves with the first long-lived task that ended unexpectedly (panicked or
+    /// returned); never resolves while every task runs.
+    pub async fn failed(&self) -> TaskFailure {
+        self.supervisor.failed().await
+    }
+
+    /// The first long-lived task that ended unexpectedly, if any did.
+    pub fn failure(&self) -> Option<TaskFailure> {
+        self.supervisor.failure()
+    }
+
+    /// Resolves once the task `name` has ended unexpectedly.
+    pub async fn failure_of(&self, name: &str) -> TaskFailure {
+        self.supervisor.failure_of(name).await
+    }
+
+    /// The heartbeats of the actor and the lines.
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    /// Makes the loop `task` (`forecourt`, `line NAME`) stall or panic at its next turn.
+    /// For tests of supervision and of the watchdog; returns false for an unknown task.
+    pub fn inject_fault(&self, task: &str, fault: Fault) -> bool {
+        match self.liveness.find(task) {
+            Some(heartbeat) => {
+                tracing::warn!(task, ?fault, "injecting a fault");
+                heartbeat.inject(fault);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The journal, for read-only inspection (tests, CLI).
@@ -381,21 +541,50 @@ impl Daemon {
         &self.journal
     }
 
-    /// Shuts down in order and closes the journal last.
+    /// Shuts down in order and closes the journal last, within [`SHUTDOWN_DEADLINE`];
+    /// logs what did not finish.
     pub async fn shutdown(self) {
-        self.http_shutdown.cancel();
-        self.http_tasks.wait().await;
-        self.payment_shutdown.cancel();
-        self.payment_tasks.wait().await;
-        self.line_shutdown.cancel();
-        self.line_tasks.wait().await;
-        self.actor_shutdown.cancel();
-        if let Err(e) = self.actor_task.await {
-            tracing::error!(error = %e, "forecourt task failed");
+        if let Err(e) = self.shutdown_within(SHUTDOWN_DEADLINE).await {
+            tracing::error!("{e}");
         }
-        if let Err(e) = self.journal.close().await {
-            tracing::error!(error = %e, "closing the journal");
+    }
+
+    /// Shuts down in order and closes the journal last; gives up once `limit` has passed
+    /// and names what had not finished.
+    pub async fn shutdown_within(self, limit: Duration) -> Result<(), ShutdownIncomplete> {
+        let deadline = tokio::time::Instant::now() + limit;
+        systemd::stopping();
+        self.supervisor.begin_stopping();
+        let stages = async {
+            self.service_shutdown.cancel();
+            self.service_tasks.wait().await;
+            self.http_shutdown.cancel();
+            self.http_tasks.wait().await;
+            self.payment_shutdown.cancel();
+            self.payment_tasks.wait().await;
+            self.line_shutdown.cancel();
+            self.line_tasks.wait().await;
+            self.actor_shutdown.cancel();
+            self.actor_tasks.wait().await;
+        };
+        if tokio::time::timeout_at(deadline, stages).await.is_err() {
+            // The journal's watch ends only when the journal closes, which comes next.
+            let unfinished = self.supervisor.running();
+            return Err(ShutdownIncomplete {
+                unfinished: unfinished.into_iter().filter(|t| t != JOURNAL).collect(),
+            });
         }
+        match tokio::time::timeout_at(deadline, self.journal.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "closing the journal"),
+            Err(_) => {
+                return Err(ShutdownIncomplete {
+                    unfinished: vec![JOURNAL.to_owned()],
+                })
+            }
+        }
+        self.journal_watch.wait().await;
         tracing::info!("forecourtd stopped");
+        Ok(())
     }
 }

@@ -16,23 +16,11 @@ use crate::demo;
 use crate::protocols;
 use crate::sim::spawn_sim_line;
 
-/// Sets up tracing: human-readable or JSON lines, filtered by `level` (an `EnvFilter`
+/// Sets up tracing (see [`crate::telemetry`]): the journal with fields under systemd,
+/// else human-readable text or JSON lines on stderr, filtered by `level` (an `EnvFilter`
 /// string; `RUST_LOG` overrides it).
 pub fn init_logging(format: LogFormat, level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Human => builder.try_init(),
-    };
-    if let Err(e) = result {
-        eprintln!("logging already set up: {e}");
-    }
+    crate::telemetry::init(format, level);
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -7,7 +7,12 @@
 //! The transport is a type parameter (a tty, a pseudo-terminal, an in-memory duplex), so
 //! tests run the same loop the daemon runs. When the port fails (adapter unplugged, device
 //! gone), every pump is reported offline and the port is reopened with exponential
-//! backoff, forever, until shutdown.
+//! backoff, forever, until shutdown. A write that does not complete within
+//! [`WRITE_DEADLINE`] (a wedged USB adapter, a tty whose output never drains) counts as a
+//! lost port too.
+//!
+//! Every turn of the loop beats the line's [`Heartbeat`], promising the next turn, so the
+//! service watchdog sees a stuck line (see [`crate::liveness`]).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -18,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::forecourt::{LineCommand, Message};
+use crate::liveness::Heartbeat;
 
 /// The time base of the daemon: tokio's clock (so paused-time tests drive it), as a std
 /// `Instant` for the sans-IO cores.
@@ -31,6 +37,11 @@ const HEARD_INTERVAL: Duration = Duration::from_millis(250);
 
 /// First delay before reopening a failed port.
 const REOPEN_BACKOFF_MIN: Duration = Duration::from_millis(200);
+
+/// Longest time one burst of writes (the frames the master has queued, and the flush)
+/// may take. At 9600 baud a DART block of 256 bytes takes about 0.3 s; a write still
+/// pending after this means the port will never take it.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Opens the line's transport; called again after every failure.
 pub type Opener<T> = Box<dyn FnMut() -> io::Result<T> + Send>;
@@ -49,6 +60,8 @@ pub struct LineTask<T> {
     pub events: mpsc::Sender<Message>,
     /// Longest wait between reopen attempts.
     pub reopen_backoff_max: Duration,
+    /// Beaten on every turn of the loop.
+    pub heartbeat: Heartbeat,
 }
 
 impl<T> LineTask<T>
@@ -80,6 +93,10 @@ where
             if self.forward_events().await.is_err() {
                 return;
             }
+            // Retrying counts as progress: the next turn is after the backoff.
+            self.heartbeat
+                .beat_until(tokio::time::Instant::now() + backoff)
+                .await;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(backoff) => {}
@@ -104,10 +121,10 @@ where
         let mut last_report = now();
         loop {
             let at = now();
-            while let Some(bytes) = self.master.poll_transmit(at) {
-                port.write_all(&bytes).await?;
-            }
-            port.flush().await?;
+            self.heartbeat
+                .beat_until(tokio::time::Instant::from_std(at) + WRITE_DEADLINE)
+                .await;
+            self.write_queued(&mut port, at).await?;
             if self.forward_events().await.is_err() {
                 return Ok(());
             }
@@ -120,6 +137,9 @@ where
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + HEARD_INTERVAL);
+            self.heartbeat
+                .beat_until(deadline.max(tokio::time::Instant::now()))
+                .await;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Ok(()),
@@ -141,6 +161,23 @@ where
                 },
                 _ = tokio::time::sleep_until(deadline) => self.master.handle_timeout(now()),
             }
+        }
+    }
+
+    /// Writes every frame the master has queued, within [`WRITE_DEADLINE`].
+    async fn write_queued(&mut self, port: &mut T, at: Instant) -> io::Result<()> {
+        let writes = async {
+            while let Some(bytes) = self.master.poll_transmit(at) {
+                port.write_all(&bytes).await?;
+            }
+            port.flush().await
+        };
+        match tokio::time::timeout(WRITE_DEADLINE, writes).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("a write took longer than {WRITE_DEADLINE:?}"),
+            )),
         }
     }
 
@@ -234,6 +271,29 @@ mod tests {
         Box::new(DartMaster::new(DartMasterSettings::default(), vec![setup]).expect("master"))
     }
 
+    /// A line task on `opener` with one pump; its event receiver and command sender.
+    fn line_task<T>(
+        opener: Opener<T>,
+        heartbeat: Heartbeat,
+    ) -> (
+        LineTask<T>,
+        mpsc::Receiver<Message>,
+        mpsc::Sender<LineCommand>,
+    ) {
+        let (events_tx, events) = mpsc::channel(256);
+        let (commands_tx, commands) = mpsc::channel(8);
+        let task = LineTask {
+            name: "line1".into(),
+            master: master(),
+            opener,
+            commands,
+            events: events_tx,
+            reopen_backoff_max: Duration::from_secs(5),
+            heartbeat,
+        };
+        (task, events, commands_tx)
+    }
+
     async fn next_status(events: &mut mpsc::Receiver<Message>) -> PumpStatus {
         loop {
             match events.recv().await.expect("line task running") {
@@ -273,17 +333,8 @@ mod tests {
             let _ = bench.far_ends.send(far);
             Ok(near)
         });
-        let (events_tx, mut events) = mpsc::channel(256);
-        let (_commands_tx, commands) = mpsc::channel(8);
+        let (task, mut events, _commands) = line_task(opener, Heartbeat::detached("line1"));
         let shutdown = CancellationToken::new();
-        let task = LineTask {
-            name: "line1".into(),
-            master: master(),
-            opener,
-            commands,
-            events: events_tx,
-            reopen_backoff_max: Duration::from_secs(5),
-        };
         tokio::spawn(task.run(shutdown.clone()));
 
         // Two failed opens (backoff), then the port appears and the pump is heard.
@@ -306,5 +357,65 @@ mod tests {
         assert_eq!(next_status(&mut events).await, PumpStatus::NotProgrammed);
         assert_eq!(*opens_seen.lock().expect("count"), 5);
         shutdown.cancel();
+    }
+
+    /// A port that takes the open but never completes a read or a write, as a wedged USB
+    /// adapter does.
+    struct Wedged;
+
+    impl AsyncRead for Wedged {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Wedged {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Pending
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_never_completes_counts_as_a_lost_port_and_the_port_is_reopened() {
+        let (opened_tx, mut opened) = mpsc::unbounded_channel();
+        let opener: Opener<Wedged> = Box::new(move || {
+            let _ = opened_tx.send(tokio::time::Instant::now());
+            Ok(Wedged)
+        });
+        let heartbeat = Heartbeat::detached("line1");
+        let (task, _events, _commands) = line_task(opener, heartbeat.clone());
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(task.run(shutdown.clone()));
+        let first = opened.recv().await.expect("opened");
+        let second = opened
+            .recv()
+            .await
+            .expect("reopened after the write deadline");
+        assert!(second.duration_since(first) >= WRITE_DEADLINE);
+        assert!(heartbeat.started());
+        shutdown.cancel();
+        running.await.expect("line task ends on shutdown");
     }
 }

@@ -7,12 +7,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use forecourtd::app::{Daemon, SHUTDOWN_DEADLINE};
 use forecourtd::config::{Config, ConfigError, LogFormat, EXAMPLE};
-use forecourtd::{admin_client, app::Daemon, cli_support};
+use forecourtd::journal::maintenance;
+use forecourtd::liveness::Fault;
+use forecourtd::{admin_client, cli_support};
 use serde_json::json;
 
 /// Exit status for a configuration that cannot be used (unreadable, bad TOML, invalid).
 const EXIT_BAD_CONFIG: u8 = 2;
+
+/// Exit status for a command line that cannot be used (EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+/// Exit status when a long-lived task died (EX_SOFTWARE): the service manager restarts.
+const EXIT_TASK_DIED: u8 = 70;
+
+/// The environment variable that must be `1` for the hidden test hooks to be accepted.
+const TEST_HOOKS_ENV: &str = "FORECOURTD_TEST_HOOKS";
 
 /// Forecourt controller daemon: pump lines, live dispatch state, Mercado Pago integrated QR.
 #[derive(Debug, Parser)]
@@ -40,6 +52,24 @@ enum Command {
         /// Log as JSON lines instead of human-readable text (overrides the file).
         #[arg(long)]
         json_logs: bool,
+        /// Test only: on SIGUSR1, make a task (`forecourt`, `line NAME`) stall or panic,
+        /// as `TASK=stall|panic`. Refused unless FORECOURTD_TEST_HOOKS=1 is set too.
+        #[arg(long, hide = true, value_name = "TASK=FAULT")]
+        test_fault_on_sigusr1: Option<String>,
+    },
+    /// Copy the journal to FILE while the daemon runs (a consistent snapshot; never
+    /// overwrites). Run it as the service's user.
+    Backup {
+        /// The backup file to create.
+        file: PathBuf,
+        #[command(flatten)]
+        journal: JournalTarget,
+    },
+    /// Give the space freed by pruning back to the file system (rewrites the journal;
+    /// the daemon's writes wait meanwhile). Run it as the service's user.
+    Vacuum {
+        #[command(flatten)]
+        journal: JournalTarget,
     },
     /// Show the live state of every position (admin API).
     Status {
@@ -148,6 +178,34 @@ struct AdminTarget {
     config: Option<PathBuf>,
 }
 
+/// Which journal file.
+#[derive(Debug, clap::Args)]
+struct JournalTarget {
+    /// The journal file.
+    #[arg(long, conflicts_with = "config")]
+    database: Option<PathBuf>,
+    /// Take the journal's path from this configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl JournalTarget {
+    /// The journal's path; the packaged location when neither option is given.
+    fn path(&self) -> Result<PathBuf, String> {
+        if let Some(path) = &self.database {
+            return Ok(path.clone());
+        }
+        if let Some(path) = &self.config {
+            let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(config.database().path.clone());
+        }
+        Ok(PathBuf::from(DEFAULT_JOURNAL))
+    }
+}
+
+/// Where the packaged daemon keeps its journal (StateDirectory=forecourtd).
+const DEFAULT_JOURNAL: &str = "/var/lib/forecourtd/journal.db";
+
 impl AdminTarget {
     fn url(&self) -> Result<String, String> {
         if let Some(url) = &self.admin {
@@ -169,7 +227,35 @@ fn main() -> ExitCode {
             print!("{EXAMPLE}");
             ExitCode::SUCCESS
         }
-        Command::Run { config, json_logs } => run_async(run_daemon(config, json_logs)),
+        Command::Run {
+            config,
+            json_logs,
+            test_fault_on_sigusr1,
+        } => match test_fault(test_fault_on_sigusr1.as_deref()) {
+            Ok(fault) => run_async(run_daemon(config, json_logs, fault)),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        Command::Backup { file, journal } => maintenance(&journal, |db| {
+            let report = maintenance::backup(db, &file)?;
+            Ok(format!(
+                "{}: {} bytes, schema version {}",
+                file.display(),
+                report.bytes,
+                report.schema_version
+            ))
+        }),
+        Command::Vacuum { journal } => maintenance(&journal, |db| {
+            let report = maintenance::vacuum(db)?;
+            Ok(format!(
+                "{}: {} bytes before, {} after",
+                db.display(),
+                report.before,
+                report.after
+            ))
+        }),
         Command::Status { admin } => run_async(status(admin)),
         Command::Authorize {
             position,
@@ -235,7 +321,70 @@ where
     }
 }
 
-async fn run_daemon(path: PathBuf, json_logs: bool) -> ExitCode {
+/// Runs a maintenance command on the journal and prints its report.
+fn maintenance(
+    target: &JournalTarget,
+    run: impl FnOnce(&Path) -> Result<String, maintenance::MaintenanceError>,
+) -> ExitCode {
+    let path = match target.path() {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match run(&path) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the hidden `--test-fault-on-sigusr1 TASK=FAULT`, refused unless the test hooks
+/// are enabled explicitly in the environment, so a production unit can never arm it.
+fn test_fault(arg: Option<&str>) -> Result<Option<(String, Fault)>, String> {
+    let Some(arg) = arg else { return Ok(None) };
+    if std::env::var_os(TEST_HOOKS_ENV).as_deref() != Some(std::ffi::OsStr::new("1")) {
+        return Err(format!(
+            "--test-fault-on-sigusr1 is a test hook; it needs {TEST_HOOKS_ENV}=1"
+        ));
+    }
+    let (task, fault) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--test-fault-on-sigusr1 {arg:?}: expected TASK=stall|panic"))?;
+    Ok(Some((task.to_owned(), fault.parse()?)))
+}
+
+/// Arms `fault` in the daemon when SIGUSR1 arrives (test hook).
+async fn fault_on_sigusr1(daemon: &Daemon, fault: Option<(String, Fault)>) {
+    let Some((task, fault)) = fault else {
+        return std::future::pending().await;
+    };
+    let mut signal =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGUSR1");
+                return std::future::pending().await;
+            }
+        };
+    signal.recv().await;
+    if !daemon.inject_fault(&task, fault) {
+        tracing::warn!(task, "no such task to inject a fault into");
+    }
+    std::future::pending().await
+}
+
+async fn run_daemon(
+    path: PathBuf,
+    json_logs: bool,
+    test_fault: Option<(String, Fault)>,
+) -> ExitCode {
     let config = match Config::load(&path) {
         Ok(config) => config,
         Err(ConfigError::Invalid(issues)) => {
@@ -266,10 +415,21 @@ async fn run_daemon(path: PathBuf, json_logs: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    cli_support::wait_for_signal().await;
-    tracing::info!("stopping");
-    daemon.shutdown().await;
-    ExitCode::SUCCESS
+    let mut exit = ExitCode::SUCCESS;
+    tokio::select! {
+        _ = cli_support::wait_for_signal() => tracing::info!("stopping"),
+        failure = daemon.failed() => {
+            tracing::error!(task = %failure.task, how = %failure.how,
+                "{failure}; exiting so the service manager restarts forecourtd");
+            exit = ExitCode::from(EXIT_TASK_DIED);
+        }
+        () = fault_on_sigusr1(&daemon, test_fault) => {}
+    }
+    if let Err(e) = daemon.shutdown_within(SHUTDOWN_DEADLINE).await {
+        tracing::error!("{e}; exiting anyway");
+        return ExitCode::FAILURE;
+    }
+    exit
 }
 
 async fn sandbox(args: forecourtd::mercadopago::sandbox::SandboxArgs) -> ExitCode {

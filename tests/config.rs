@@ -240,6 +240,7 @@ fn defaults_fill_everything_optional() {
     assert_eq!(mp.signature_tolerance.as_secs(), 900);
     assert_eq!(mp.order_answer_timeout.as_millis(), 2500);
     assert_eq!(mp.reconcile_after.as_secs(), 120);
+    assert_eq!(config.database().prune_after.as_secs(), 30 * 24 * 60 * 60);
     assert!(mp.public_base_url.is_none() && config.order_url(PositionId(1)).is_none());
     assert_eq!(config.order_endpoint().path, "/pay-mp");
     assert_eq!(
@@ -533,6 +534,55 @@ fn token_from_a_file_gives_the_collector_id() {
     let mp = config.mercadopago();
     assert_eq!(mp.collector_id, 446566691);
     assert_eq!(mp.access_token.as_ref().map(|t| t.expose()), Some(TOKEN));
+}
+
+#[test]
+fn prune_after_days_is_bounded() {
+    let text = format!("{BASE}\n[database]\nprune_after_days = 0\n");
+    assert_eq!(
+        issues(&text),
+        ["database.prune_after_days: must be 1 to 3650 days, got 0"]
+    );
+    let text = format!("{BASE}\n[database]\nprune_after_days = 7\n");
+    assert_eq!(
+        loaded(&text).database().prune_after.as_secs(),
+        7 * 24 * 60 * 60
+    );
+}
+
+#[test]
+fn token_from_a_systemd_credential() {
+    let creds = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    std::fs::write(creds.path().join("mp_access_token"), format!("{TOKEN}\n"))
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let text = edit(
+        BASE,
+        "collector_id = 446566691",
+        "access_token_file = \"credential:mp_access_token\"",
+    );
+    let dir = creds.path().to_path_buf();
+    let env = move |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| dir.clone().into());
+    let config = Config::from_toml_str_with_env(&text, Path::new("/nonexistent"), &env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config
+            .mercadopago()
+            .access_token
+            .as_ref()
+            .map(|t| t.expose()),
+        Some(TOKEN)
+    );
+    // Outside a unit with LoadCredential= there is no credentials directory.
+    let err = load(&text).err().unwrap_or_else(|| panic!("should fail"));
+    let lines: Vec<_> = err.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "mercadopago.access_token_file: credential \"mp_access_token\": \
+             CREDENTIALS_DIRECTORY is not set"
+        ),
+        "{lines:?}"
+    );
 }
 
 #[test]

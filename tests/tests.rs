@@ -3,8 +3,11 @@
 mod support;
 
 mod config;
+mod maintenance;
 mod order_endpoint;
 mod payments;
 mod pos;
 mod sandbox;
 mod seeds;
+mod supervision;
+mod systemd;

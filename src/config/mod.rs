@@ -240,6 +240,8 @@ pub struct Database {
     /// SQLite file; a relative configured path is already resolved against the config
     /// file's directory.
     pub path: PathBuf,
+    /// Transient rows (finished notifications) older than this are pruned.
+    pub prune_after: std::time::Duration,
 }
 
 /// Log output format.

@@ -231,6 +231,8 @@ pub struct RawListen {
 pub struct RawDatabase {
     /// Journal file.
     pub path: Option<String>,
+    /// Days after which transient rows (finished notifications) are pruned.
+    pub prune_after_days: Option<i64>,
 }
 
 /// `[logging]`.

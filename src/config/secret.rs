@@ -2,13 +2,15 @@
 //! the order endpoint's URL token.
 //!
 //! This module owns the two ways a secret reaches the daemon: a
-//! file (systemd `LoadCredential=`, a root-only file) or an environment variable. It never
+//! file (a root-only file, or a systemd credential named `credential:NAME`, read from
+//! `$CREDENTIALS_DIRECTORY/NAME` as `LoadCredential=` provides it) or an environment
+//! variable. It never
 //! accepts a secret written inline in the configuration, and nothing in it ever formats a
 //! secret's value: `Debug` and `Display` print `***`, and every error message names the
 //! source (path or variable), never the content.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use crate::secret::Secret;
 
@@ -31,6 +33,34 @@ pub(crate) fn read_file(path: &Path) -> Result<FileSecret, String> {
         secret,
         world_readable: world_readable(path),
     })
+}
+
+/// The prefix of a secret file setting that names a systemd credential instead of a path.
+pub(crate) const CREDENTIAL_PREFIX: &str = "credential:";
+
+/// Where the systemd credential `name` is: `$CREDENTIALS_DIRECTORY/name`. Systemd sets
+/// the variable for a unit with `LoadCredential=`; outside such a unit there is none.
+pub(crate) fn credential_path(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<PathBuf, String> {
+    let valid = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid {
+        return Err(format!(
+            "credential {name:?} is not a valid credential name (no slash, no whitespace)"
+        ));
+    }
+    let dir = env("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+        format!(
+            "credential {name:?}: CREDENTIALS_DIRECTORY is not set (run under systemd with \
+             LoadCredential=, or give a file path)"
+        )
+    })?;
+    Ok(PathBuf::from(dir).join(name))
 }
 
 /// Reads a secret from the environment variable `name` through `env`.
@@ -84,6 +114,22 @@ fn world_readable(_path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_found_in_the_credentials_directory() {
+        let env = |name: &str| {
+            (name == "CREDENTIALS_DIRECTORY").then(|| OsString::from("/run/credentials/x"))
+        };
+        assert_eq!(
+            credential_path("mp_access_token", &env),
+            Ok(PathBuf::from("/run/credentials/x/mp_access_token"))
+        );
+        assert!(credential_path("../etc/shadow", &env).is_err());
+        assert!(credential_path("", &env).is_err());
+        let unset = |_: &str| None;
+        let err = credential_path("mp_access_token", &unset).expect_err("no directory");
+        assert!(err.contains("CREDENTIALS_DIRECTORY is not set"), "{err}");
+    }
 
     #[test]
     fn env_reading_checks_name_presence_and_content() {

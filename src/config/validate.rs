@@ -466,6 +466,13 @@ fn listen(r: &mut Report, l: RawListen) -> Option<Listen> {
     Some(Listen { public, admin })
 }
 
+/// Finished notifications are kept a month: long enough to answer a dispute about a
+/// delivery, short enough that the inbox stays small.
+const DEFAULT_PRUNE_AFTER_DAYS: i64 = 30;
+
+/// Ten years: beyond that, pruning is effectively off.
+const MAX_PRUNE_AFTER_DAYS: i64 = 3650;
+
 fn database(r: &mut Report, d: RawDatabase, ctx: &Context<'_>) -> Option<Database> {
     let path = d
         .path
@@ -474,8 +481,18 @@ fn database(r: &mut Report, d: RawDatabase, ctx: &Context<'_>) -> Option<Databas
         r.error("database.path", "must not be empty");
         return None;
     }
+    let days = d.prune_after_days.unwrap_or(DEFAULT_PRUNE_AFTER_DAYS);
+    if !(1..=MAX_PRUNE_AFTER_DAYS).contains(&days) {
+        r.error(
+            "database.prune_after_days",
+            format!("must be 1 to {MAX_PRUNE_AFTER_DAYS} days, got {days}"),
+        );
+        return None;
+    }
+    let days = u64::try_from(days).unwrap_or(1);
     Some(Database {
         path: resolve(ctx.base_dir, &path),
+        prune_after: std::time::Duration::from_secs(days * 24 * 60 * 60),
     })
 }
 

@@ -28,6 +28,7 @@ use crate::journal::{
     baseline_json, CompletedSale, DispatchClosure, DispatchStage, Journal, NewAttention,
     NewDispatch, SeenCompletion,
 };
+use crate::liveness::Heartbeat;
 use crate::sale::SaleId;
 use dispatch::{
     ActiveDispatch, DispatchEnded, DispatchId, Effect, PositionSetup, PositionState,
@@ -235,6 +236,7 @@ pub struct Forecourt {
     pending: Vec<SaleToRecord>,
     rx: mpsc::Receiver<Message>,
     publish: watch::Sender<Arc<Snapshot>>,
+    heartbeat: Heartbeat,
 }
 
 impl Forecourt {
@@ -330,8 +332,15 @@ impl Forecourt {
             pending: Vec::new(),
             rx,
             publish,
+            heartbeat: Heartbeat::detached("forecourt"),
         };
         Ok((actor, ForecourtHandle { tx, snapshots }))
+    }
+
+    /// Beats `heartbeat` on every turn of the loop (the service watchdog watches it).
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Runs until `shutdown` fires or every handle is gone. Sales still waiting for the
@@ -342,6 +351,9 @@ impl Forecourt {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat
+                .beat_until(tokio::time::Instant::now() + TICK)
+                .await;
             tokio::select! {
                 message = self.rx.recv() => match message {
                     Some(message) => self.handle(message).await,

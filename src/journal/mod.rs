@@ -38,9 +38,11 @@ pub mod dispatches;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod maintenance;
 pub mod notifications;
 pub mod payments;
 pub mod pos;
+pub mod prune;
 mod row;
 pub mod sales;
 pub mod schema;
@@ -163,6 +165,12 @@ impl Journal {
             join(thread).await;
         }
         result
+    }
+
+    /// Resolves once the journal thread takes no more requests: after [`close`](Self::close),
+    /// or when the thread ended abnormally (supervision watches for the latter).
+    pub async fn stopped(&self) {
+        self.inner.tx.closed().await;
     }
 
     /// Runs `f` on the journal thread and returns its result.

@@ -7,7 +7,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -290,6 +291,70 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Waits until a daemon's admin listener at `admin` (a base URL) answers.
+pub async fn wait_until_serving(admin: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if admin_client::call(admin, Method::GET, "/api/positions", None)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "daemon never served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `signal` (a name such as `TERM` or `USR1`) to a child process.
+pub async fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("running child has a pid");
+    let sent = tokio::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// Writes the rig's configuration with fixed free ports as `config.toml`; returns its
+/// path and the admin listener's base URL.
+pub fn write_config(rig: &Rig) -> (PathBuf, String) {
+    let (public, admin) = (free_port(), free_port());
+    let text = rig.config_text(
+        &format!("127.0.0.1:{public}"),
+        &format!("127.0.0.1:{admin}"),
+        |t| t,
+    );
+    let path = rig.dir.path().join("config.toml");
+    std::fs::write(&path, text).expect("write configuration");
+    (path, format!("http://127.0.0.1:{admin}"))
+}
+
+/// Starts `forecourtd run --config CONFIG` with `args` before `--config` and `env` added.
+pub fn run_forecourtd(
+    config: &Path,
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+    stderr: Stdio,
+) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
+        .arg("run")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn forecourtd")
+}
+
 /// The daemon as a separate process (for kill and restart tests).
 pub struct ChildDaemon {
     child: tokio::process::Child,
@@ -316,15 +381,7 @@ impl ChildDaemon {
         let admin = format!("127.0.0.1:{admin}");
         let path = rig.dir.path().join("config.toml");
         std::fs::write(&path, text).expect("write configuration");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn forecourtd");
+        let child = run_forecourtd(&path, &[], &[], Stdio::null());
         let daemon = ChildDaemon {
             child,
             public: format!("http://{public}"),
@@ -335,20 +392,7 @@ impl ChildDaemon {
     }
 
     async fn wait_until_serving(&self) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if admin_client::call(&self.admin, Method::GET, "/api/positions", None)
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "daemon never served"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_serving(&self.admin).await
     }
 
     /// Positions as the admin API shows them.
@@ -384,13 +428,7 @@ impl ChildDaemon {
 
     /// SIGTERM, then waits for the process to exit; returns its exit status.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("running child has a pid");
-        let sent = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await
-            .expect("run kill");
-        assert!(sent.success());
+        signal(&self.child, "TERM").await;
         tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("forecourtd exits after SIGTERM")

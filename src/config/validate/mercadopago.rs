@@ -303,13 +303,24 @@ fn collector_id(
     }
 }
 
-/// Reads a secret file named in the configuration (relative to the config directory).
+/// Reads a secret file named in the configuration: `credential:NAME` is the systemd
+/// credential NAME (`$CREDENTIALS_DIRECTORY/NAME`, from `LoadCredential=`); any other
+/// value is a path, relative to the config directory.
 fn file_secret(r: &mut Report, file: &str, ctx: &Context<'_>, path: &str) -> Option<Secret> {
     if file.trim().is_empty() {
         r.error(path, "must not be empty");
         return None;
     }
-    let resolved = resolve(ctx.base_dir, file);
+    let resolved = match file.strip_prefix(secret::CREDENTIAL_PREFIX) {
+        Some(name) => match secret::credential_path(name, ctx.env) {
+            Ok(p) => p,
+            Err(why) => {
+                r.error(path, why);
+                return None;
+            }
+        },
+        None => resolve(ctx.base_dir, file),
+    };
     match secret::read_file(&resolved) {
         Ok(s) => {
             if s.world_readable {
