@@ -469,7 +469,8 @@ pub fn decimal(value: &Value) -> Option<rust_decimal::Decimal> {
     }
 }
 
-/// After the last restart: every position must authorize, fill and take a paid sale again.
+/// After the last restart: every position, first handed a preset it cannot take (unless
+/// `CRASH_BAD_PRESET_PCT=0`), must authorize, fill and take a paid sale again.
 /// Returns, per position, `None` when it did, or what went wrong.
 pub async fn final_round(shared: &Shared, rig: &Rig) -> Vec<(u16, Option<String>)> {
     let never = CancellationToken::new();
@@ -478,6 +479,10 @@ pub async fn final_round(shared: &Shared, rig: &Rig) -> Vec<(u16, Option<String>
         async move {
             let limit = shared.knobs.wedge + Duration::from_secs(10);
             let attempt = async {
+                if shared.knobs.bad_presets > 0.0 {
+                    let bad = BAD_PRESETS[usize::from(position) % BAD_PRESETS.len()];
+                    awkward_attendant(&shared, position, bad).await;
+                }
                 authorize(&shared, position, json!({ "amount": "2000" }), &never).await?;
                 fill(&shared, &sim, position, NozzleId(1), None).await?;
                 card(&shared, position)
