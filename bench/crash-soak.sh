@@ -10,13 +10,16 @@
 #
 # Other knobs: CRASH_PUMPS (3), CRASH_FLOW (120 l/min), CRASH_PHASES
 # ("authorizing=2,filling=2,...,anytime=1"), CRASH_WEDGE_SECS (30), CRASH_DRAIN_SECS (40),
-# CRASH_BAD_PRESET_PCT (5), CRASH_KEEP=1 (keep journal and daemon log even when clean).
+# CRASH_BAD_PRESET_PCT (5), CRASH_KEEP=1 (keep journal and daemon log even when clean),
+# CRASH_PROFILE=debug (skip the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CRASH_KILLS="${CRASH_KILLS:-200}"
 log="$(mktemp -t crash-soak.XXXXXX)"
 status=0
-cargo test --release --test tests crash_safety_soak -- --ignored --nocapture --test-threads 1 \
+profile=(--release)
+[ "${CRASH_PROFILE:-release}" = debug ] && profile=()
+cargo test "${profile[@]}" --test tests crash_safety_soak -- --ignored --nocapture --test-threads 1 \
     >"$log" 2>&1 || status=$?
 # The report is printed once on success and once more inside the panic message on failure.
 awk '/^crash-safety report/ { if (seen++) exit } seen' "$log"
