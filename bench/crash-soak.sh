@@ -23,7 +23,7 @@ cargo test "${profile[@]}" --test tests crash_safety_soak -- --ignored --nocaptu
     >"$log" 2>&1 || status=$?
 # The report is printed once on success and once more inside the panic message on failure.
 awk '/^crash-safety report/ { if (seen++) exit } seen' "$log"
-grep -m1 '^crash-safety: seed' "$log" || true
+grep -m1 -o 'crash-safety: seed.*' "$log" || true
 if [ "$status" -ne 0 ] && ! grep -q '^crash-safety report' "$log"; then
     tail -50 "$log"
 fi

@@ -110,7 +110,16 @@ impl fmt::Display for Report {
             slot.0 += 1;
             slot.1 += usize::from(kill.hit);
         }
-        writeln!(f, "  kills       {}", self.kills.len())?;
+        let long = self
+            .kills
+            .iter()
+            .filter(|k| k.down >= Duration::from_secs(4))
+            .count();
+        writeln!(
+            f,
+            "  kills       {} ({long} with the daemon down past the notification retries)",
+            self.kills.len()
+        )?;
         for (phase, (n, hit)) in &phases {
             writeln!(f, "    {phase:<13} {n} ({hit} on cue)")?;
         }
