@@ -604,3 +604,141 @@ fn check_money(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filling(seq: usize, volume: i64, amount: i64) -> Filling {
+        Filling {
+            seq,
+            position: 1,
+            nozzle: 1,
+            volume: Decimal::new(volume, 2),
+            amount: Decimal::new(amount, 2),
+            unit_price: Decimal::new(145_000, 2),
+            merged: false,
+        }
+    }
+
+    fn sale(id: i64, volume: i64, amount: i64) -> Sale {
+        Sale {
+            id,
+            reference: format!("ST29P01T{id:06}"),
+            position: 1,
+            nozzle: 1,
+            volume: Decimal::new(volume, 2),
+            amount: Decimal::new(amount, 2),
+            unit_price: Decimal::new(145_000, 2),
+            status: "ready".to_owned(),
+            payment_id: None,
+        }
+    }
+
+    fn kinds(fillings: &[Filling], sales: &[Sale]) -> Vec<Kind> {
+        let mut report = Report::default();
+        check_position(&mut report, 1, fillings, sales);
+        report.violations.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn one_sale_per_filling_is_clean() {
+        let fillings = [filling(0, 200, 290_000), filling(1, 200, 290_000)];
+        let sales = [sale(1, 200, 290_000), sale(2, 200, 290_000)];
+        assert_eq!(kinds(&fillings, &sales), vec![]);
+    }
+
+    #[test]
+    fn the_previous_figures_booked_again_are_a_phantom() {
+        let fillings = [filling(0, 200, 290_000), filling(1, 100, 145_000)];
+        let sales = [
+            sale(1, 200, 290_000),
+            sale(2, 200, 290_000),
+            sale(3, 100, 145_000),
+        ];
+        assert_eq!(kinds(&fillings, &sales), vec![Kind::PhantomSale]);
+    }
+
+    #[test]
+    fn a_filling_without_a_sale_is_lost_and_other_figures_are_wrong() {
+        let fillings = [
+            filling(0, 200, 290_000),
+            filling(1, 100, 145_000),
+            filling(2, 300, 435_000),
+        ];
+        let sales = [sale(1, 200, 290_000), sale(2, 301, 435_000)];
+        assert_eq!(
+            kinds(&fillings, &sales),
+            vec![Kind::WrongFigures, Kind::LostSale]
+        );
+    }
+
+    #[test]
+    fn nothing_dispensed_needs_no_sale() {
+        let fillings = [filling(0, 0, 0), filling(1, 100, 145_000)];
+        assert_eq!(kinds(&fillings, &[sale(1, 100, 145_000)]), vec![]);
+    }
+
+    fn payment(id: i64, reference: &str, amount: &str, status: &str) -> Payment {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "status": status,
+            "transaction_amount": amount.parse::<serde_json::Number>().expect("number"),
+            "external_reference": reference,
+        }))
+        .expect("payment JSON")
+    }
+
+    fn money(sales: Vec<Sale>, sandbox: SandboxTruth) -> Vec<Kind> {
+        let mut report = Report::default();
+        let journal = Journal {
+            paid_events: sales
+                .iter()
+                .filter(|s| s.status == "paid")
+                .map(|s| (s.id, 1))
+                .collect(),
+            sales,
+            ..Journal::default()
+        };
+        check_money(&mut report, &journal, &sandbox, &BTreeSet::new());
+        report.violations.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn money_taken_for_a_sale_left_payable_is_not_applied() {
+        let kinds = money(
+            vec![sale(1, 200, 290_000)],
+            vec![(payment(7, "ST29P01T000001", "2900.00", "approved"), vec![])],
+        );
+        assert_eq!(kinds, vec![Kind::PaymentNotApplied]);
+    }
+
+    #[test]
+    fn a_sale_released_on_a_rejected_payment_or_no_settlement_is_unpaid() {
+        let mut paid = sale(1, 200, 290_000);
+        paid.status = "paid".to_owned();
+        paid.payment_id = Some("7".to_owned());
+        let mut cash = sale(2, 100, 145_000);
+        cash.status = "settled_other".to_owned();
+        let kinds = money(
+            vec![paid, cash],
+            vec![(payment(7, "ST29P01T000001", "2900.00", "rejected"), vec![])],
+        );
+        assert_eq!(kinds, vec![Kind::ReleasedUnpaid, Kind::ReleasedUnpaid]);
+    }
+
+    #[test]
+    fn a_second_payment_kept_without_refund_or_flag_is_reported() {
+        let mut paid = sale(1, 200, 290_000);
+        paid.status = "paid".to_owned();
+        paid.payment_id = Some("7".to_owned());
+        let kinds = money(
+            vec![paid],
+            vec![
+                (payment(7, "ST29P01T000001", "2900.00", "approved"), vec![]),
+                (payment(8, "ST29P01T000001", "2900.00", "approved"), vec![]),
+            ],
+        );
+        assert_eq!(kinds, vec![Kind::UnownedKept]);
+    }
+}
