@@ -183,7 +183,10 @@ where
 
     /// Queues a command; one the master refuses is reported back as failed, so the
     /// actor never waits on a command that will not be sent.
-    async fn submit(&mut self, command: LineCommand) -> Result<(), mpsc::error::SendError<Message>> {
+    async fn submit(
+        &mut self,
+        command: LineCommand,
+    ) -> Result<(), mpsc::error::SendError<Message>> {
         let Err(e) = self.master.submit(command.address, command.command.clone()) else {
             return Ok(());
         };

@@ -3,6 +3,7 @@
 mod support;
 
 mod config;
+mod crash_safety;
 mod maintenance;
 mod order_endpoint;
 mod payments;

@@ -582,7 +582,11 @@ impl PositionState {
         })]
     }
 
-    fn judge(&mut self, completion: CompletedTransaction, after: Option<TotalsReading>) -> Vec<Effect> {
+    fn judge(
+        &mut self,
+        completion: CompletedTransaction,
+        after: Option<TotalsReading>,
+    ) -> Vec<Effect> {
         let Some(dispatch) = &mut self.dispatch else {
             return Vec::new();
         };
@@ -1016,10 +1020,17 @@ mod tests {
         );
         assert!(matches!(
             effects.as_slice(),
-            [Effect::CloseDispatch { id: 9, refused: true, .. }]
+            [Effect::CloseDispatch {
+                id: 9,
+                refused: true,
+                ..
+            }]
         ));
         assert_eq!(state.order_state(now), OrderState::Unavailable);
-        assert!(state.check_authorize().is_ok(), "the position is usable again");
+        assert!(
+            state.check_authorize().is_ok(),
+            "the position is usable again"
+        );
         assert!(state.last_ended.as_ref().is_some_and(|e| e.refused));
     }
 

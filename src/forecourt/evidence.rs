@@ -197,7 +197,13 @@ mod tests {
     fn an_authorization_never_sent_cannot_have_been_dispensed() {
         let c = completion(1000, 800000);
         let (b, a) = (totals(0, 0), totals(1000, 800000));
-        let v = judge(&evidence(&c, DispatchStage::Requested, Some(&b), Some(&a), None));
+        let v = judge(&evidence(
+            &c,
+            DispatchStage::Requested,
+            Some(&b),
+            Some(&a),
+            None,
+        ));
         assert!(matches!(v, Verdict::NotDispensed(_)), "{v:?}");
     }
 
@@ -206,7 +212,10 @@ mod tests {
         let c = completion(1000, 800000);
         let (b, a) = (totals(5000, 100000), totals(6000, 900000));
         for stage in [DispatchStage::Sent, DispatchStage::Acknowledged] {
-            assert_eq!(judge(&evidence(&c, stage, Some(&b), Some(&a), None)), Verdict::Book);
+            assert_eq!(
+                judge(&evidence(&c, stage, Some(&b), Some(&a), None)),
+                Verdict::Book
+            );
         }
     }
 
@@ -222,7 +231,13 @@ mod tests {
             unit_price: c.unit_price,
         };
         let t = totals(6000, 900000);
-        let v = judge(&evidence(&c, DispatchStage::Sent, Some(&t), Some(&t), Some(&last)));
+        let v = judge(&evidence(
+            &c,
+            DispatchStage::Sent,
+            Some(&t),
+            Some(&t),
+            Some(&last),
+        ));
         assert!(matches!(v, Verdict::NotDispensed(_)), "{v:?}");
     }
 
@@ -230,15 +245,27 @@ mod tests {
     fn totals_that_moved_by_something_else_are_ambiguous() {
         let c = completion(1000, 800000);
         let (b, a) = (totals(5000, 100000), totals(5500, 500000));
-        let v = judge(&evidence(&c, DispatchStage::Acknowledged, Some(&b), Some(&a), None));
+        let v = judge(&evidence(
+            &c,
+            DispatchStage::Acknowledged,
+            Some(&b),
+            Some(&a),
+            None,
+        ));
         assert!(matches!(v, Verdict::Ambiguous(_)), "{v:?}");
     }
 
     #[test]
     fn volume_totals_alone_are_enough_evidence() {
         let c = completion(1000, 800000);
-        let b = TotalsReading { amount: None, ..totals(5000, 0) };
-        let a = TotalsReading { amount: None, ..totals(6000, 0) };
+        let b = TotalsReading {
+            amount: None,
+            ..totals(5000, 0)
+        };
+        let a = TotalsReading {
+            amount: None,
+            ..totals(6000, 0)
+        };
         assert_eq!(
             judge(&evidence(&c, DispatchStage::Sent, Some(&b), Some(&a), None)),
             Verdict::Book
@@ -263,7 +290,10 @@ mod tests {
             judge(&evidence(&c, ack, None, None, Some(&same))),
             Verdict::Ambiguous(_)
         ));
-        assert_eq!(judge(&evidence(&c, ack, None, None, Some(&other))), Verdict::Book);
+        assert_eq!(
+            judge(&evidence(&c, ack, None, None, Some(&other))),
+            Verdict::Book
+        );
         assert!(matches!(
             judge(&evidence(&c, DispatchStage::Sent, None, None, Some(&other))),
             Verdict::Ambiguous(_)

@@ -267,7 +267,8 @@ impl Forecourt {
                 ),
             }
         }
-        let journal_error = |e: crate::journal::JournalError| ForecourtError::Journal(e.to_string());
+        let journal_error =
+            |e: crate::journal::JournalError| ForecourtError::Journal(e.to_string());
         let now = crate::lines::now();
         for (position, state) in positions.iter_mut() {
             state.last_sale = journal
@@ -657,10 +658,7 @@ impl Forecourt {
             &state.setup.pump,
             &PumpCommand::Authorize(authorization.clone()),
         )
-        .map_err(|reason| RequestRefused::NotForThisPump {
-            position,
-            reason,
-        })?;
+        .map_err(|reason| RequestRefused::NotForThisPump { position, reason })?;
         let line = state.setup.line.clone();
         if self.lines.get(&line).is_none_or(|s| s.is_closed()) {
             return Err(ForecourtError::LineDown(line));
@@ -678,7 +676,9 @@ impl Forecourt {
             .await
             .map_err(|e| ForecourtError::Journal(e.to_string()))?;
         let effects = match self.positions.get_mut(&position) {
-            Some(state) => state.authorized(Some(id), attendant, authorization, crate::lines::now()),
+            Some(state) => {
+                state.authorized(Some(id), attendant, authorization, crate::lines::now())
+            }
             None => return Err(ForecourtError::UnknownPosition(position)),
         };
         tracing::info!(%position, dispatch = id, ?preset, "dispatch authorized");

@@ -128,12 +128,19 @@ fn completion_from(item: &Attention) -> Option<SeenCompletion> {
         volume: Volume::new(decimal("volume")?),
         amount: Money::new(decimal("amount")?),
         unit_price: UnitPrice::new(decimal("unit_price")?),
-        attendant: c.get("attendant").and_then(Value::as_str).map(str::to_owned),
+        attendant: c
+            .get("attendant")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 
 /// Raises an item with its event.
-pub(crate) fn raise(conn: &mut Connection, now: Timestamp, new: &NewAttention) -> Result<AttentionId> {
+pub(crate) fn raise(
+    conn: &mut Connection,
+    now: Timestamp,
+    new: &NewAttention,
+) -> Result<AttentionId> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let detail = json!({
         "reason": new.reason,
@@ -143,7 +150,13 @@ pub(crate) fn raise(conn: &mut Connection, now: Timestamp, new: &NewAttention) -
     tx.execute(
         "INSERT INTO attention (position, dispatch_id, kind, detail, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![new.position.0, new.dispatch, new.kind, detail.to_string(), time_text(now)],
+        params![
+            new.position.0,
+            new.dispatch,
+            new.kind,
+            detail.to_string(),
+            time_text(now)
+        ],
     )?;
     let id = tx.last_insert_rowid();
     events::append(
@@ -163,7 +176,8 @@ pub(crate) fn raise(conn: &mut Connection, now: Timestamp, new: &NewAttention) -
 
 /// One item.
 pub(crate) fn get(conn: &Connection, id: AttentionId) -> Result<Option<Attention>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM attention WHERE id = ?1"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM attention WHERE id = ?1"))?;
     stmt.query_row([id], |row| Ok(decode(row)))
         .optional()?
         .transpose()

@@ -153,7 +153,8 @@ impl Dispatch {
     }
 }
 
-const COLUMNS: &str = "id, position, attendant, preset_kind, preset_value, authorized_at, sale_id, \
+const COLUMNS: &str =
+    "id, position, attendant, preset_kind, preset_value, authorized_at, sale_id, \
                        cancelled_at, cancel_reason, stage, baseline";
 
 fn decode(row: &rusqlite::Row<'_>) -> Result<Dispatch> {

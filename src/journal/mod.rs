@@ -52,8 +52,7 @@ mod tests;
 
 pub use attention::{Attention, AttentionId, NewAttention, Resolution, SeenCompletion};
 pub use dispatches::{
-    baseline_json, Dispatch, DispatchClosure, DispatchId, DispatchStage, NewDispatch,
-    TotalsReading,
+    baseline_json, Dispatch, DispatchClosure, DispatchId, DispatchStage, NewDispatch, TotalsReading,
 };
 pub use error::JournalError;
 pub use events::{Event, EventId, NewEvent};
@@ -243,7 +242,13 @@ impl Journal {
         baseline: Option<Vec<TotalsReading>>,
     ) -> Result<()> {
         self.call(move |db| {
-            dispatches::advance(&mut db.conn, Timestamp::now(), id, stage, baseline.as_deref())
+            dispatches::advance(
+                &mut db.conn,
+                Timestamp::now(),
+                id,
+                stage,
+                baseline.as_deref(),
+            )
         })
         .await
     }
@@ -284,7 +289,8 @@ impl Journal {
 
     /// The latest sale of a position, whatever its status.
     pub async fn last_sale(&self, position: PositionId) -> Result<Option<Sale>> {
-        self.call(move |db| sales::last_for(&db.conn, position)).await
+        self.call(move |db| sales::last_for(&db.conn, position))
+            .await
     }
 
     // ---- sales ----

@@ -167,9 +167,8 @@ pub(crate) fn latest_payable(conn: &Connection, position: PositionId) -> Result<
 /// The newest `limit` sales, newest first.
 /// The latest sale of a position, whatever its status.
 pub(crate) fn last_for(conn: &Connection, position: PositionId) -> Result<Option<Sale>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id FROM sales WHERE position = ?1 ORDER BY id DESC LIMIT 1",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM sales WHERE position = ?1 ORDER BY id DESC LIMIT 1")?;
     let id: Option<SaleId> = stmt.query_row([position.0], |row| row.get(0)).optional()?;
     match id {
         Some(id) => get(conn, id),
@@ -226,8 +225,8 @@ pub(crate) fn complete_in(
 ) -> Result<Sale> {
     let mut attendant = new.attendant.clone();
     if let Some(dispatch_id) = new.dispatch {
-        let dispatch = dispatches::get(tx, dispatch_id)?
-            .ok_or(JournalError::DispatchNotFound(dispatch_id))?;
+        let dispatch =
+            dispatches::get(tx, dispatch_id)?.ok_or(JournalError::DispatchNotFound(dispatch_id))?;
         if !dispatch.is_open() {
             return Err(JournalError::DispatchNotOpen(dispatch_id));
         }

@@ -55,13 +55,23 @@ impl Rig {
     /// `pumps` simulated DART pumps on a new pseudo-terminal, flowing at [`FAST_FLOW`]
     /// litres a minute so dispatches take about a second.
     pub fn new(pumps: u8) -> Rig {
+        let simulator = protocols::demo_simulator(pumps).expect("simulated pumps");
+        Rig::with_simulator(pumps, simulator, FAST_FLOW)
+    }
+
+    /// `pumps` pumps of `simulator` (addressed as [`address`] gives them) on a new
+    /// pseudo-terminal, flowing at `flow` litres a minute.
+    pub fn with_simulator(
+        pumps: u8,
+        mut simulator: Box<dyn pump_protocols::LineSimulator>,
+        flow: u32,
+    ) -> Rig {
         let sim_shutdown = CancellationToken::new();
-        let mut simulator = protocols::demo_simulator(pumps).expect("simulated pumps");
         for pump in 1..=pumps {
             simulator
                 .act(
                     address(u16::from(pump)),
-                    SimAction::SetFlowRate(Volume::new(Decimal::from(FAST_FLOW))),
+                    SimAction::SetFlowRate(Volume::new(Decimal::from(flow))),
                     std::time::Instant::now(),
                 )
                 .expect("flow rate");
@@ -377,11 +387,33 @@ impl ChildDaemon {
 
     /// Starts `forecourtd run` with this configuration text (listening on the given ports).
     pub async fn start_with_text(rig: &Rig, text: &str, public: u16, admin: u16) -> ChildDaemon {
+        Self::start_logged(rig, text, public, admin, None).await
+    }
+
+    /// As [`start_with_text`](Self::start_with_text), appending the daemon's log (stderr)
+    /// to `log` when given.
+    pub async fn start_logged(
+        rig: &Rig,
+        text: &str,
+        public: u16,
+        admin: u16,
+        log: Option<&std::path::Path>,
+    ) -> ChildDaemon {
         let public = format!("127.0.0.1:{public}");
         let admin = format!("127.0.0.1:{admin}");
         let path = rig.dir.path().join("config.toml");
         std::fs::write(&path, text).expect("write configuration");
-        let child = run_forecourtd(&path, &[], &[], Stdio::null());
+        let stderr = match log {
+            Some(log) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .expect("daemon log file"),
+            ),
+            None => Stdio::null(),
+        };
+        let child = run_forecourtd(&path, &[], &[], stderr);
         let daemon = ChildDaemon {
             child,
             public: format!("http://{public}"),
@@ -441,4 +473,8 @@ impl ChildDaemon {
     }
 }
 
+pub mod crash;
+pub mod crash_cars;
+pub mod crash_check;
+pub mod crash_truth;
 pub mod payments;
