@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod access;
 pub mod admin_client;
 pub mod app;
 pub mod cli_support;
