@@ -17,14 +17,22 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Line, MpMode};
+use crate::access::counters::RefusalCounters;
+use crate::access::sessions::{SessionSettings, Sessions};
+use crate::access::throttle::Throttle;
+use crate::access::tokens::{self, TokenChecker};
+use crate::access::Role;
+use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
+use crate::http::admin::{AccessState, AdminContext};
+use crate::http::guard::GuardSettings;
 use crate::http::notifications::{HintLimiter, NotificationEndpoint, NotificationSettings};
 use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
+use crate::http::routes::MetricsAccess;
 use crate::http::server::{self, Limits};
-use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
-use crate::journal::{Journal, JournalSettings};
+use crate::http::{AdminHandler, PublicHandler};
+use crate::journal::{Journal, JournalSettings, NewUser};
 use crate::lines::LineTask;
 use crate::mercadopago::{ClientSettings, MercadoPagoClient};
 use crate::payments::decide::PaymentPolicy;
@@ -43,6 +51,7 @@ pub struct Daemon {
     /// The forecourt actor.
     pub forecourt: ForecourtHandle,
     journal: Journal,
+    refusals: Arc<RefusalCounters>,
     http_shutdown: CancellationToken,
     http_tasks: TaskTracker,
     line_shutdown: CancellationToken,
@@ -174,6 +183,64 @@ fn open_serial(line: &Line) -> std::io::Result<tokio_serial::SerialStream> {
         .map_err(std::io::Error::other)
 }
 
+/// Creates a journal user for each configured attendant not there yet. The journal is
+/// the source of truth afterwards: a manager adds, disables and resets attendants through
+/// the admin API, and an attendant seeded here signs in once a manager has set a PIN.
+async fn seed_attendants(config: &Config, journal: &Journal) -> anyhow::Result<()> {
+    let seeds = config
+        .attendants()
+        .iter()
+        .map(|a| NewUser {
+            name: a.id.clone(),
+            role: Role::Attendant,
+            display_name: a.name.clone(),
+            secret_hash: None,
+            document_type: Some(a.document_type.clone()),
+            document_number: a.document_number.clone(),
+        })
+        .collect();
+    let created = journal
+        .seed_users(seeds)
+        .await
+        .context("adding the configured attendants to the journal")?;
+    if created > 0 {
+        tracing::info!(
+            created,
+            "attendants from the configuration added to the journal"
+        );
+    }
+    Ok(())
+}
+
+/// The admin listener's access state, once its address is known.
+fn access_state(
+    config: &Config,
+    journal: &Journal,
+    local: SocketAddr,
+    counters: Arc<RefusalCounters>,
+) -> AccessState {
+    let admin = config.admin();
+    AccessState {
+        guard: GuardSettings {
+            allowed_hosts: admin.allowed_hosts.clone(),
+            local,
+            tls: admin.tls.is_some(),
+        },
+        sessions: Sessions::new(SessionSettings {
+            idle: admin.session_idle,
+            absolute: admin.session_absolute,
+            ..SessionSettings::default()
+        }),
+        throttle: Throttle::default(),
+        tokens: TokenChecker::new(journal.clone()),
+        counters,
+        metrics: match admin.metrics {
+            MetricsSetting::Loopback => MetricsAccess::OpenOnLoopback,
+            MetricsSetting::Identity => MetricsAccess::Identity,
+        },
+    }
+}
+
 impl Daemon {
     /// Starts every subsystem. Fails (without leaving tasks behind) if the journal cannot
     /// be opened or a listener cannot be bound.
@@ -201,6 +268,13 @@ impl Daemon {
         )
         .await
         .with_context(|| format!("opening the journal {}", config.database().path.display()))?;
+
+        seed_attendants(&config, &journal).await?;
+        let cli_token = config.cli_token_file();
+        tokens::ensure_cli_token(&journal, &cli_token)
+            .await
+            .with_context(|| format!("writing the CLI token {}", cli_token.display()))?;
+        let counters = Arc::new(RefusalCounters::default());
 
         let mut line_senders = HashMap::new();
         let mut line_inputs = Vec::new();
@@ -321,10 +395,15 @@ impl Daemon {
         let admin_handler = Arc::new(AdminHandler {
             context: AdminContext {
                 forecourt: forecourt.clone(),
-                attendants: config.attendants().iter().map(|a| a.id.clone()).collect(),
                 journal: journal.clone(),
                 payments: applier,
                 pos_plans: Arc::new(pos_sync::plans(&config)),
+                access: Arc::new(access_state(
+                    &config,
+                    &journal,
+                    admin_addr,
+                    counters.clone(),
+                )),
             },
         });
         http_tasks.spawn(server::serve(
@@ -353,6 +432,7 @@ impl Daemon {
             admin_addr,
             forecourt,
             journal,
+            refusals: counters,
             http_shutdown,
             http_tasks,
             line_shutdown,
@@ -362,6 +442,11 @@ impl Daemon {
             payment_shutdown,
             payment_tasks,
         })
+    }
+
+    /// Refusal counters of both listeners.
+    pub fn refusals(&self) -> &RefusalCounters {
+        &self.refusals
     }
 
     /// The journal, for read-only inspection (tests, CLI).

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod access;
 mod config;
 mod order_endpoint;
 mod payments;

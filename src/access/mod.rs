@@ -99,6 +99,27 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Checks a new PIN (attendant: 4 to 8 digits, typed on a pump-side keypad) or password
+/// (manager: 10 to 128 characters); the message says what is wrong.
+pub fn check_secret(role: Role, secret: &str) -> Result<(), String> {
+    match role {
+        Role::Attendant => {
+            if (4..=8).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(())
+            } else {
+                Err("an attendant's pin is 4 to 8 digits".to_owned())
+            }
+        }
+        Role::Manager => {
+            if (10..=128).contains(&secret.chars().count()) {
+                Ok(())
+            } else {
+                Err("a manager's password is 10 to 128 characters".to_owned())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

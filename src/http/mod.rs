@@ -6,10 +6,13 @@
 //! actor; they never hold a lock or wait on a pump.
 
 pub mod admin;
+pub mod admin_access;
 pub mod admin_sales;
 pub mod error;
+pub mod guard;
 pub mod notifications;
 pub mod order;
+pub mod routes;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -113,12 +116,8 @@ pub struct AdminHandler {
 }
 
 impl Handler for AdminHandler {
-    fn handle(&self, request: Request<Bytes>, _peer: SocketAddr) -> HandlerFuture {
+    fn handle(&self, request: Request<Bytes>, peer: SocketAddr) -> HandlerFuture {
         let context = self.context.clone();
-        Box::pin(async move {
-            admin::handle(&context, request, now())
-                .await
-                .unwrap_or_else(ApiError::into_response)
-        })
+        Box::pin(async move { admin::handle(&context, request, peer, now()).await })
     }
 }
