@@ -27,12 +27,13 @@ use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
 use crate::http::admin::{AccessState, AdminContext};
 use crate::http::guard::GuardSettings;
-use crate::http::notifications::{HintLimiter, NotificationEndpoint, NotificationSettings};
+use crate::http::hint_gate::{HintGate, HintRates};
+use crate::http::notifications::{NotificationEndpoint, NotificationSettings};
 use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
 use crate::http::routes::MetricsAccess;
 use crate::http::server::{self, Limits};
 use crate::http::{AdminHandler, PublicHandler};
-use crate::journal::{Journal, JournalSettings, NewUser};
+use crate::journal::{HintPolicy, Journal, JournalSettings, NewUser};
 use crate::lines::LineTask;
 use crate::mercadopago::{ClientSettings, MercadoPagoClient};
 use crate::payments::decide::PaymentPolicy;
@@ -64,10 +65,6 @@ pub struct Daemon {
 
 /// Bound on one admin request (POS sync over every position included).
 pub const ADMIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Unverified notifications accepted at once, and per second after that.
-const HINT_BURST: u32 = 100;
-const HINT_PER_SECOND: u32 = 20;
 
 /// The payment applier, when an access token is configured.
 pub fn payment_applier(
@@ -379,7 +376,10 @@ impl Daemon {
             },
             journal: journal.clone(),
             wake,
-            limiter: std::sync::Mutex::new(HintLimiter::new(HINT_BURST, HINT_PER_SECOND)),
+            gate: std::sync::Mutex::new(HintGate::new(HintRates::default())),
+            hint_policy: HintPolicy::default(),
+            trusted_proxies: config.listen().public_trusted_proxies.clone(),
+            counters: counters.clone(),
         });
         if mp.webhook_secrets.is_empty() {
             tracing::warn!("no webhook secret configured: webhook signatures cannot be verified");

@@ -4,6 +4,7 @@ mod support;
 
 mod access;
 mod config;
+mod hints;
 mod order_endpoint;
 mod payments;
 mod pos;

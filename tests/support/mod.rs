@@ -164,7 +164,8 @@ pub fn token_for(base: &str) -> Option<Secret> {
 }
 
 impl Station {
-    fn new(daemon: Daemon) -> Station {
+    /// Wraps a started daemon and registers its CLI token for [`get`] and [`post`].
+    pub fn new(daemon: Daemon) -> Station {
         let admin = format!("http://{}", daemon.admin_addr);
         let dir = daemon
             .journal()
