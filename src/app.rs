@@ -295,6 +295,13 @@ impl Daemon {
                     format!("binding the public listener {}", config.listen().public)
                 })?,
         };
+        let admin_tls = match &config.admin().tls {
+            Some(tls) => Some(
+                crate::http::tls::acceptor(&tls.cert_file, &tls.key_file)
+                    .context("loading the admin listener's TLS certificate")?,
+            ),
+            None => None,
+        };
         let admin = TcpListener::bind(config.listen().admin)
             .await
             .with_context(|| format!("binding the admin listener {}", config.listen().admin))?;
@@ -410,6 +417,7 @@ impl Daemon {
             public,
             public_handler,
             Limits::default(),
+            None,
             http_shutdown.clone(),
         ));
         // Staff operations (POS sync, refunds) wait on Mercado Pago with retries; the admin
@@ -422,6 +430,7 @@ impl Daemon {
             admin,
             admin_handler,
             admin_limits,
+            admin_tls,
             http_shutdown.clone(),
         ));
         http_tasks.close();

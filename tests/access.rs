@@ -576,3 +576,92 @@ async fn sessions_end_at_sign_out_and_when_the_user_is_disabled() {
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
     station.stop().await;
 }
+
+/// An HTTPS client trusting only the test certificate of `tests/data`.
+fn tls_client() -> Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+> {
+    use rustls::pki_types::pem::PemObject;
+    let cert = rustls::pki_types::CertificateDer::from_pem_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/admin-test.crt"
+    ))
+    .expect("test certificate");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+#[tokio::test]
+async fn the_admin_listener_serves_tls_with_secure_cookies() {
+    let rig = Rig::new(1);
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let station = rig
+        .start(|t| {
+            format!(
+                "{t}\n[admin]\ntls_cert_file = \"{data}/admin-test.crt\"\n\
+                 tls_key_file = \"{data}/admin-test.key\"\n"
+            )
+        })
+        .await;
+    let port = station.daemon.admin_addr.port();
+    let client = tls_client();
+    // Plain HTTP to a TLS listener gets nowhere.
+    let plain = forecourtd::admin_client::call(&station.admin, Method::GET, "/healthz", None).await;
+    assert!(
+        !plain.is_ok_and(|(status, _)| status == StatusCode::OK),
+        "plain HTTP must not reach a TLS listener"
+    );
+    let token = token_for(&station.admin).expect("CLI token");
+    let reset = client
+        .request(
+            Request::post(format!("https://localhost:{port}/api/users/7/reset"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {}", token.expose()))
+                .body(Full::new(Bytes::from(r#"{"pin":"1234"}"#)))
+                .expect("request"),
+        )
+        .await
+        .expect("TLS request");
+    assert_eq!(reset.status(), StatusCode::OK);
+    let health = client
+        .get(
+            format!("https://localhost:{port}/healthz")
+                .parse()
+                .expect("uri"),
+        )
+        .await
+        .expect("TLS request");
+    assert_eq!(health.status(), StatusCode::OK);
+    let login = client
+        .request(
+            Request::post(format!("https://localhost:{port}/api/login"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(r#"{"user":"7","pin":"1234"}"#)))
+                .expect("request"),
+        )
+        .await
+        .expect("TLS request");
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(cookie.starts_with("__Host-forecourtd_session="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(login.headers().get("strict-transport-security").is_some());
+    station.stop().await;
+}

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod order;
 pub mod routes;
 pub mod server;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
