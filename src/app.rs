@@ -212,7 +212,7 @@ async fn seed_attendants(config: &Config, journal: &Journal) -> anyhow::Result<(
 /// The admin listener's access state, once its address is known.
 fn access_state(
     config: &Config,
-    journal: &Journal,
+    tokens: TokenChecker,
     local: SocketAddr,
     counters: Arc<RefusalCounters>,
 ) -> AccessState {
@@ -229,7 +229,7 @@ fn access_state(
             ..SessionSettings::default()
         }),
         throttle: Throttle::default(),
-        tokens: TokenChecker::new(journal.clone()),
+        tokens,
         counters,
         metrics: match admin.metrics {
             MetricsSetting::Loopback => MetricsAccess::OpenOnLoopback,
@@ -268,7 +268,8 @@ impl Daemon {
 
         seed_attendants(&config, &journal).await?;
         let cli_token = config.cli_token_file();
-        tokens::ensure_cli_token(&journal, &cli_token)
+        let token_checker = TokenChecker::new(journal.clone());
+        tokens::ensure_cli_token(&journal, &token_checker, &cli_token)
             .await
             .with_context(|| format!("writing the CLI token {}", cli_token.display()))?;
         let counters = Arc::new(RefusalCounters::default());
@@ -407,7 +408,7 @@ impl Daemon {
                 pos_plans: Arc::new(pos_sync::plans(&config)),
                 access: Arc::new(access_state(
                     &config,
-                    &journal,
+                    token_checker,
                     admin_addr,
                     counters.clone(),
                 )),

@@ -111,13 +111,18 @@ impl TokenChecker {
             role: row.role,
             proof: Proof::Token,
         };
+        self.remember(text, identity.clone());
+        Some(identity)
+    }
+
+    /// Remembers `text` as a verified token of `identity`.
+    fn remember(&self, text: &str, identity: Identity) {
         if let Ok(mut verified) = self.verified.lock() {
             if verified.len() >= CACHE {
                 verified.clear();
             }
-            verified.insert(key, identity.clone());
+            verified.insert(digest(text), identity);
         }
-        Some(identity)
     }
 
     /// Forgets every verified token (after a revocation or replacement).
@@ -129,10 +134,14 @@ impl TokenChecker {
 }
 
 /// Makes sure `path` holds a working manager token for the CLI: keeps a file whose token
-/// still verifies, else issues a new `cli` token and writes it with mode 0600.
-pub async fn ensure_cli_token(journal: &Journal, path: &Path) -> Result<(), TokenError> {
+/// still verifies, else issues a new `cli` token and writes it with mode 0600. Either way
+/// `checker` remembers it, so the CLI's first call after a start is not slowed by a hash.
+pub async fn ensure_cli_token(
+    journal: &Journal,
+    checker: &TokenChecker,
+    path: &Path,
+) -> Result<(), TokenError> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        let checker = TokenChecker::new(journal.clone());
         if checker
             .check(text.trim())
             .await
@@ -142,6 +151,15 @@ pub async fn ensure_cli_token(journal: &Journal, path: &Path) -> Result<(), Toke
         }
     }
     let text = issue(journal, CLI_TOKEN_NAME, Role::Manager, true).await?;
+    checker.forget_all();
+    checker.remember(
+        &text,
+        Identity {
+            name: CLI_TOKEN_NAME.to_owned(),
+            role: Role::Manager,
+            proof: Proof::Token,
+        },
+    );
     write_private(path, &text).map_err(|source| TokenError::File {
         path: path.display().to_string(),
         source,

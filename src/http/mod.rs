@@ -10,6 +10,7 @@ pub mod admin_access;
 pub mod admin_sales;
 pub mod error;
 pub mod guard;
+pub mod head;
 pub mod hint_gate;
 pub mod notifications;
 pub mod order;

@@ -3,7 +3,9 @@
 //! A task per connection (hyper's `http1` over `TokioIo`), with bounds on everything a
 //! client controls: header bytes, time to send the headers, body size and total request
 //! time. The body is read (up to the limit) before a handler sees the request, so
-//! handlers work on plain bytes and never on a half-open stream. Shutdown stops
+//! handlers work on plain bytes and never on a half-open stream. A connection's first
+//! request head is checked before hyper parses it ([`head`]), so garbage and oversized
+//! headers get a JSON answer too. Shutdown stops
 //! accepting, lets requests in progress finish, and gives up after a deadline.
 
 use std::convert::Infallible;
@@ -27,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, HttpResponse};
+use super::head;
 
 /// Bounds on what one client may make a listener do.
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +130,10 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let io = match head::read_first(io, MAX_HEADER_BUFFER, limits.header_timeout).await {
+        head::Head::Serve(io) => io,
+        head::Head::Refused => return,
+    };
     let service = service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(answer(handler, request, peer, limits).await) }
