@@ -209,6 +209,23 @@ async fn seed_attendants(config: &Config, journal: &Journal) -> anyhow::Result<(
     Ok(())
 }
 
+/// The loyalty identification of every enabled attendant in the journal (the source of
+/// truth once seeded; an attendant added later is known to loyalty after a restart).
+async fn cashiers(journal: &Journal) -> anyhow::Result<HashMap<String, Cashier>> {
+    let users = journal.users().await.context("reading the attendants")?;
+    Ok(users
+        .into_iter()
+        .filter(|u| u.role == Role::Attendant && !u.disabled)
+        .map(|u| {
+            let cashier = Cashier {
+                document_type: u.document_type.unwrap_or_else(|| "DNI".to_owned()),
+                document_number: u.document_number.unwrap_or_else(|| "00000000".to_owned()),
+            };
+            (u.name, cashier)
+        })
+        .collect())
+}
+
 /// The admin listener's access state, once its address is known.
 fn access_state(
     config: &Config,
@@ -349,7 +366,9 @@ impl Daemon {
         }
 
         let mp = config.mercadopago();
-        let order = Arc::new(order_settings(&config));
+        let mut order = order_settings(&config);
+        order.attendants = cashiers(&journal).await?;
+        let order = Arc::new(order);
         let preferences = match (mp.mode, &applier) {
             (MpMode::Preference, Some(applier)) => Some(Preferences::new(
                 applier.client.clone(),
