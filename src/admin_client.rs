@@ -1,6 +1,7 @@
 //! A small client for the admin API, used by the CLI (`forecourtd status`,
 //! `forecourtd authorize …`). The CLI changes state only through the admin API, exactly as
-//! an attendant console would.
+//! an attendant console would, and proves who it is with a service token (on the box, the
+//! one the daemon writes to `cli.token` next to the journal).
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+
+use crate::secret::Secret;
 
 /// How long the CLI waits for the daemon: a little longer than the daemon's own bound on
 /// an admin request, so the daemon's answer (even a timeout) always arrives.
@@ -29,6 +32,14 @@ pub enum AdminClientError {
         /// Why.
         reason: String,
     },
+    /// The token file could not be read.
+    #[error("cannot read the token file {path}: {reason}")]
+    Token {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The daemon answered with something that is not JSON.
     #[error("the daemon answered {status} with a body that is not JSON")]
     NotJson {
@@ -37,10 +48,32 @@ pub enum AdminClientError {
     },
 }
 
-/// Calls the admin API at `base` (e.g. `http://127.0.0.1:8081`) and returns the status and
-/// JSON body.
+/// Reads a service token from `path` (its text, surrounding white space ignored).
+pub fn read_token_file(path: &std::path::Path) -> Result<Secret, AdminClientError> {
+    std::fs::read_to_string(path)
+        .map(|text| Secret::new(text.trim()))
+        .map_err(|e| AdminClientError::Token {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Calls the admin API at `base` (e.g. `http://127.0.0.1:8081`) without credentials and
+/// returns the status and JSON body.
 pub async fn call(
     base: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Value), AdminClientError> {
+    call_as(base, None, method, path, body).await
+}
+
+/// Calls the admin API at `base` with `token` as the bearer and returns the status and
+/// JSON body.
+pub async fn call_as(
+    base: &str,
+    token: Option<&Secret>,
     method: Method,
     path: &str,
     body: Option<&Value>,
@@ -50,19 +83,37 @@ pub async fn call(
         .parse()
         .map_err(|_| AdminClientError::BadUrl(url.clone()))?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(uri)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(
+            hyper::header::AUTHORIZATION,
+            format!("Bearer {}", token.expose()),
+        );
+    }
+    let request = request
         .body(Full::new(Bytes::from(payload)))
         .map_err(|_| AdminClientError::BadUrl(url.clone()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
     let unreachable = |reason: String| AdminClientError::Unreachable {
         url: url.clone(),
         reason,
     };
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
+    // Loading the TLS roots costs more than a loopback call: only for an https URL.
+    let answer = if url.starts_with("https:") {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_only()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(https);
+        tokio::time::timeout(TIMEOUT, client.request(request)).await
+    } else {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        tokio::time::timeout(TIMEOUT, client.request(request)).await
+    };
+    let response = answer
         .map_err(|_| unreachable("timed out".to_owned()))?
         .map_err(|e| unreachable(e.to_string()))?;
     let status = response.status();

@@ -26,15 +26,24 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Line, MpMode};
+use crate::access::counters::RefusalCounters;
+use crate::access::sessions::{SessionSettings, Sessions};
+use crate::access::throttle::Throttle;
+use crate::access::tokens::{self, TokenChecker};
+use crate::access::Role;
+use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
-use crate::http::notifications::{HintLimiter, NotificationEndpoint, NotificationSettings};
+use crate::http::admin::{AccessState, AdminContext};
+use crate::http::guard::GuardSettings;
+use crate::http::hint_gate::{HintGate, HintRates};
+use crate::http::notifications::{NotificationEndpoint, NotificationSettings};
 use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
+use crate::http::routes::MetricsAccess;
 use crate::http::server::{self, Limits};
-use crate::http::{admin::AdminContext, AdminHandler, PublicHandler};
+use crate::http::{AdminHandler, PublicHandler};
 use crate::journal::prune::Pruner;
-use crate::journal::{Journal, JournalSettings};
+use crate::journal::{HintPolicy, Journal, JournalSettings, NewUser};
 use crate::lines::LineTask;
 use crate::liveness::{Fault, Liveness};
 use crate::mercadopago::{ClientSettings, MercadoPagoClient};
@@ -62,6 +71,7 @@ pub struct Daemon {
     liveness: Arc<Liveness>,
     service_shutdown: CancellationToken,
     service_tasks: TaskTracker,
+    refusals: Arc<RefusalCounters>,
     http_shutdown: CancellationToken,
     http_tasks: TaskTracker,
     line_shutdown: CancellationToken,
@@ -97,10 +107,6 @@ pub struct ShutdownIncomplete {
 
 /// Bound on one admin request (POS sync over every position included).
 pub const ADMIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Unverified notifications accepted at once, and per second after that.
-const HINT_BURST: u32 = 100;
-const HINT_PER_SECOND: u32 = 20;
 
 /// The payment applier, when an access token is configured.
 pub fn payment_applier(
@@ -219,6 +225,81 @@ fn open_serial(line: &Line) -> std::io::Result<tokio_serial::SerialStream> {
         .map_err(std::io::Error::other)
 }
 
+/// Creates a journal user for each configured attendant not there yet. The journal is
+/// the source of truth afterwards: a manager adds, disables and resets attendants through
+/// the admin API, and an attendant seeded here signs in once a manager has set a PIN.
+async fn seed_attendants(config: &Config, journal: &Journal) -> anyhow::Result<()> {
+    let seeds = config
+        .attendants()
+        .iter()
+        .map(|a| NewUser {
+            name: a.id.clone(),
+            role: Role::Attendant,
+            display_name: a.name.clone(),
+            secret_hash: None,
+            document_type: Some(a.document_type.clone()),
+            document_number: a.document_number.clone(),
+        })
+        .collect();
+    let created = journal
+        .seed_users(seeds)
+        .await
+        .context("adding the configured attendants to the journal")?;
+    if created > 0 {
+        tracing::info!(
+            created,
+            "attendants from the configuration added to the journal"
+        );
+    }
+    Ok(())
+}
+
+/// The loyalty identification of every enabled attendant in the journal (the source of
+/// truth once seeded; an attendant added later is known to loyalty after a restart).
+async fn cashiers(journal: &Journal) -> anyhow::Result<HashMap<String, Cashier>> {
+    let users = journal.users().await.context("reading the attendants")?;
+    Ok(users
+        .into_iter()
+        .filter(|u| u.role == Role::Attendant && !u.disabled)
+        .map(|u| {
+            let cashier = Cashier {
+                document_type: u.document_type.unwrap_or_else(|| "DNI".to_owned()),
+                document_number: u.document_number.unwrap_or_else(|| "00000000".to_owned()),
+            };
+            (u.name, cashier)
+        })
+        .collect())
+}
+
+/// The admin listener's access state, once its address is known.
+fn access_state(
+    config: &Config,
+    tokens: TokenChecker,
+    local: SocketAddr,
+    counters: Arc<RefusalCounters>,
+) -> AccessState {
+    let admin = config.admin();
+    AccessState {
+        guard: GuardSettings {
+            allowed_hosts: admin.allowed_hosts.clone(),
+            local,
+            tls: admin.tls.is_some(),
+        },
+        sessions: Sessions::new(SessionSettings {
+            idle: admin.session_idle,
+            absolute: admin.session_absolute,
+            ..SessionSettings::default()
+        }),
+        throttle: Throttle::default(),
+        tokens,
+        counters,
+        metrics: match admin.metrics {
+            MetricsSetting::Loopback => MetricsAccess::OpenOnLoopback,
+            MetricsSetting::Identity => MetricsAccess::Identity,
+        },
+    }
+}
+
 impl Daemon {
     /// Starts every subsystem. Fails (without leaving tasks behind) if the journal cannot
     /// be opened or a listener cannot be bound.
@@ -250,6 +331,14 @@ impl Daemon {
             .await
             .context("loading served sales from the journal")?;
 
+        seed_attendants(&config, &journal).await?;
+        let cli_token = config.cli_token_file();
+        let token_checker = TokenChecker::new(journal.clone());
+        tokens::ensure_cli_token(&journal, &token_checker, &cli_token)
+            .await
+            .with_context(|| format!("writing the CLI token {}", cli_token.display()))?;
+        let counters = Arc::new(RefusalCounters::default());
+
         let mut line_senders = HashMap::new();
         let mut line_inputs = Vec::new();
         for line in config.lines() {
@@ -274,6 +363,13 @@ impl Daemon {
                 .with_context(|| {
                     format!("binding the public listener {}", config.listen().public)
                 })?,
+        };
+        let admin_tls = match &config.admin().tls {
+            Some(tls) => Some(
+                crate::http::tls::acceptor(&tls.cert_file, &tls.key_file)
+                    .context("loading the admin listener's TLS certificate")?,
+            ),
+            None => None,
         };
         let admin = TcpListener::bind(config.listen().admin)
             .await
@@ -351,7 +447,9 @@ impl Daemon {
         }
 
         let mp = config.mercadopago();
-        let order = Arc::new(order_settings(&config));
+        let mut order = order_settings(&config);
+        order.attendants = cashiers(&journal).await?;
+        let order = Arc::new(order);
         let preferences = match (mp.mode, &applier) {
             (MpMode::Preference, Some(applier)) => Some(Preferences::new(
                 applier.client.clone(),
@@ -405,7 +503,10 @@ impl Daemon {
             },
             journal: journal.clone(),
             wake,
-            limiter: std::sync::Mutex::new(HintLimiter::new(HINT_BURST, HINT_PER_SECOND)),
+            gate: std::sync::Mutex::new(HintGate::new(HintRates::default())),
+            hint_policy: HintPolicy::default(),
+            trusted_proxies: config.listen().public_trusted_proxies.clone(),
+            counters: counters.clone(),
         });
         if mp.webhook_secrets.is_empty() {
             tracing::warn!("no webhook secret configured: webhook signatures cannot be verified");
@@ -421,10 +522,15 @@ impl Daemon {
         let admin_handler = Arc::new(AdminHandler {
             context: AdminContext {
                 forecourt: forecourt.clone(),
-                attendants: config.attendants().iter().map(|a| a.id.clone()).collect(),
                 journal: journal.clone(),
                 payments: applier,
                 pos_plans: Arc::new(pos_sync::plans(&config)),
+                access: Arc::new(access_state(
+                    &config,
+                    token_checker,
+                    admin_addr,
+                    counters.clone(),
+                )),
             },
         });
         supervisor.spawn(
@@ -434,6 +540,7 @@ impl Daemon {
                 public,
                 public_handler,
                 Limits::default(),
+                None,
                 http_shutdown.clone(),
             ),
         );
@@ -446,7 +553,13 @@ impl Daemon {
         supervisor.spawn(
             &http_tasks,
             "listener admin",
-            server::serve(admin, admin_handler, admin_limits, http_shutdown.clone()),
+            server::serve(
+                admin,
+                admin_handler,
+                admin_limits,
+                admin_tls,
+                http_shutdown.clone(),
+            ),
         );
         http_tasks.close();
 
@@ -473,6 +586,7 @@ impl Daemon {
             liveness,
             service_shutdown,
             service_tasks,
+            refusals: counters,
             http_shutdown,
             http_tasks,
             line_shutdown,
@@ -534,6 +648,11 @@ impl Daemon {
             }
             None => false,
         }
+    }
+
+    /// Refusal counters of both listeners.
+    pub fn refusals(&self) -> &RefusalCounters {
+        &self.refusals
     }
 
     /// The journal, for read-only inspection (tests, CLI).

@@ -32,6 +32,7 @@ use crate::mercadopago::sandbox::{
     CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOutcome, ScanTarget,
 };
 use crate::protocols;
+use crate::secret::Secret;
 use crate::sim::{spawn_sim_line, SimLineHandle};
 
 /// The station every generated configuration describes.
@@ -231,6 +232,7 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
     });
     let config = Config::from_toml_str(&text, temp.path())
         .map_err(|e| anyhow::anyhow!("generated configuration is invalid:\n{e}"))?;
+    let token_file = config.cli_token_file();
     let daemon = Daemon::start_with_public(config, Some(public))
         .await
         .with_context(|| format!("starting the daemon (is {} in use?)", args.admin))?;
@@ -243,6 +245,12 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
     );
 
     let admin_url = format!("http://{}", daemon.admin_addr);
+    let admin_token = admin_client::read_token_file(&token_file)?;
+    println!(
+        "  CLI token       {} (e.g. forecourtd status --token-file {})",
+        token_file.display(),
+        token_file.display()
+    );
     let public_url = format!("http://{}", daemon.public_addr);
     let cars_shutdown = CancellationToken::new();
     let watcher = tokio::spawn(watch_positions(
@@ -256,6 +264,7 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
             sandbox: sandbox.clone(),
             forecourt: daemon.forecourt.clone(),
             admin_url: admin_url.clone(),
+            admin_token: admin_token.clone(),
             public_url: public_url.clone(),
             pump,
             pause,
@@ -268,16 +277,21 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
             return std::future::pending::<()>().await;
         }
         loop {
-            let settled =
-                match admin_client::call(&admin_url, Method::GET, "/api/sales?limit=500", None)
-                    .await
-                {
-                    Ok((_, sales)) => sales
-                        .as_array()
-                        .map(|s| s.iter().filter(|s| s["status"] != json!("ready")).count())
-                        .unwrap_or(0),
-                    Err(_) => 0,
-                };
+            let settled = match admin_client::call_as(
+                &admin_url,
+                Some(&admin_token),
+                Method::GET,
+                "/api/sales?limit=500",
+                None,
+            )
+            .await
+            {
+                Ok((_, sales)) => sales
+                    .as_array()
+                    .map(|s| s.iter().filter(|s| s["status"] != json!("ready")).count())
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
             if settled >= target as usize {
                 return;
             }
@@ -374,6 +388,7 @@ struct Car {
     sandbox: SandboxHandle,
     forecourt: ForecourtHandle,
     admin_url: String,
+    admin_token: Secret,
     public_url: String,
     pump: u8,
     pause: Duration,
@@ -407,7 +422,15 @@ async fn drive_cars(car: Car) {
         let attendant = if n % 2 == 0 { "7" } else { "8" };
         let body = json!({ "amount": preset, "attendant": attendant });
         let path = format!("/api/positions/{}/authorize", car.pump);
-        match admin_client::call(&car.admin_url, Method::POST, &path, Some(&body)).await {
+        match admin_client::call_as(
+            &car.admin_url,
+            Some(&car.admin_token),
+            Method::POST,
+            &path,
+            Some(&body),
+        )
+        .await
+        {
             Ok((status, _)) if status.is_success() => {
                 println!(
                     "pos {}: attendant {attendant} authorizes ${preset}",
@@ -475,8 +498,9 @@ async fn pay(car: &Car, n: usize) {
             return;
         };
         let path = format!("/api/sales/{sale}/settle");
-        if admin_client::call(
+        if admin_client::call_as(
             &car.admin_url,
+            Some(&car.admin_token),
             Method::POST,
             &path,
             Some(&json!({ "note": "cash" })),

@@ -6,8 +6,10 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod access;
 pub mod admin_client;
 pub mod app;
+pub mod cli_access;
 pub mod cli_support;
 pub mod config;
 pub mod demo;

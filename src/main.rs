@@ -11,7 +11,7 @@ use forecourtd::app::{Daemon, SHUTDOWN_DEADLINE};
 use forecourtd::config::{Config, ConfigError, LogFormat, EXAMPLE};
 use forecourtd::journal::maintenance;
 use forecourtd::liveness::Fault;
-use forecourtd::{admin_client, cli_support};
+use forecourtd::{admin_client, cli_access, cli_support};
 use serde_json::json;
 
 /// Exit status for a configuration that cannot be used (unreadable, bad TOML, invalid).
@@ -150,6 +150,31 @@ enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// Users: attendants and managers.
+    User {
+        #[command(subcommand)]
+        action: cli_access::UserAction,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Service tokens for a POS, a back office or a script.
+    Token {
+        #[command(subcommand)]
+        action: cli_access::TokenAction,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// The audit trail of admin actions, newest first (admin API, manager).
+    Audit {
+        /// How many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only rows older than this id (paging).
+        #[arg(long)]
+        before: Option<i64>,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
     /// A local stand-in for the Mercado Pago API and app, for tests and the demo.
     Sandbox(forecourtd::mercadopago::sandbox::SandboxArgs),
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
@@ -167,15 +192,18 @@ enum PosAction {
     List,
 }
 
-/// Where the admin API is.
+/// Where the admin API is, and the token the CLI proves itself with.
 #[derive(Debug, clap::Args)]
 struct AdminTarget {
     /// Admin API base URL.
     #[arg(long, conflicts_with = "config")]
     admin: Option<String>,
-    /// Take the admin address from this configuration file.
+    /// Take the admin address and token file from this configuration file.
     #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Service token file (default: the daemon's `cli.token` next to the journal).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 /// Which journal file.
@@ -206,16 +234,34 @@ impl JournalTarget {
 /// Where the packaged daemon keeps its journal (StateDirectory=forecourtd).
 const DEFAULT_JOURNAL: &str = "/var/lib/forecourtd/journal.db";
 
+/// Where the daemon writes the CLI's token with the default configuration.
+const DEFAULT_TOKEN_FILE: &str = "/var/lib/forecourtd/cli.token";
+
 impl AdminTarget {
-    fn url(&self) -> Result<String, String> {
-        if let Some(url) = &self.admin {
-            return Ok(url.clone());
-        }
-        if let Some(path) = &self.config {
-            let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            return Ok(format!("http://{}", config.listen().admin));
-        }
-        Ok("http://127.0.0.1:8081".to_owned())
+    /// The base URL and the token file.
+    fn resolve(&self) -> Result<(String, PathBuf), String> {
+        let config = match &self.config {
+            Some(path) => Some(Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?),
+            None => None,
+        };
+        let url = match (&self.admin, &config) {
+            (Some(url), _) => url.clone(),
+            (None, Some(config)) => {
+                let scheme = if config.admin().tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", config.listen().admin)
+            }
+            (None, None) => "http://127.0.0.1:8081".to_owned(),
+        };
+        let token_file = match (&self.token_file, &config) {
+            (Some(path), _) => path.clone(),
+            (None, Some(config)) => config.cli_token_file(),
+            (None, None) => PathBuf::from(DEFAULT_TOKEN_FILE),
+        };
+        Ok((url, token_file))
     }
 }
 
@@ -302,6 +348,37 @@ fn main() -> ExitCode {
             PosAction::Sync => run_async(admin_post(admin, "/api/pos/sync".to_owned(), json!({}))),
             PosAction::List => run_async(admin_get(admin, "/api/pos".to_owned())),
         },
+        Command::User { action, admin } => match action {
+            cli_access::UserAction::AddManager { name, config } => {
+                run_async(add_manager(name, config))
+            }
+            action => match action.request(cli_access::read_secret) {
+                Ok(Some(request)) => run_async(api_request(admin, request)),
+                Ok(None) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(EXIT_BAD_CONFIG)
+                }
+            },
+        },
+        Command::Token { action, admin } => match action.request() {
+            Ok(request) => run_async(api_request(admin, request)),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+        },
+        Command::Audit {
+            limit,
+            before,
+            admin,
+        } => {
+            let before = before.map(|b| format!("&before={b}")).unwrap_or_default();
+            run_async(admin_get(
+                admin,
+                format!("/api/audit?limit={limit}{before}"),
+            ))
+        }
         Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(cli_support::simulate(args)),
         Command::Demo(args) => run_async(cli_support::demo(args)),
@@ -450,7 +527,7 @@ async fn sandbox(args: forecourtd::mercadopago::sandbox::SandboxArgs) -> ExitCod
 }
 
 async fn status(admin: AdminTarget) -> ExitCode {
-    let url = admin.url().ok();
+    let target = admin.resolve().ok();
     let code = admin_call(
         admin,
         hyper::Method::GET,
@@ -460,9 +537,16 @@ async fn status(admin: AdminTarget) -> ExitCode {
     )
     .await;
     // A daemon without `/api/status` (older) or without trouble prints nothing more.
-    if let Some(url) = url {
-        if let Ok((answer, body)) =
-            admin_client::call(&url, hyper::Method::GET, "/api/status", None).await
+    if let Some((url, token_file)) = target {
+        let token = admin_client::read_token_file(&token_file).ok();
+        if let Ok((answer, body)) = admin_client::call_as(
+            &url,
+            token.as_ref(),
+            hyper::Method::GET,
+            "/api/status",
+            None,
+        )
+        .await
         {
             if let Some(line) = answer
                 .is_success()
@@ -504,14 +588,23 @@ async fn admin_call(
     body: Option<serde_json::Value>,
     render: fn(&serde_json::Value) -> String,
 ) -> ExitCode {
-    let url = match admin.url() {
-        Ok(url) => url,
+    let (url, token_file) = match admin.resolve() {
+        Ok(target) => target,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    match admin_client::call(&url, method, &path, body.as_ref()).await {
+    // Without a readable token the call goes out bare; the daemon's 401 says what is
+    // missing, and open routes still answer.
+    let token = admin_client::read_token_file(&token_file).ok();
+    if token.is_none() {
+        eprintln!(
+            "note: no token in {} (run as the daemon's user, or pass --token-file)",
+            token_file.display()
+        );
+    }
+    match admin_client::call_as(&url, token.as_ref(), method, &path, body.as_ref()).await {
         Ok((status, body)) if status.is_success() => {
             print!("{}", render(&body));
             ExitCode::SUCCESS
@@ -522,6 +615,30 @@ async fn admin_call(
                 .unwrap_or("request refused");
             eprintln!("{status}: {message}");
             ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn api_request(admin: AdminTarget, request: cli_access::ApiRequest) -> ExitCode {
+    admin_call(admin, request.method, request.path, request.body, pretty).await
+}
+
+async fn add_manager(name: String, config: PathBuf) -> ExitCode {
+    let password = match cli_access::read_secret() {
+        Ok(password) => password,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli_access::add_manager(&name, &config, password).await {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("{e}");

@@ -2,8 +2,10 @@
 
 mod support;
 
+mod access;
 mod config;
 mod crash_safety;
+mod hints;
 mod maintenance;
 mod order_endpoint;
 mod payments;

@@ -16,6 +16,7 @@
 //!
 //! [`EXAMPLE`] is `config.example.toml`, compiled in; it documents every option.
 
+mod admin;
 pub mod raw;
 mod secret;
 mod validate;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, PumpSetup, UnitPrice};
 
+pub use admin::{Admin, AdminTls, MetricsSetting};
 pub use secret::Secret;
 
 /// `config.example.toml`, every option with its documentation. Valid as it stands.
@@ -224,13 +226,16 @@ pub struct OrderEndpoint {
 }
 
 /// `[listen]`: the two HTTP listeners.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Listen {
     /// Order endpoint and notifications.
     pub public: SocketAddr,
     /// Attendant API, web page and metrics; never public.
     pub admin: SocketAddr,
+    /// Reverse proxies in front of the public listener whose `X-Forwarded-For` names the
+    /// real client (for per-source limits); empty: the peer address is the client.
+    pub public_trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[database]`: the journal.
@@ -497,6 +502,7 @@ pub struct Config {
     grades: Vec<Grade>,
     loyalty: Option<Loyalty>,
     attendants: Vec<Attendant>,
+    admin: Admin,
     /// Position → (line index, pump index).
     positions: BTreeMap<PositionId, (usize, usize)>,
     warnings: Vec<ConfigIssue>,
@@ -616,6 +622,22 @@ impl Config {
     /// The attendants, in file order.
     pub fn attendants(&self) -> &[Attendant] {
         &self.attendants
+    }
+
+    /// `[admin]`.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// Where the CLI's token lives: configured, or `cli.token` next to the journal.
+    pub fn cli_token_file(&self) -> PathBuf {
+        self.admin.cli_token_file.clone().unwrap_or_else(|| {
+            self.database
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(crate::access::tokens::CLI_TOKEN_FILE)
+        })
     }
 
     /// The attendant with `id`.

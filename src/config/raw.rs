@@ -137,6 +137,28 @@ pub struct RawConfig {
     /// `[[attendants]]`.
     #[serde(default)]
     pub attendants: Vec<Lenient<RawAttendant>>,
+    /// `[admin]`.
+    pub admin: Option<Lenient<RawAdmin>>,
+}
+
+/// `[admin]`: access to the admin listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawAdmin {
+    /// Host names the admin listener may be reached by.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// PEM certificate chain for TLS.
+    pub tls_cert_file: Option<String>,
+    /// PEM private key for TLS.
+    pub tls_key_file: Option<String>,
+    /// Idle expiry of a browser session, minutes.
+    pub session_idle_minutes: Option<i64>,
+    /// Absolute expiry of a browser session, hours.
+    pub session_max_hours: Option<i64>,
+    /// `loopback` or `identity`.
+    pub metrics: Option<String>,
+    /// Where the CLI's token is written.
+    pub cli_token_file: Option<String>,
 }
 
 /// `[station]`.
@@ -223,6 +245,8 @@ pub struct RawListen {
     pub public: Option<String>,
     /// Admin listener address.
     pub admin: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` the public listener believes.
+    pub public_trusted_proxies: Option<Vec<String>>,
 }
 
 /// `[database]`.

@@ -10,6 +10,7 @@
 //! The pump side (lines, pumps, grades) is in [`forecourt`], Mercado Pago and the order
 //! endpoint in [`mercadopago`]; this file holds the shared helpers and the rest.
 
+mod access;
 mod forecourt;
 mod mercadopago;
 mod protocol;
@@ -125,7 +126,7 @@ impl Report {
     }
 
     /// A duration in seconds in `range`, `default` when absent.
-    fn secs(
+    pub(crate) fn secs(
         &mut self,
         value: Option<i64>,
         default: i64,
@@ -247,6 +248,10 @@ pub(crate) fn validate(
         .and_then(|part| r.parsed(part, "loyalty"))
         .and_then(|l| loyalty(&mut r, l));
     let attendants = attendants(&mut r, raw.attendants);
+    let admin = section(&mut r, raw.admin, "admin").and_then(|a| access::admin(&mut r, a, ctx));
+    if let (Some(admin), Some(listen)) = (&admin, &listen) {
+        access::listener_warnings(&mut r, admin, listen);
+    }
 
     if !r.errors.is_empty() {
         return Err(r.errors);
@@ -267,6 +272,7 @@ pub(crate) fn validate(
             Some(database),
             Some(logging),
         ) => Ok(Config {
+            admin: admin.unwrap_or_default(),
             station,
             mercadopago,
             order_endpoint,
@@ -454,16 +460,12 @@ fn listen(r: &mut Report, l: RawListen) -> Option<Listen> {
         );
         return None;
     }
-    if !admin.ip().is_loopback() {
-        r.warn(
-            "listen.admin",
-            format!(
-                "{admin} is not a loopback address; the admin API must never be reachable \
-                 from outside the station"
-            ),
-        );
-    }
-    Some(Listen { public, admin })
+    let public_trusted_proxies = access::trusted_proxies(r, l.public_trusted_proxies)?;
+    Some(Listen {
+        public,
+        admin,
+        public_trusted_proxies,
+    })
 }
 
 /// Finished notifications are kept a month: long enough to answer a dispute about a

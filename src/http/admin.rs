@@ -1,203 +1,219 @@
 //! The admin API: the attendants' and operators' way to see and change the forecourt.
 //!
-//! Bound to loopback by default and never exposed publicly. It only *sends* requests to
-//! the forecourt actor and reads snapshots; it never touches state directly, so every
-//! change goes through the same rules and the same journal as everything else.
+//! Loopback by default; on the station LAN only with TLS (README "Access"). It only
+//! *sends* requests to the forecourt actor and reads snapshots; it never touches state
+//! directly, so every change goes through the same rules and the same journal as
+//! everything else. Every route is a row of [`ROUTES`] with the role it needs; the
+//! pipeline in [`super::routes`] checks host, origin, identity, role and CSRF token, and
+//! audits every state change.
 //!
 //! - `GET  /api/positions`: live state of every position.
 //! - `POST /api/positions/{n}/authorize`: `{"amount": "500"}` or `{"volume": "20"}`
-//!   (optional), `"attendant": "7"` (optional, must be configured).
+//!   (optional), `"attendant": "7"` (optional; an attendant signed in acts as themself).
 //! - `POST /api/positions/{n}/stop`: stops a running dispatch; one whose pump is not
 //!   dispensing is closed at once.
 //! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
 //!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
-//! - cancel and attention: see [`super::admin_dispatch`]; sales: see [`super::admin_sales`].
+//! - cancel and attention: see [`super::admin_dispatch`]; sales: see
+//!   [`super::admin_sales`]; sign-in, users, tokens, audit: see [`super::admin_access`].
 
-use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 use pump_protocols::{Money, PositionId, Preset, Volume};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::admin_access;
 use super::admin_dispatch;
 use super::admin_sales;
 use super::error::{json_response, ApiError, HttpResponse};
+use super::guard::GuardSettings;
 use super::order::json_decimal;
+use super::routes::{route, Access, Call, MetricsAccess, Route, Verb};
+use crate::access::counters::RefusalCounters;
+use crate::access::sessions::Sessions;
+use crate::access::throttle::Throttle;
+use crate::access::tokens::TokenChecker;
+use crate::access::Role;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
 use crate::journal::Journal;
 use crate::payments::pos_sync::{self, PosPlan};
 use crate::payments::processor::PaymentApplier;
 use crate::sale::Sale;
-use std::sync::Arc;
 
 /// What the admin API needs.
 #[derive(Clone)]
 pub struct AdminContext {
     /// The forecourt actor.
     pub forecourt: ForecourtHandle,
-    /// Configured attendant ids.
-    pub attendants: HashSet<String>,
-    /// The journal (sales, payments, refunds).
+    /// The journal (sales, payments, refunds, users, audit).
     pub journal: Journal,
     /// Payments through Mercado Pago, when an access token is configured.
     pub payments: Option<PaymentApplier>,
     /// The POS each position needs, or why they cannot be built.
     pub pos_plans: Arc<Result<Vec<PosPlan>, String>>,
+    /// Identities, sessions and the gate.
+    pub access: Arc<AccessState>,
 }
 
-/// Routes an admin request.
+/// The admin listener's access state.
+pub struct AccessState {
+    /// Host names, address and TLS of the listener.
+    pub guard: GuardSettings,
+    /// Browser sessions.
+    pub sessions: Sessions,
+    /// Failed sign-ins and tokens.
+    pub throttle: Throttle,
+    /// Service tokens.
+    pub tokens: TokenChecker,
+    /// Refusal counters (shared with the public listener).
+    pub counters: Arc<RefusalCounters>,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
+}
+
+const ATTENDANT: Access = Access::Role(Role::Attendant);
+const MANAGER: Access = Access::Role(Role::Manager);
+
+/// Every admin route: method, path, who may call it, its audit name, its handler.
+#[rustfmt::skip]
+pub static ROUTES: &[Route] = &[
+    route(Verb::Get, "/healthz", Access::Open, "health", |c| Box::pin(admin_access::health(c))),
+    route(Verb::Get, "/metrics", Access::Metrics, "metrics", |c| Box::pin(admin_access::metrics(c))),
+    route(Verb::Post, "/api/login", Access::Open, "session.login", |c| Box::pin(admin_access::login(c))),
+    route(Verb::Post, "/api/logout", ATTENDANT, "session.logout", |c| Box::pin(admin_access::logout(c))),
+    route(Verb::Get, "/api/me", ATTENDANT, "session.me", |c| Box::pin(admin_access::me(c))),
+    route(Verb::Get, "/api/positions", ATTENDANT, "position.list", |c| Box::pin(positions(c))),
+    route(Verb::Post, "/api/positions/{n}/authorize", ATTENDANT, "position.authorize", |c| Box::pin(authorize(c))),
+    route(Verb::Post, "/api/positions/{n}/stop", ATTENDANT, "position.stop", |c| Box::pin(stop(c))),
+    route(Verb::Post, "/api/positions/{n}/cancel", ATTENDANT, "position.cancel", |c| Box::pin(admin_dispatch::cancel(c))),
+    route(Verb::Get, "/api/attention", ATTENDANT, "attention.list", |c| Box::pin(admin_dispatch::list(c))),
+    route(Verb::Post, "/api/attention/{id}/book", ATTENDANT, "attention.book", |c| Box::pin(admin_dispatch::book(c))),
+    route(Verb::Post, "/api/attention/{id}/dismiss", MANAGER, "attention.dismiss", |c| Box::pin(admin_dispatch::dismiss(c))),
+    route(Verb::Get, "/api/status", ATTENDANT, "status", |c| Box::pin(status(c))),
+    route(Verb::Get, "/api/sales", ATTENDANT, "sale.list", |c| Box::pin(admin_sales::list(c))),
+    route(Verb::Get, "/api/sales/{id}", ATTENDANT, "sale.show", |c| Box::pin(admin_sales::show(c))),
+    route(Verb::Post, "/api/sales/{id}/settle", ATTENDANT, "sale.settle", |c| Box::pin(admin_sales::settle(c))),
+    route(Verb::Post, "/api/sales/{id}/void", MANAGER, "sale.void", |c| Box::pin(admin_sales::void(c))),
+    route(Verb::Post, "/api/sales/{id}/refund", MANAGER, "sale.refund", |c| Box::pin(admin_sales::refund(c))),
+    route(Verb::Get, "/api/payments/flagged", MANAGER, "payment.flagged", |c| Box::pin(admin_sales::flagged(c))),
+    route(Verb::Get, "/api/pos", MANAGER, "pos.list", |c| Box::pin(pos_list(c))),
+    route(Verb::Post, "/api/pos/sync", MANAGER, "pos.sync", |c| Box::pin(pos_sync(c))),
+    route(Verb::Get, "/api/users", MANAGER, "user.list", |c| Box::pin(admin_access::users(c))),
+    route(Verb::Post, "/api/users", MANAGER, "user.add", |c| Box::pin(admin_access::add_user(c))),
+    route(Verb::Post, "/api/users/{name}/disable", MANAGER, "user.disable", |c| Box::pin(admin_access::disable_user(c))),
+    route(Verb::Post, "/api/users/{name}/enable", MANAGER, "user.enable", |c| Box::pin(admin_access::enable_user(c))),
+    route(Verb::Post, "/api/users/{name}/reset", MANAGER, "user.reset", |c| Box::pin(admin_access::reset_user(c))),
+    route(Verb::Get, "/api/tokens", MANAGER, "token.list", |c| Box::pin(admin_access::tokens(c))),
+    route(Verb::Post, "/api/tokens", MANAGER, "token.add", |c| Box::pin(admin_access::add_token(c))),
+    route(Verb::Post, "/api/tokens/{name}/revoke", MANAGER, "token.revoke", |c| Box::pin(admin_access::revoke_token(c))),
+    route(Verb::Get, "/api/audit", MANAGER, "audit.list", |c| Box::pin(admin_access::audit(c))),
+];
+
+/// Routes an admin request through the pipeline of [`super::routes`].
 pub async fn handle(
     context: &AdminContext,
     request: Request<Bytes>,
+    peer: std::net::SocketAddr,
     now: Instant,
-) -> Result<HttpResponse, ApiError> {
-    let path = request.uri().path().trim_end_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["api", "positions"] => {
-            require(&request, &Method::GET, "GET")?;
-            Ok(json_response(
-                StatusCode::OK,
-                &positions_json(&context.forecourt.snapshot(), now),
-            ))
-        }
-        ["api", "positions", n, action @ ("authorize" | "stop")] => {
-            require(&request, &Method::POST, "POST")?;
-            let position = n
-                .parse::<u16>()
-                .map(PositionId)
-                .map_err(|_| ApiError::NotFound)?;
-            if *action == "authorize" {
-                authorize(context, position, request.body()).await
-            } else {
-                context.forecourt.stop(position).await.map_err(refusal)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({ "position": position.0, "stopping": true }),
-                ))
-            }
-        }
-        ["api", "positions", n, "cancel"] => {
-            require(&request, &Method::POST, "POST")?;
-            let position = n
-                .parse::<u16>()
-                .map(PositionId)
-                .map_err(|_| ApiError::NotFound)?;
-            admin_dispatch::cancel(context, position, request.body()).await
-        }
-        ["api", "attention"] => {
-            require(&request, &Method::GET, "GET")?;
-            admin_dispatch::list(context, request.uri().query()).await
-        }
-        ["api", "attention", id, action @ ("book" | "dismiss")] => {
-            require(&request, &Method::POST, "POST")?;
-            let id = id
-                .parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or(ApiError::NotFound)?;
-            admin_dispatch::resolve(context, id, *action == "book", request.body()).await
-        }
-        ["api", "pos"] => {
-            require(&request, &Method::GET, "GET")?;
-            let records = context
-                .journal
-                .pos_records()
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
-            let body: Vec<Value> = records
-                .iter()
-                .map(|r| {
-                    json!({
-                        "position": r.position.0,
-                        "mp_pos_id": r.mp_pos_id,
-                        "external_id": r.external_id,
-                        "qr": { "image": r.qr_image, "template_document": r.qr_template_document,
-                                "template_image": r.qr_template_image },
-                        "synced_at": r.synced_at.to_string(),
-                    })
-                })
-                .collect();
-            Ok(json_response(StatusCode::OK, &Value::Array(body)))
-        }
-        ["api", "pos", "sync"] => {
-            require(&request, &Method::POST, "POST")?;
-            let applier = context.payments.as_ref().ok_or_else(|| {
-                ApiError::Unavailable("no Mercado Pago access token configured".to_owned())
-            })?;
-            let plans = context
-                .pos_plans
-                .as_ref()
-                .as_ref()
-                .map_err(|e| ApiError::Conflict(e.clone()))?;
-            let results = pos_sync::sync(&applier.client, &context.journal, plans).await;
-            let failed = results.iter().any(|r| r.outcome == "failed");
-            let body = Value::Array(results.iter().map(|r| r.to_json()).collect());
-            let status = if failed {
-                StatusCode::BAD_GATEWAY
-            } else {
-                StatusCode::OK
-            };
-            Ok(json_response(status, &body))
-        }
-        ["api", "status"] => {
-            require(&request, &Method::GET, "GET")?;
-            let mercadopago = context.payments.as_ref().map_or_else(
-                || json!({ "configured": false }),
-                |p| p.client.health().snapshot().to_json(),
-            );
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({ "mercadopago": mercadopago }),
-            ))
-        }
-        ["api", "payments", "flagged"] => {
-            require(&request, &Method::GET, "GET")?;
-            admin_sales::flagged(context).await
-        }
-        ["api", "sales"] => {
-            require(&request, &Method::GET, "GET")?;
-            admin_sales::list(context, request.uri().query()).await
-        }
-        ["api", "sales", id] => {
-            require(&request, &Method::GET, "GET")?;
-            admin_sales::show(context, sale_id(id)?).await
-        }
-        ["api", "sales", id, action @ ("settle" | "void" | "refund")] => {
-            require(&request, &Method::POST, "POST")?;
-            let id = sale_id(id)?;
-            match *action {
-                "refund" => admin_sales::refund(context, id, request.body()).await,
-                other => admin_sales::close(context, id, request.body(), other == "void").await,
-            }
-        }
-        _ => Err(ApiError::NotFound),
-    }
+) -> HttpResponse {
+    super::routes::dispatch(ROUTES, context.clone(), request, peer, now).await
 }
 
-fn sale_id(text: &str) -> Result<crate::sale::SaleId, ApiError> {
+fn ok(body: Value) -> Result<HttpResponse, ApiError> {
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn positions(call: Call) -> Result<HttpResponse, ApiError> {
+    ok(positions_json(&call.context.forecourt.snapshot(), call.now))
+}
+
+fn position(call: &Call) -> Result<PositionId, ApiError> {
+    call.param(0)
+        .parse::<u16>()
+        .map(PositionId)
+        .map_err(|_| ApiError::NotFound)
+}
+
+async fn stop(call: Call) -> Result<HttpResponse, ApiError> {
+    let position = position(&call)?;
+    call.context
+        .forecourt
+        .stop(position)
+        .await
+        .map_err(refusal)?;
+    ok(json!({ "position": position.0, "stopping": true }))
+}
+
+async fn status(call: Call) -> Result<HttpResponse, ApiError> {
+    let mercadopago = call.context.payments.as_ref().map_or_else(
+        || json!({ "configured": false }),
+        |p| p.client.health().snapshot().to_json(),
+    );
+    ok(json!({ "mercadopago": mercadopago }))
+}
+
+/// The position number of a `/api/positions/{n}/…` route.
+pub(crate) fn position_param(call: &Call) -> Result<PositionId, ApiError> {
+    position(call)
+}
+
+async fn pos_list(call: Call) -> Result<HttpResponse, ApiError> {
+    let records = call
+        .context
+        .journal
+        .pos_records()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
+    let body: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "position": r.position.0,
+                "mp_pos_id": r.mp_pos_id,
+                "external_id": r.external_id,
+                "qr": { "image": r.qr_image, "template_document": r.qr_template_document,
+                        "template_image": r.qr_template_image },
+                "synced_at": r.synced_at.to_string(),
+            })
+        })
+        .collect();
+    ok(Value::Array(body))
+}
+
+async fn pos_sync(call: Call) -> Result<HttpResponse, ApiError> {
+    let context = &call.context;
+    let applier = context.payments.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("no Mercado Pago access token configured".to_owned())
+    })?;
+    let plans = context
+        .pos_plans
+        .as_ref()
+        .as_ref()
+        .map_err(|e| ApiError::Conflict(e.clone()))?;
+    let results = pos_sync::sync(&applier.client, &context.journal, plans).await;
+    let failed = results.iter().any(|r| r.outcome == "failed");
+    let body = Value::Array(results.iter().map(|r| r.to_json()).collect());
+    let status = if failed {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, &body))
+}
+
+/// A sale id from a path segment (an unknown shape is 404).
+pub(super) fn sale_id(text: &str) -> Result<crate::sale::SaleId, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
         .ok_or(ApiError::NotFound)
-}
-
-fn require(
-    request: &Request<Bytes>,
-    method: &Method,
-    allowed: &'static str,
-) -> Result<(), ApiError> {
-    if request.method() == method {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed(allowed))
-    }
 }
 
 /// The body of an authorization. Quantities are strings or numbers, read exactly.
@@ -227,11 +243,11 @@ fn decimal_field(name: &str, value: &Value) -> Result<Decimal, ApiError> {
     Ok(d)
 }
 
-async fn authorize(
-    context: &AdminContext,
-    position: PositionId,
-    body: &Bytes,
-) -> Result<HttpResponse, ApiError> {
+async fn authorize(call: Call) -> Result<HttpResponse, ApiError> {
+    let position = position(&call)?;
+    let caller = call.caller()?;
+    let context = &call.context;
+    let body = call.request.body();
     let body: AuthorizeBody = if body.iter().all(u8::is_ascii_whitespace) {
         AuthorizeBody::default()
     } else {
@@ -254,8 +270,27 @@ async fn authorize(
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(_) => return Err(ApiError::BadRequest("attendant must be an id".to_owned())),
     };
+    // An attendant signed in as a person always acts as themself.
+    let attendant = if caller.is_attendant_person() {
+        match attendant {
+            Some(a) if a != caller.name => {
+                return Err(ApiError::Forbidden(format!(
+                    "{caller} cannot authorize as attendant {a:?}"
+                )))
+            }
+            _ => Some(caller.name.clone()),
+        }
+    } else {
+        attendant
+    };
     if let Some(a) = &attendant {
-        if !context.attendants.contains(a) {
+        let known = context
+            .journal
+            .user(a)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?
+            .is_some_and(|u| u.role == Role::Attendant && !u.disabled);
+        if !known {
             return Err(ApiError::BadRequest(format!("unknown attendant {a:?}")));
         }
     }
@@ -264,10 +299,7 @@ async fn authorize(
         .authorize(position, preset, attendant)
         .await
         .map_err(refusal)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "position": position.0, "dispatch_id": dispatch, "authorized": true }),
-    ))
+    ok(json!({ "position": position.0, "dispatch_id": dispatch, "authorized": true }))
 }
 
 /// The HTTP answer to a refused forecourt request.

@@ -1,49 +1,32 @@
 //! Admin routes for dispatches that need a person: cancelling one stuck without a pump,
 //! and deciding completions the daemon could not vouch for.
 //!
-//! - `POST /api/positions/{n}/cancel` `{"attendant": "7"}` (optional): closes the open
-//!   dispatch of a position whose pump is not dispensing (409 while fuel flows: stop it
-//!   instead). The journal records who cancelled it.
+//! - `POST /api/positions/{n}/cancel`: closes the open dispatch of a position whose pump
+//!   is not dispensing (409 while fuel flows: stop it instead). The journal records who
+//!   cancelled it (and the audit trail, like every state change).
 //! - `GET /api/attention` (open items, oldest first; `?all=1` for the latest of any state).
 //! - `POST /api/attention/{id}/book`: the fuel was dispensed; the reported figures become
 //!   a payable sale (once: a second call is 409).
-//! - `POST /api/attention/{id}/dismiss` `{"note": …}`: nothing is owed.
+//! - `POST /api/attention/{id}/dismiss` (manager): nothing is owed.
 
-use bytes::Bytes;
 use hyper::StatusCode;
-use pump_protocols::PositionId;
 use serde_json::{json, Value};
 
-use super::admin::{refusal, sale_json, AdminContext};
-use super::admin_sales::{body_json, journal_error};
+use super::admin::{position_param, refusal, sale_json};
+use super::admin_sales::journal_error;
 use super::error::{json_response, ApiError, HttpResponse};
 use super::order::form_pairs;
+use super::routes::Call;
 use crate::journal::{Attention, JournalError, Resolution};
 
-fn who(body: &Value) -> Result<Option<String>, ApiError> {
-    match &body["attendant"] {
-        Value::Null => Ok(None),
-        Value::String(s) if !s.is_empty() && s.chars().count() <= 64 => Ok(Some(s.clone())),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        _ => Err(ApiError::BadRequest("attendant must be an id".to_owned())),
-    }
-}
-
-/// `POST /api/positions/{n}/cancel`.
-pub async fn cancel(
-    context: &AdminContext,
-    position: PositionId,
-    body: &Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let by = who(&body_json(body)?)?;
-    if let Some(a) = &by {
-        if !context.attendants.contains(a) {
-            return Err(ApiError::BadRequest(format!("unknown attendant {a:?}")));
-        }
-    }
-    let dispatch = context
+/// `POST /api/positions/{n}/cancel`: the journal names the caller.
+pub async fn cancel(call: Call) -> Result<HttpResponse, ApiError> {
+    let position = position_param(&call)?;
+    let by = call.caller()?.name.clone();
+    let dispatch = call
+        .context
         .forecourt
-        .cancel(position, by)
+        .cancel(position, Some(by))
         .await
         .map_err(refusal)?;
     Ok(json_response(
@@ -70,11 +53,12 @@ fn attention_json(item: &Attention) -> Value {
 }
 
 /// `GET /api/attention`.
-pub async fn list(context: &AdminContext, query: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let all = form_pairs(query.unwrap_or_default())
+pub async fn list(call: Call) -> Result<HttpResponse, ApiError> {
+    let all = form_pairs(call.request.uri().query().unwrap_or_default())
         .iter()
         .any(|(k, v)| k == "all" && (v == "1" || v == "true"));
-    let items = context
+    let items = call
+        .context
         .journal
         .attention_items(!all, 200)
         .await
@@ -85,22 +69,33 @@ pub async fn list(context: &AdminContext, query: Option<&str>) -> Result<HttpRes
     ))
 }
 
-/// `POST /api/attention/{id}/book` and `…/dismiss`.
-pub async fn resolve(
-    context: &AdminContext,
-    id: i64,
-    book: bool,
-    body: &Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let by = who(&body_json(body)?)?;
+/// `POST /api/attention/{id}/book`.
+pub async fn book(call: Call) -> Result<HttpResponse, ApiError> {
+    resolve(call, true).await
+}
+
+/// `POST /api/attention/{id}/dismiss`.
+pub async fn dismiss(call: Call) -> Result<HttpResponse, ApiError> {
+    resolve(call, false).await
+}
+
+async fn resolve(call: Call, book: bool) -> Result<HttpResponse, ApiError> {
+    let id = call
+        .param(0)
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)?;
+    let by = call.caller()?.name.clone();
     let resolution = if book {
         Resolution::Book
     } else {
         Resolution::Dismiss
     };
-    let sale = context
+    let sale = call
+        .context
         .journal
-        .resolve_attention(id, resolution, by)
+        .resolve_attention(id, resolution, Some(by))
         .await
         .map_err(|e| match e {
             JournalError::AttentionNotFound(_) => ApiError::NotFound,
@@ -109,7 +104,7 @@ pub async fn resolve(
         })?;
     if let Some(sale) = &sale {
         // The actor offers it to the next scan of the position.
-        context
+        call.context
             .forecourt
             .sale_booked(sale.clone())
             .await

@@ -20,9 +20,10 @@ use pump_protocols::Money;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::admin::{sale_json, AdminContext};
+use super::admin::{sale_id, sale_json, AdminContext};
 use super::error::{json_response, ApiError, HttpResponse};
 use super::order::{form_pairs, json_decimal};
+use super::routes::Call;
 use crate::journal::payments::REFUND_REQUESTED;
 use crate::journal::{JournalError, SaleRecord};
 use crate::payments::processor::ProcessError;
@@ -82,9 +83,18 @@ async fn record(context: &AdminContext, id: SaleId) -> Result<SaleRecord, ApiErr
         .ok_or(ApiError::NotFound)
 }
 
+/// The attendant whose sales alone the caller may see: a signed-in attendant sees their
+/// own; managers and service tokens see every sale.
+fn only_of(call: &Call) -> Result<Option<&str>, ApiError> {
+    let caller = call.caller()?;
+    Ok(caller.is_attendant_person().then_some(caller.name.as_str()))
+}
+
 /// `GET /api/sales`.
-pub async fn list(context: &AdminContext, query: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let limit = form_pairs(query.unwrap_or_default())
+pub async fn list(call: Call) -> Result<HttpResponse, ApiError> {
+    let context = &call.context;
+    let only = only_of(&call)?;
+    let limit = form_pairs(call.request.uri().query().unwrap_or_default())
         .into_iter()
         .find(|(k, _)| k == "limit")
         .map(|(_, v)| {
@@ -101,13 +111,27 @@ pub async fn list(context: &AdminContext, query: Option<&str>) -> Result<HttpRes
         .map_err(journal_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &Value::Array(sales.iter().map(record_json).collect()),
+        &Value::Array(
+            sales
+                .iter()
+                .filter(|r| only.is_none() || r.sale.attendant.as_deref() == only)
+                .map(record_json)
+                .collect(),
+        ),
     ))
 }
 
 /// `GET /api/sales/{id}`.
-pub async fn show(context: &AdminContext, id: SaleId) -> Result<HttpResponse, ApiError> {
+pub async fn show(call: Call) -> Result<HttpResponse, ApiError> {
+    let context = &call.context;
+    let id = sale_id(call.param(0))?;
     let record = record(context, id).await?;
+    if let Some(only) = only_of(&call)? {
+        // Another attendant's sale does not exist for this caller.
+        if record.sale.attendant.as_deref() != Some(only) {
+            return Err(ApiError::NotFound);
+        }
+    }
     let journal = &context.journal;
     let payments = journal.payments_for_sale(id).await.map_err(journal_error)?;
     let mut payments_json = Vec::new();
@@ -148,8 +172,9 @@ pub async fn show(context: &AdminContext, id: SaleId) -> Result<HttpResponse, Ap
     Ok(json_response(StatusCode::OK, &value))
 }
 
-/// `GET /api/payments/flagged`: what needs the attendant's attention.
-pub async fn flagged(context: &AdminContext) -> Result<HttpResponse, ApiError> {
+/// `GET /api/payments/flagged`: what needs a manager's attention.
+pub async fn flagged(call: Call) -> Result<HttpResponse, ApiError> {
+    let context = &call.context;
     let payments = context
         .journal
         .flagged_payments(200)
@@ -174,14 +199,20 @@ pub async fn flagged(context: &AdminContext) -> Result<HttpResponse, ApiError> {
     Ok(json_response(StatusCode::OK, &Value::Array(body)))
 }
 
-/// `POST /api/sales/{id}/settle` and `/void`.
-pub async fn close(
-    context: &AdminContext,
-    id: SaleId,
-    body: &Bytes,
-    void: bool,
-) -> Result<HttpResponse, ApiError> {
-    let body = body_json(body)?;
+/// `POST /api/sales/{id}/settle`.
+pub async fn settle(call: Call) -> Result<HttpResponse, ApiError> {
+    close(&call, false).await
+}
+
+/// `POST /api/sales/{id}/void`.
+pub async fn void(call: Call) -> Result<HttpResponse, ApiError> {
+    close(&call, true).await
+}
+
+async fn close(call: &Call, void: bool) -> Result<HttpResponse, ApiError> {
+    let context = &call.context;
+    let id = sale_id(call.param(0))?;
+    let body = body_json(call.request.body())?;
     let note = note(&body, if void { "voided" } else { "cash" })?;
     let journal = &context.journal;
     let sale = if void {
@@ -202,12 +233,10 @@ pub async fn close(
 }
 
 /// `POST /api/sales/{id}/refund`.
-pub async fn refund(
-    context: &AdminContext,
-    id: SaleId,
-    body: &Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let body = body_json(body)?;
+pub async fn refund(call: Call) -> Result<HttpResponse, ApiError> {
+    let context = &call.context;
+    let id = sale_id(call.param(0))?;
+    let body = body_json(call.request.body())?;
     let amount = match &body["amount"] {
         Value::Null => None,
         Value::String(s) => Some(s.trim().to_owned()),

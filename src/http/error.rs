@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
@@ -37,6 +37,15 @@ pub enum ApiError {
     PayloadTooLarge,
     /// A subsystem the request needs is down.
     Unavailable(String),
+    /// No identity, or one that does not verify (401).
+    Unauthorized(String),
+    /// An identity whose role does not allow the request, or a refused origin, host or
+    /// CSRF token (403).
+    Forbidden(String),
+    /// A state change whose body is not declared as JSON (415).
+    NotJson,
+    /// Too many attempts; try again after this many seconds (429).
+    TooManyRequests(u64),
 }
 
 /// The `error.type` values of the order endpoint.
@@ -73,7 +82,8 @@ impl ApiError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Order { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -81,6 +91,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -96,7 +110,22 @@ impl ApiError {
             ApiError::Conflict(m) => ("conflict", m.clone()),
             ApiError::PayloadTooLarge => ("payload_too_large", "request body too large".to_owned()),
             ApiError::Unavailable(m) => ("unavailable", m.clone()),
+            ApiError::Unauthorized(m) => ("unauthorized", m.clone()),
+            ApiError::Forbidden(m) => ("forbidden", m.clone()),
+            ApiError::NotJson => (
+                "unsupported_media_type",
+                "a state change needs Content-Type: application/json".to_owned(),
+            ),
+            ApiError::TooManyRequests(_) => (
+                "rate_limited",
+                "too many attempts; try again later".to_owned(),
+            ),
         }
+    }
+
+    /// The message people read.
+    pub fn message(&self) -> String {
+        self.kind_and_message().1
     }
 
     /// The HTTP answer.
@@ -105,10 +134,23 @@ impl ApiError {
         let (kind, message) = self.kind_and_message();
         let body = json!({ "error": { "type": kind, "message": message } });
         let mut response = json_response(status, &body);
-        if let ApiError::MethodNotAllowed(allowed) = self {
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static(allowed));
+        match self {
+            ApiError::MethodNotAllowed(allowed) => {
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allowed));
+            }
+            ApiError::TooManyRequests(seconds) => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            ApiError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
     }

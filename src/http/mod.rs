@@ -6,12 +6,18 @@
 //! actor; they never hold a lock or wait on a pump.
 
 pub mod admin;
+pub mod admin_access;
 pub mod admin_dispatch;
 pub mod admin_sales;
 pub mod error;
+pub mod guard;
+pub mod head;
+pub mod hint_gate;
 pub mod notifications;
 pub mod order;
+pub mod routes;
 pub mod server;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,7 +57,7 @@ impl Handler for PublicHandler {
             let endpoint = self.notifications.clone();
             return Box::pin(async move {
                 endpoint
-                    .handle(&request)
+                    .handle(&request, peer)
                     .await
                     .unwrap_or_else(ApiError::into_response)
             });
@@ -61,7 +67,8 @@ impl Handler for PublicHandler {
         }
         let snapshot = self.forecourt.snapshot();
         let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
-        let query = request.uri().query().map(str::to_owned);
+        // The query may carry the order token: only the location goes to the logs.
+        let query = request.uri().query().map(loggable_query);
         let answer = order::handle(&request, &snapshot, &self.order, now());
         let served = self.served.clone();
         let preferences = self.preferences.clone();
@@ -102,6 +109,22 @@ impl Handler for PublicHandler {
     }
 }
 
+/// The query of an order call as logs may show it: every parameter but `token`, whose
+/// value is replaced, so the order token never reaches a log line.
+fn loggable_query(query: &str) -> String {
+    order::form_pairs(query)
+        .into_iter()
+        .map(|(k, v)| {
+            if k.eq_ignore_ascii_case("token") {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// The admin listener's routes.
 pub struct AdminHandler {
     /// What the admin API works with.
@@ -109,12 +132,20 @@ pub struct AdminHandler {
 }
 
 impl Handler for AdminHandler {
-    fn handle(&self, request: Request<Bytes>, _peer: SocketAddr) -> HandlerFuture {
+    fn handle(&self, request: Request<Bytes>, peer: SocketAddr) -> HandlerFuture {
         let context = self.context.clone();
-        Box::pin(async move {
-            admin::handle(&context, request, now())
-                .await
-                .unwrap_or_else(ApiError::into_response)
-        })
+        Box::pin(async move { admin::handle(&context, request, peer, now()).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_token_never_reaches_the_log() {
+        let shown = loggable_query("apies=29&pos=3&token=s3cr3t-value&TOKEN=x");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert_eq!(shown, "apies=29&pos=3&token=***&TOKEN=***");
     }
 }

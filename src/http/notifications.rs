@@ -8,11 +8,14 @@
 //! decision is ever taken from a notification's body (DESIGN.md "Payments", U12).
 //!
 //! IPN deliveries and unsigned webhooks cannot be authenticated. They are accepted as
-//! hints (deduplicated, rate-limited, recorded as unverified) unless the station says
-//! `accept_unsigned = false`: the worst a forged hint can do is cost one API read.
+//! hints unless the station says `accept_unsigned = false`: rate-limited per source and
+//! overall ([`super::hint_gate`]), stored without their body, deduplicated by topic and
+//! id, pruned and bounded (`journal::hints`). The worst a forged hint can do is cost one
+//! API read, and the gate bounds how many such reads a minute can bring.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
@@ -20,8 +23,13 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use super::error::{json_response, ApiError, HttpResponse};
+use super::hint_gate::{client_address, HintGate};
 use super::order::form_pairs;
-use crate::journal::{Journal, NewNotification, NotificationSource, StoreOutcome, Verification};
+use crate::access::counters::{Refusal, RefusalCounters};
+use crate::journal::{
+    HintPolicy, Journal, JournalError, NewNotification, NotificationSource, StoreOutcome,
+    Verification,
+};
 use crate::mercadopago::signature::{self, Freshness, SignedRequest};
 
 /// Topics the processor understands; anything else is acknowledged and ignored, so
@@ -38,43 +46,6 @@ pub struct NotificationSettings {
     pub accept_unsigned: bool,
 }
 
-/// A token bucket for unverified deliveries: a flood of forged hints cannot turn into a
-/// flood of API reads.
-#[derive(Debug)]
-pub struct HintLimiter {
-    capacity: f64,
-    per_second: f64,
-    tokens: f64,
-    last: Option<Instant>,
-}
-
-impl HintLimiter {
-    /// `burst` hints at once, `per_second` sustained.
-    pub fn new(burst: u32, per_second: u32) -> Self {
-        Self {
-            capacity: f64::from(burst),
-            per_second: f64::from(per_second),
-            tokens: f64::from(burst),
-            last: None,
-        }
-    }
-
-    /// Takes one token at `now`; false when the bucket is empty.
-    pub fn allow(&mut self, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let refill = now.saturating_duration_since(last).as_secs_f64() * self.per_second;
-            self.tokens = (self.tokens + refill).min(self.capacity);
-        }
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// The endpoint's state.
 pub struct NotificationEndpoint {
     /// Settings.
@@ -83,8 +54,14 @@ pub struct NotificationEndpoint {
     pub journal: Journal,
     /// Wakes the processor.
     pub wake: Arc<Notify>,
-    /// Limits unverified hints.
-    pub limiter: Mutex<HintLimiter>,
+    /// Limits unverified hints per source and overall.
+    pub gate: Mutex<HintGate>,
+    /// Bounds on stored hints.
+    pub hint_policy: HintPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Refusal counters.
+    pub counters: Arc<RefusalCounters>,
 }
 
 /// A delivery as parsed from the request.
@@ -189,8 +166,12 @@ pub fn parse_delivery(query: Option<&str>, body: &[u8]) -> Result<Delivery, ApiE
 }
 
 impl NotificationEndpoint {
-    /// Handles one delivery.
-    pub async fn handle(&self, request: &Request<Bytes>) -> Result<HttpResponse, ApiError> {
+    /// Handles one delivery from `peer`.
+    pub async fn handle(
+        &self,
+        request: &Request<Bytes>,
+        peer: SocketAddr,
+    ) -> Result<HttpResponse, ApiError> {
         if request.method() != Method::POST {
             return Err(ApiError::MethodNotAllowed("POST"));
         }
@@ -231,12 +212,14 @@ impl NotificationEndpoint {
             if !self.settings.accept_unsigned {
                 return Ok(unauthorized("MissingSignatureHeader"));
             }
+            let source = client_address(peer, request.headers(), &self.trusted_proxies);
             let allowed = self
-                .limiter
+                .gate
                 .lock()
-                .map(|mut l| l.allow(crate::lines::now()))
+                .map(|mut gate| gate.allow(source, crate::lines::now()))
                 .unwrap_or(false);
             if !allowed {
+                self.counters.bump(Refusal::HintRateLimited);
                 let mut response = json_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     &json!({ "error": { "type": "rate_limited", "message": "too many unverified notifications" } }),
@@ -256,24 +239,32 @@ impl NotificationEndpoint {
             ));
         }
         let body = String::from_utf8_lossy(request.body()).into_owned();
-        let stored = self
-            .journal
-            .store_notification(NewNotification {
-                received_at: jiff::Timestamp::now(),
-                source: delivery.source,
-                topic: delivery.topic.clone(),
-                resource_id: delivery.resource_id.clone(),
-                request_id,
-                query: request.uri().query().unwrap_or_default().to_owned(),
-                body: (!body.is_empty()).then_some(body),
-                verified,
-            })
-            .await
-            .map_err(|e| {
+        let new = NewNotification {
+            received_at: jiff::Timestamp::now(),
+            source: delivery.source,
+            topic: delivery.topic.clone(),
+            resource_id: delivery.resource_id.clone(),
+            request_id,
+            query: request.uri().query().unwrap_or_default().to_owned(),
+            body: (!body.is_empty()).then_some(body),
+            verified,
+        };
+        // Hints are kept without body, deduplicated by topic and id, and bounded.
+        let stored = if verified == Verification::Valid {
+            self.journal.store_notification(new).await
+        } else {
+            self.journal.store_hint(new, self.hint_policy).await
+        };
+        let stored = stored.map_err(|e| {
+            if matches!(e, JournalError::HintsFull) {
+                self.counters.bump(Refusal::HintStoreFull);
+                tracing::warn!("unverified notification refused: the hint store is full");
+            } else {
                 // Mercado Pago retries on a non-2xx answer; nothing is lost.
                 tracing::error!(error = %e, "cannot store a notification");
-                ApiError::Unavailable("cannot store the notification now".to_owned())
-            })?;
+            }
+            ApiError::Unavailable("cannot store the notification now".to_owned())
+        })?;
         tracing::info!(topic = %delivery.topic, resource = %delivery.resource_id,
             source = delivery.source.as_str(), verified = verified.as_str(),
             outcome = ?stored, "notification stored");
@@ -337,15 +328,5 @@ mod tests {
         ] {
             assert!(parse_delivery(query, body).is_err(), "{query:?}");
         }
-    }
-
-    #[test]
-    fn limiter_refills_over_time() {
-        let start = Instant::now();
-        let mut limiter = HintLimiter::new(2, 1);
-        assert!(limiter.allow(start));
-        assert!(limiter.allow(start));
-        assert!(!limiter.allow(start));
-        assert!(limiter.allow(start + Duration::from_secs(1)));
     }
 }

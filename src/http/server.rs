@@ -3,7 +3,9 @@
 //! A task per connection (hyper's `http1` over `TokioIo`), with bounds on everything a
 //! client controls: header bytes, time to send the headers, body size and total request
 //! time. The body is read (up to the limit) before a handler sees the request, so
-//! handlers work on plain bytes and never on a half-open stream. Shutdown stops
+//! handlers work on plain bytes and never on a half-open stream. A connection's first
+//! request head is checked before hyper parses it ([`head`]), so garbage and oversized
+//! headers get a JSON answer too. Shutdown stops
 //! accepting, lets requests in progress finish, and gives up after a deadline.
 
 use std::convert::Infallible;
@@ -20,11 +22,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, HttpResponse};
+use super::head;
 
 /// Bounds on what one client may make a listener do.
 #[derive(Debug, Clone, Copy)]
@@ -63,11 +68,13 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: Request<Bytes>, peer: SocketAddr) -> HandlerFuture;
 }
 
-/// Serves `listener` with `handler` until `shutdown` fires, then drains.
+/// Serves `listener` with `handler` until `shutdown` fires, then drains. With `tls`,
+/// every connection first completes a TLS handshake within the header timeout.
 pub async fn serve(
     listener: TcpListener,
     handler: Arc<dyn Handler>,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
@@ -85,20 +92,22 @@ pub async fn serve(
             },
         };
         let handler = handler.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(answer(handler, request, peer, limits).await) }
-        });
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(MAX_HEADER_BUFFER);
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, handler, peer, limits, watcher).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, handler, peer, limits, watcher).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
@@ -108,6 +117,35 @@ pub async fn serve(
         _ = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!("connections still open after the drain deadline");
         }
+    }
+}
+
+/// Serves one connection (plain or TLS) until it ends or shutdown drains it.
+async fn serve_connection<I>(
+    io: I,
+    handler: Arc<dyn Handler>,
+    peer: SocketAddr,
+    limits: Limits,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = match head::read_first(io, MAX_HEADER_BUFFER, limits.header_timeout).await {
+        head::Head::Serve(io) => io,
+        head::Head::Refused => return,
+    };
+    let service = service_fn(move |request: Request<Incoming>| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(answer(handler, request, peer, limits).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEADER_BUFFER);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

@@ -115,6 +115,15 @@ pub enum JournalError {
         /// The refund already holding it.
         existing: i64,
     },
+    /// A user or service token with this name exists already.
+    #[error("the name {0:?} is already taken")]
+    NameTaken(String),
+    /// No user or service token with this name.
+    #[error("no user or token named {0:?}")]
+    UnknownUser(String),
+    /// Too many unverified notifications are stored and none can be pruned yet.
+    #[error("the store of unverified notifications is full")]
+    HintsFull,
     /// A JSON text given to the journal does not parse.
     #[error("invalid JSON for {what}: {reason}")]
     InvalidJson {

@@ -18,7 +18,8 @@
 //! [`identity`].
 //!
 //! Files: [`schema`] (pragmas, migrations), [`identity`] (invoice/reference formats),
-//! [`sales`], [`dispatches`], [`events`], [`notifications`], [`payments`] (with refunds),
+//! [`sales`], [`dispatches`], [`events`], [`notifications`] (with [`hints`] for the
+//! unverified ones), [`payments`] (with refunds), [`users`] and [`audit`] (access),
 //! `row` (value formats and typed decoding), [`error`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -34,9 +35,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::sale::{Sale, SaleId};
 
 pub mod attention;
+pub mod audit;
 pub mod dispatches;
 pub mod error;
 pub mod events;
+pub mod hints;
 pub mod identity;
 pub mod maintenance;
 pub mod notifications;
@@ -46,16 +49,19 @@ pub mod prune;
 mod row;
 pub mod sales;
 pub mod schema;
+pub mod users;
 
 #[cfg(test)]
 mod tests;
 
 pub use attention::{Attention, AttentionId, NewAttention, Resolution, SeenCompletion};
+pub use audit::{AuditEntry, AuditOutcome, AuditRecord};
 pub use dispatches::{
     baseline_json, Dispatch, DispatchClosure, DispatchId, DispatchStage, NewDispatch, TotalsReading,
 };
 pub use error::JournalError;
 pub use events::{Event, EventId, NewEvent};
+pub use hints::HintPolicy;
 pub use identity::{SaleIdentity, StoreId};
 pub use notifications::{
     NewNotification, Notification, NotificationId, NotificationOutcome, NotificationSource,
@@ -64,6 +70,7 @@ pub use notifications::{
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
 pub use pos::PosRecord;
 pub use sales::{CompletedSale, SaleRecord, ServedTally};
+pub use users::{NewUser, ServiceToken, User, UserChange};
 
 use error::Result;
 
@@ -481,6 +488,107 @@ impl Journal {
     ) -> Result<()> {
         let error = error.into();
         self.call(move |db| notifications::defer(&db.conn, id, &error))
+            .await
+    }
+
+    /// Stores an unverified delivery (IPN or unsigned webhook) under the bounds of
+    /// [`hints`]: deduplicated by topic and resource, without its body, pruned.
+    pub async fn store_hint(
+        &self,
+        new: NewNotification,
+        policy: HintPolicy,
+    ) -> Result<StoreOutcome> {
+        self.call(move |db| hints::store(&mut db.conn, &new, policy))
+            .await
+    }
+
+    /// How many unverified deliveries are stored.
+    pub async fn hint_count(&self) -> Result<u32> {
+        self.call(|db| hints::count(&db.conn)).await
+    }
+
+    // ---- users, service tokens, audit ----
+
+    /// One user by name.
+    pub async fn user(&self, name: &str) -> Result<Option<User>> {
+        let name = name.to_owned();
+        self.call(move |db| users::by_name(&db.conn, &name)).await
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        self.call(|db| users::all(&db.conn)).await
+    }
+
+    /// Creates a user; a taken name is [`JournalError::NameTaken`].
+    pub async fn add_user(&self, new: NewUser) -> Result<User> {
+        self.call(move |db| users::add(&db.conn, Timestamp::now(), &new))
+            .await
+    }
+
+    /// Creates each user whose name is free (attendants from the configuration at start);
+    /// returns how many were created.
+    pub async fn seed_users(&self, new: Vec<NewUser>) -> Result<usize> {
+        self.call(move |db| users::seed(&mut db.conn, Timestamp::now(), &new))
+            .await
+    }
+
+    /// Changes a user's secret or enabled state.
+    pub async fn change_user(&self, name: &str, change: UserChange) -> Result<User> {
+        let name = name.to_owned();
+        self.call(move |db| users::change(&db.conn, Timestamp::now(), &name, &change))
+            .await
+    }
+
+    /// One service token by name.
+    pub async fn service_token(&self, name: &str) -> Result<Option<ServiceToken>> {
+        let name = name.to_owned();
+        self.call(move |db| users::token(&db.conn, &name)).await
+    }
+
+    /// Every service token.
+    pub async fn service_tokens(&self) -> Result<Vec<ServiceToken>> {
+        self.call(|db| users::tokens(&db.conn)).await
+    }
+
+    /// Stores a service token's hash under `name`, replacing one of that name when
+    /// `replace` (else a taken name is [`JournalError::NameTaken`]).
+    pub async fn put_service_token(
+        &self,
+        name: &str,
+        role: crate::access::Role,
+        secret_hash: String,
+        replace: bool,
+    ) -> Result<ServiceToken> {
+        let name = name.to_owned();
+        self.call(move |db| {
+            users::put_token(
+                &db.conn,
+                Timestamp::now(),
+                &name,
+                role,
+                &secret_hash,
+                replace,
+            )
+        })
+        .await
+    }
+
+    /// Revokes a service token.
+    pub async fn revoke_service_token(&self, name: &str) -> Result<ServiceToken> {
+        let name = name.to_owned();
+        self.call(move |db| users::revoke_token(&db.conn, Timestamp::now(), &name))
+            .await
+    }
+
+    /// Appends an audit row.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<i64> {
+        self.call(move |db| audit::append(&db.conn, &entry)).await
+    }
+
+    /// The newest `limit` audit rows with an id below `before`, newest first.
+    pub async fn audit_trail(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditRecord>> {
+        self.call(move |db| audit::recent(&db.conn, limit, before))
             .await
     }
 

@@ -4,9 +4,11 @@
 //! once; a worker takes the due ones, re-reads the resource from the API and finishes or
 //! reschedules them, so retries survive restarts (DESIGN.md "Payments"). Deliveries are
 //! deduplicated by `(topic, resource_id, request_id)`. A repeat of a pending notification
-//! is a plain duplicate (the worker will read the latest state anyway); a repeat of a
-//! finished one is re-armed, because Mercado Pago notifies the same resource again when
-//! it changes (mercadopago.md §6). This module never verifies signatures or calls the API.
+//! is a plain duplicate (the worker will read the latest state anyway); so is a repeat of
+//! a finished delivery with the same `x-request-id` (a replayed signed webhook costs no
+//! second API read). A repeat of a finished one without a request id is re-armed, because
+//! Mercado Pago notifies the same resource again when it changes (mercadopago.md §6).
+//! Unverified deliveries (hints) are stored by [`super::hints`] instead. This module never verifies signatures or calls the API.
 
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -244,7 +246,11 @@ pub(crate) fn store(conn: &mut Connection, new: &NewNotification) -> Result<Stor
         )
         .optional()?;
     let outcome = match existing {
-        Some((id, state)) if state == NotificationState::Pending.as_str() => {
+        // A non-empty request id names one delivery: its repeat is a retry or a replay of
+        // what was already read, never a change of the resource.
+        Some((id, state))
+            if state == NotificationState::Pending.as_str() || !request_id.is_empty() =>
+        {
             tx.execute(
                 "UPDATE notifications SET deliveries = deliveries + 1, last_received_at = ?2
                  WHERE id = ?1",

@@ -39,6 +39,17 @@
 //!   (`{"nozzle", "volume", "amount"}`) read before the authorization was sent.
 //! - `attention`: completions the daemon saw but could not prove were dispensed in their
 //!   dispatch, kept for an attendant to book as a sale or dismiss.
+//!
+//! Access step (`V_ACCESS`):
+//! - `users`: attendants (PIN) and managers (password), by unique `name`; `secret_hash`
+//!   is an argon2id PHC string (NULL: cannot sign in until a manager sets one); attendants
+//!   carry their loyalty document. Users are disabled, never deleted (audit rows and
+//!   sales name them).
+//! - `service_tokens`: tokens for a POS, a back office or the CLI, by unique `name`,
+//!   stored only as an argon2id hash; `revoked_at` ends one.
+//! - `audit`: append-only trail of admin actions (who, role, from where, when, what,
+//!   outcome); triggers forbid UPDATE and DELETE.
+//! - an index over unverified notifications (hints) by arrival, for pruning them.
 
 use std::time::Duration;
 
@@ -51,7 +62,7 @@ use super::error::{JournalError, Result};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema steps, in order. Index i brings `user_version` from i to i + 1.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V_DISPATCH_EVIDENCE];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V_DISPATCH_EVIDENCE, V_ACCESS];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -80,6 +91,53 @@ CREATE TABLE attention (
     CHECK (sale_id IS NULL OR resolution = 'booked')
 ) STRICT;
 CREATE INDEX attention_open ON attention (id) WHERE resolved_at IS NULL;
+"#;
+
+const V_ACCESS: &str = r#"
+CREATE TABLE users (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+    role            TEXT NOT NULL CHECK (role IN ('attendant', 'manager')),
+    display_name    TEXT NOT NULL DEFAULT '',
+    secret_hash     TEXT,
+    document_type   TEXT,
+    document_number TEXT,
+    disabled        INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER users_never_deleted BEFORE DELETE ON users
+BEGIN SELECT RAISE(ABORT, 'users are disabled, never deleted'); END;
+
+CREATE TABLE service_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+    role        TEXT NOT NULL CHECK (role IN ('attendant', 'manager')),
+    secret_hash TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+) STRICT;
+
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    at      TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    method  TEXT NOT NULL,
+    path    TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    status  INTEGER NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),
+    detail  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail))
+) STRICT;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+CREATE INDEX notifications_hints ON notifications (last_received_at)
+    WHERE verified != 'valid';
 "#;
 
 const V2: &str = r#"

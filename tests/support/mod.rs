@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use forecourtd::access::tokens::CLI_TOKEN_FILE;
 use forecourtd::admin_client;
 use forecourtd::app::Daemon;
 use forecourtd::config::Config;
 use forecourtd::demo::{station_config_toml, StationSpec};
 use forecourtd::forecourt::{ForecourtHandle, Snapshot};
 use forecourtd::protocols;
+use forecourtd::secret::Secret;
 use forecourtd::sim::{spawn_sim_line, SimLineHandle};
 use hyper::{Method, StatusCode};
 use pump_protocols::{BusAddress, PositionId, SimAction, Volume};
@@ -150,11 +152,42 @@ pub struct Station {
     pub admin: String,
 }
 
+/// The service token of each admin listener the tests started, by base URL: [`get`] and
+/// [`post`] present it, so every test calls the admin API as the CLI on the box does.
+static TOKENS: std::sync::Mutex<Vec<(String, Secret)>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers the CLI token the daemon wrote to `file` for the admin listener at `base`.
+pub fn register_token(base: &str, file: &std::path::Path) {
+    let token = admin_client::read_token_file(file).expect("the daemon wrote its CLI token");
+    let mut tokens = TOKENS.lock().expect("token registry");
+    tokens.retain(|(b, _)| b != base);
+    tokens.push((base.to_owned(), token));
+}
+
+/// The token registered for `base`, if any.
+pub fn token_for(base: &str) -> Option<Secret> {
+    TOKENS
+        .lock()
+        .expect("token registry")
+        .iter()
+        .find(|(b, _)| b == base)
+        .map(|(_, t)| t.clone())
+}
+
 impl Station {
-    fn new(daemon: Daemon) -> Station {
+    /// Wraps a started daemon and registers its CLI token for [`get`] and [`post`].
+    pub fn new(daemon: Daemon) -> Station {
+        let admin = format!("http://{}", daemon.admin_addr);
+        let dir = daemon
+            .journal()
+            .path()
+            .parent()
+            .expect("the journal is in a directory")
+            .to_path_buf();
+        register_token(&admin, &dir.join(CLI_TOKEN_FILE));
         Station {
             public: format!("http://{}", daemon.public_addr),
-            admin: format!("http://{}", daemon.admin_addr),
+            admin,
             daemon,
         }
     }
@@ -236,18 +269,25 @@ pub async fn wait_for(
     }
 }
 
-/// GET returning status and JSON.
+/// GET returning status and JSON (with the listener's CLI token, when it has one).
 pub async fn get(base: &str, path: &str) -> (StatusCode, Value) {
-    admin_client::call(base, Method::GET, path, None)
+    admin_client::call_as(base, token_for(base).as_ref(), Method::GET, path, None)
         .await
         .expect("HTTP GET")
 }
 
-/// POST a JSON body returning status and JSON.
+/// POST a JSON body returning status and JSON (with the listener's CLI token, when it
+/// has one).
 pub async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    admin_client::call(base, Method::POST, path, Some(&body))
-        .await
-        .expect("HTTP POST")
+    admin_client::call_as(
+        base,
+        token_for(base).as_ref(),
+        Method::POST,
+        path,
+        Some(&body),
+    )
+    .await
+    .expect("HTTP POST")
 }
 
 /// True when position `n` has a payable sale.
@@ -420,11 +460,25 @@ impl ChildDaemon {
             admin: format!("http://{admin}"),
         };
         daemon.wait_until_serving().await;
+        register_token(&daemon.admin, &rig.dir.path().join(CLI_TOKEN_FILE));
         daemon
     }
 
     async fn wait_until_serving(&self) {
-        wait_until_serving(&self.admin).await
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if admin_client::call(&self.admin, Method::GET, "/healthz", None)
+                .await
+                .is_ok_and(|(status, _)| status == StatusCode::OK)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "daemon never served"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Positions as the admin API shows them.

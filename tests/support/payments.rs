@@ -238,21 +238,32 @@ impl PayStation {
 
 /// Starts the daemon for a station (a fresh public port each time).
 pub async fn start_daemon(rig: &Rig, sandbox: &SandboxHandle, setup: &PaySetup) -> Station {
+    start_daemon_with(rig, sandbox, setup, |t| t).await
+}
+
+/// [`start_daemon`] with the configuration text edited by `tweak`.
+pub async fn start_daemon_with(
+    rig: &Rig,
+    sandbox: &SandboxHandle,
+    setup: &PaySetup,
+    tweak: impl Fn(String) -> String,
+) -> Station {
     let public = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let public_addr = public.local_addr().expect("address");
-    let text =
-        PayStation::config_text(rig, sandbox, setup, &public_addr.to_string(), "127.0.0.1:0");
+    let text = tweak(PayStation::config_text(
+        rig,
+        sandbox,
+        setup,
+        &public_addr.to_string(),
+        "127.0.0.1:0",
+    ));
     let config = Config::from_toml_str(&text, rig.dir.path()).expect("valid configuration");
     let daemon = Daemon::start_with_public(config, Some(public))
         .await
         .expect("daemon starts");
-    Station {
-        public: format!("http://{}", daemon.public_addr),
-        admin: format!("http://{}", daemon.admin_addr),
-        daemon,
-    }
+    Station::new(daemon)
 }
 
 /// Polls `check` until it gives a value; fails after [`PATIENCE`]. For state that lives
