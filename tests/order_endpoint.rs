@@ -224,6 +224,16 @@ async fn garbage_and_broken_frames_on_the_line_do_not_stop_a_dispatch() {
         .authorize(1, json!({ "amount": "3000", "attendant": "8" }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // The noise starts once the pump has taken the authorization: this is about a
+    // dispatch in progress (a lost authorization is another test's subject).
+    station
+        .wait_for("authorization acknowledged", |s| {
+            s.positions[&PositionId(1)]
+                .dispatch
+                .as_ref()
+                .is_some_and(|d| d.stage == forecourtd::journal::DispatchStage::Acknowledged)
+        })
+        .await;
     rig.act(1, SimAction::CorruptAnswers(3)).await;
     rig.sim
         .inject(vec![
@@ -363,6 +373,14 @@ async fn sigterm_finishes_writes_and_exits_cleanly() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Once the authorization is journaled as sent, a restart must keep the dispatch (one
+    // still being prepared is closed at start: the pump cannot have it).
+    daemon
+        .wait_position(1, "authorization sent", |p| {
+            p["dispatch"]["stage"] == json!("sent")
+                || p["dispatch"]["stage"] == json!("acknowledged")
+        })
+        .await;
     let exit = daemon.terminate().await;
     assert!(exit.success(), "{exit:?}");
     // The journal was closed: its write-ahead log is checkpointed into the database.

@@ -425,6 +425,17 @@ impl PositionState {
             }
             PumpEventKind::CommandFailed {
                 command: PumpCommand::Authorize(_),
+                failure: CommandFailure::NoAnswer | CommandFailure::PumpOffline,
+            } => {
+                // The block may have reached the pump before the line failed: the dispatch
+                // stays open, and its completion (judged on the totals) or the idle limit
+                // closes it.
+                if let Some(d) = &mut self.dispatch {
+                    d.since = at;
+                }
+            }
+            PumpEventKind::CommandFailed {
+                command: PumpCommand::Authorize(_),
                 failure,
             } => {
                 if !self.witnessed {
@@ -556,7 +567,10 @@ impl PositionState {
             return self.judge(tx, None);
         }
         if tx.volume.is_zero() && tx.amount.is_zero() {
-            return self.end_dispatch("completed with nothing dispensed".to_owned(), false);
+            // An empty report the daemon did not see happen says nothing about this
+            // dispatch (a pump re-offers its empty last transaction at a new session);
+            // the idle limit closes the dispatch if the pump never takes it.
+            return Vec::new();
         }
         // Not seen flowing: read the nozzle's totals and judge on them.
         dispatch.verifying = Some(Verifying {
@@ -1011,10 +1025,20 @@ mod tests {
         let mut state = PositionState::new(setup());
         online(&mut state, now, PumpStatus::Idle);
         let command = authorize(&mut state, 9, now);
+        // No answer: the block may have arrived, so the dispatch waits for evidence.
+        let effects = state.on_pump_event(
+            &PumpEventKind::CommandFailed {
+                command: command.clone(),
+                failure: pump_protocols::CommandFailure::NoAnswer,
+            },
+            now,
+        );
+        assert!(effects.is_empty(), "{effects:?}");
+        assert!(state.dispatch.is_some());
         let effects = state.on_pump_event(
             &PumpEventKind::CommandFailed {
                 command,
-                failure: pump_protocols::CommandFailure::NoAnswer,
+                failure: pump_protocols::CommandFailure::Rejected,
             },
             now,
         );

@@ -223,7 +223,15 @@ impl Station {
                 return answer;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("position {n} never answered {kind}; last answer {answer:?}");
+                let state = self
+                    .forecourt()
+                    .snapshot()
+                    .positions
+                    .get(&PositionId(n))
+                    .cloned();
+                panic!(
+                    "position {n} never answered {kind}; last answer {answer:?}; state {state:?}"
+                );
             }
             // Wake on the next state change, or re-check shortly for time-based answers
             // (stale limits).
