@@ -8,7 +8,7 @@ use pump_protocols::{GradeId, Money, NozzleId, PositionId, UnitPrice, Volume};
 /// Journal row id of a sale.
 pub type SaleId = i64;
 
-/// Where a sale is in its lifecycle (DESIGN.md "Sale lifecycle").
+/// Where a sale is in its lifecycle (docs/sale-lifecycle.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SaleStatus {
     /// Dispatch finished; waiting for payment. The order endpoint serves it.

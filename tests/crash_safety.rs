@@ -5,7 +5,6 @@ use crate::support::crash::{run, Knobs};
 
 /// At least 20 kills, a couple of minutes on two cores.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finds the phantom sales of issue 9 until evidence-based completion lands"]
 async fn crash_safety_ci() {
     let report = run(Knobs::from_env(20)).await;
     println!("{report}");

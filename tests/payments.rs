@@ -615,9 +615,15 @@ async fn a_refund_left_requested_by_a_crash_completes_once_after_restart() {
     let admin = daemon.admin.clone();
     let waiting = tokio::spawn(async move {
         let path = format!("/api/sales/{id}/refund");
-        let _ =
-            forecourtd::admin_client::call(&admin, hyper::Method::POST, &path, Some(&json!({})))
-                .await;
+        let token = crate::support::token_for(&admin);
+        let _ = forecourtd::admin_client::call_as(
+            &admin,
+            token.as_ref(),
+            hyper::Method::POST,
+            &path,
+            Some(&json!({})),
+        )
+        .await;
     });
     eventually("the refund made at Mercado Pago", || async {
         (!sandbox.refunds(payment.id).is_empty()).then_some(())

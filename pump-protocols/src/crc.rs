@@ -32,7 +32,7 @@ const ARC_TABLE: [u16; 256] = {
 /// CRC-16/ARC (also CRC-16/IBM, CRC-16/ANSI): poly 0x8005 reflected (0xA001), init 0,
 /// reflected in and out, no final xor. Check value of `"123456789"` is 0xBB3D.
 ///
-/// DART sends the result low byte first (protocols/dart.md §3.2), so the CRC over a
+/// DART sends the result low byte first (docs/protocols/dart.md §3.2), so the CRC over a
 /// block followed by its own CRC is 0 (the residue property the decoder relies on).
 pub fn crc16_arc(bytes: &[u8]) -> u16 {
     crc16_arc_update(0, bytes)
@@ -50,7 +50,7 @@ pub fn crc16_arc_update(crc: u16, bytes: &[u8]) -> u16 {
 mod tests {
     use super::*;
 
-    /// The bitwise form as protocols/dart.md §3.2 writes it, to check the table against.
+    /// The bitwise form as docs/protocols/dart.md §3.2 writes it, to check the table against.
     fn bitwise(bytes: &[u8]) -> u16 {
         let mut crc = 0u16;
         for &byte in bytes {
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn residue_of_message_with_crc_low_byte_first_is_zero() {
-        // A captured DART block: 51 35 01 01 00 | A2 50 (protocols/dart.md, vector B).
+        // A captured DART block: 51 35 01 01 00 | A2 50 (docs/protocols/dart.md, vector B).
         let block = [0x51, 0x35, 0x01, 0x01, 0x00];
         let crc = crc16_arc(&block);
         assert_eq!(crc, 0x50A2);

@@ -3,7 +3,7 @@
 //! Every protocol here is plain code: bytes and `now` go in; bytes, events and deadlines
 //! come out. Nothing reads a clock, opens a port or spawns a task, so the whole protocol
 //! logic is tested with ordinary `#[test]`s and a fake clock, and the daemon brings the
-//! I/O (see DESIGN.md, "Data flow").
+//! I/O (see docs/architecture.md, "Data flow").
 //!
 //! - [`crc`]: CRC-16/ARC with its published check value.
 //! - [`units`]: addresses, nozzles, grades and exact fixed-point quantities.

@@ -11,7 +11,7 @@ use crate::units::{BusAddress, Decimals, GradeId, Money, NozzleId, UnitPrice, Vo
 
 /// What a pump is doing, as far as the controller knows.
 ///
-/// DESIGN.md "Pump model". The protocol maps its own codes onto these; DART's mapping is
+/// docs/architecture.md "Pump model". The protocol maps its own codes onto these; DART's mapping is
 /// in [`crate::dart`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PumpStatus {
@@ -64,7 +64,7 @@ impl PumpStatus {
 }
 
 /// A limit for one dispatch. Volume and amount presets are never combined: the last one
-/// sent wins (protocols/dart.md §5.9).
+/// sent wins (docs/protocols/dart.md §5.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     /// Stop when this amount of money has been dispensed.
@@ -163,7 +163,7 @@ pub enum CommandFailure {
     PumpOffline,
     /// The pump acknowledged the block but evidently did not apply it: the transactions
     /// that show the effect never came (DART: an AUTHORIZE ACKed as a retransmission of
-    /// the last block the pump accepted, protocols/dart.md §3.4, leaves the pump idle;
+    /// the last block the pump accepted, docs/protocols/dart.md §3.4, leaves the pump idle;
     /// DART reports it for AUTHORIZE, STOP, RESET, RETURN STATUS and READ TOTALS). For a
     /// daemon's command it always follows the [`PumpEventKind::CommandAccepted`] of that
     /// command; a protocol's own status request may fail so too (as `ReturnStatus`).

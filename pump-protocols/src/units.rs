@@ -1,7 +1,7 @@
 //! Identifiers and exact fixed-point quantities shared by every protocol.
 //!
 //! Pumps report volumes, amounts and prices as unsigned integers whose decimal point is a
-//! *pump configuration* (DART: DPVOL/DPAMO/DPUNP, protocols/dart.md §5.8). This module
+//! *pump configuration* (DART: DPVOL/DPAMO/DPUNP, docs/protocols/dart.md §5.8). This module
 //! turns those raw integers into exact decimals and back, never through `f64`, and refuses
 //! a value that does not fit the pump's digits instead of rounding it silently.
 
@@ -31,7 +31,7 @@ impl fmt::Display for PositionId {
     }
 }
 
-/// A logical nozzle of a pump, 1..=15 (protocols/dart.md §5.9).
+/// A logical nozzle of a pump, 1..=15 (docs/protocols/dart.md §5.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NozzleId(pub u8);
 
@@ -180,7 +180,7 @@ quantity!(
 
 impl UnitPrice {
     /// The amount a pump charges for `volume` at this price, rounded half-up to
-    /// `amount_decimals` as pumps do (protocols/dart.md §5.8: 0.428 L × 8123 = 3476.6 → 3477).
+    /// `amount_decimals` as pumps do (docs/protocols/dart.md §5.8: 0.428 L × 8123 = 3476.6 → 3477).
     pub fn amount_for(self, volume: Volume, amount_decimals: u8) -> Money {
         let exact = self.0 * volume.0;
         Money(exact.round_dp_with_strategy(
@@ -192,7 +192,7 @@ impl UnitPrice {
 
 /// Where the decimal point sits in a pump's volume, amount and price fields.
 ///
-/// Pumps differ (protocols/dart.md §5.8 lists 3-decimal prices in Saudi Arabia, 0-decimal
+/// Pumps differ (docs/protocols/dart.md §5.8 lists 3-decimal prices in Saudi Arabia, 0-decimal
 /// amounts in Colombia and Uzbekistan), so this is configured per pump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimals {

@@ -1,5 +1,5 @@
 //! `dart::check_command`: what a DART pump can take, decided without a master, and the
-//! master's `submit` agreeing with it (protocols/dart.md §5.2, §5.6, §5.8, §5.9).
+//! master's `submit` agreeing with it (docs/protocols/dart.md §5.2, §5.6, §5.8, §5.9).
 
 use std::time::Instant;
 

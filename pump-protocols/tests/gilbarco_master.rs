@@ -1,5 +1,5 @@
 //! The Gilbarco master on its own, byte by byte, against answers written by hand
-//! (protocols/gilbarco.md §1, §3, §5, §6): echoes, data errors, misses and offline, stray
+//! (docs/protocols/gilbarco.md §1, §3, §5, §6): echoes, data errors, misses and offline, stray
 //! and late answers.
 
 mod gilbarco_support;

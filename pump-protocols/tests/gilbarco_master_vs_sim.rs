@@ -1,5 +1,5 @@
 //! The Gilbarco master and the Gilbarco pump simulator talking in memory, end to end,
-//! with a fake clock (protocols/gilbarco.md §2–§7).
+//! with a fake clock (docs/protocols/gilbarco.md §2–§7).
 //!
 //! Every test checks what the master reported against what the simulated pump did (its
 //! own sale figures and totals), never against figures worked out by the same code.

@@ -1,4 +1,4 @@
-//! Property checks of the Gilbarco codec (protocols/gilbarco.md §4, §5): every block
+//! Property checks of the Gilbarco codec (docs/protocols/gilbarco.md §4, §5): every block
 //! decodes to what was encoded, every encoded block carries a valid check character, the
 //! push-byte decoder gives the same items however the stream is cut, and no input makes
 //! a decoder, the master or the simulator panic.

@@ -1,4 +1,4 @@
-//! The Gilbarco pump simulator on its own, byte by byte (protocols/gilbarco.md §2–§5, §7):
+//! The Gilbarco pump simulator on its own, byte by byte (docs/protocols/gilbarco.md §2–§5, §7):
 //! data blocks taken and refused, the settings for the open points, the fault switches.
 
 mod gilbarco_support;

@@ -1,4 +1,4 @@
-//! Golden DART frames: every test vector of protocols/dart.md, sections A–F.
+//! Golden DART frames: every test vector of docs/protocols/dart.md, sections A–F.
 //!
 //! Each vector carries its source key from protocols/sources.md (IP intelipump captures,
 //! IB ibramn, FC Full-Colombia firmware, MG Mega162 firmware, AS ASFuelControl, W3 Wayne
@@ -30,7 +30,7 @@ fn hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The RS-485 turnaround bytes seen before pump replies (protocols/dart.md §1).
+/// The RS-485 turnaround bytes seen before pump replies (docs/protocols/dart.md §1).
 const TURNAROUND: [u8; 8] = [0xBC, 0xFE, 0xFC, 0xB8, 0xDC, 0xFF, 0xDE, 0xF8];
 
 fn drain(decoder: &mut FrameDecoder, items: &mut Vec<Decoded>) {

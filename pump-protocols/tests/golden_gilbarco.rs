@@ -1,4 +1,4 @@
-//! Golden Gilbarco two-wire bytes: every test vector of protocols/gilbarco.md sections A
+//! Golden Gilbarco two-wire bytes: every test vector of docs/protocols/gilbarco.md sections A
 //! and B, and the known-bad one of section C.
 //!
 //! Each vector carries its source key from protocols/sources.md (SK the SK700-II Python

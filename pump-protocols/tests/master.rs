@@ -1,7 +1,7 @@
 //! The DART master against a pump played by hand.
 //!
 //! Each test is the pump side of a conversation: the pump's frames are built with the
-//! codec (`Frame`, `encode_pump`) or copied from protocols/dart.md, fed to the master at a
+//! codec (`Frame`, `encode_pump`) or copied from docs/protocols/dart.md, fed to the master at a
 //! fake time, and every byte the master sends is compared with the exact frame expected.
 //! Expected master frames cite their source: a dart.md vector (section and source key)
 //! where one exists, otherwise "computed" (CRC-16/ARC worked out independently of the

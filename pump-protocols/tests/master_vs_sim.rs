@@ -1,5 +1,5 @@
 //! The DART master and the DART pump simulator talking to each other in memory, end to
-//! end (protocols/dart.md §3.4, §4, §5.5, §5.9, §6, §7).
+//! end (docs/protocols/dart.md §3.4, §4, §5.5, §5.9, §6, §7).
 //!
 //! [`Line`] is the serial line between a [`DartMaster`] and a [`DartSimulator`], driven
 //! only through the [`LineMaster`] and [`LineSimulator`] traits with a fake clock: one base

@@ -1,6 +1,6 @@
 //! The DART pump simulator, driven from the master's side by hand: master frames built with
 //! the codec, fed with a fake clock, answers decoded and checked byte for byte, by TX#, by
-//! time and by what was dispensed. Captured frames come from protocols/dart.md ("Test
+//! time and by what was dispensed. Captured frames come from docs/protocols/dart.md ("Test
 //! vectors", source keys as there); the others are built with the codec.
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The daemon's configuration: one TOML file, read once at start.
 //!
-//! Two stages (STYLE.md, "Config in two stages"): [`raw`] mirrors the file with serde
+//! Two stages (validated in two stages): [`raw`] mirrors the file with serde
 //! (`deny_unknown_fields`), `validate` checks every value and builds the typed
 //! [`Config`], collecting *every* problem with its key path (for example
 //! `lines[0].pumps[1].position: position 3 is already used by lines[0].pumps[0]`).
@@ -271,9 +271,9 @@ pub struct Logging {
 /// A pump protocol spoken on a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// Wayne DART (protocols/dart.md).
+    /// Wayne DART (docs/protocols/dart.md).
     Dart,
-    /// Gilbarco two-wire current loop (protocols/gilbarco.md).
+    /// Gilbarco two-wire current loop (docs/protocols/gilbarco.md).
     Gilbarco,
 }
 

@@ -835,7 +835,7 @@ impl PositionState {
     }
 }
 
-/// The order endpoint's decision for a position (DESIGN.md, the endpoint's table).
+/// The order endpoint's decision for a position (docs/order-endpoint.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderState<'a> {
     /// The pump line is silent past its stale limit, or the journal cannot record its sale.

@@ -18,7 +18,7 @@ pub type HttpResponse = Response<Full<Bytes>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// Mercado Pago's order errors: 400 with `type` `invalid`, `timeout`, `in_process` or
-    /// `unavailable` (DESIGN.md, the order endpoint's table).
+    /// `unavailable` (docs/order-endpoint.md).
     Order {
         /// The error type the app understands.
         kind: OrderErrorKind,

@@ -2,10 +2,10 @@
 //!
 //! The handler only sorts, checks and stores: it parses the query (`topic`/`id` for IPN,
 //! `type`/`data.id` for webhooks, with the body as a fallback for the resource), verifies a
-//! webhook's `x-signature` when one is sent (mercadopago.md §7; 401 when bad or stale),
+//! webhook's `x-signature` when one is sent (docs/mercadopago.md §7; 401 when bad or stale),
 //! writes the delivery to the journal under its dedupe key and answers 200 at once. The
 //! payment itself is read from the API later by the processor, which is woken here; no
-//! decision is ever taken from a notification's body (DESIGN.md "Payments", U12).
+//! decision is ever taken from a notification's body (docs/architecture.md "Payments", U12).
 //!
 //! IPN deliveries and unsigned webhooks cannot be authenticated. They are accepted as
 //! hints unless the station says `accept_unsigned = false`: rate-limited per source and

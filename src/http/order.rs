@@ -1,7 +1,7 @@
 //! The order endpoint: Mercado Pago's call when a customer scans a pump's QR.
 //!
 //! `GET <path>?apies=<store>&pos=<position>` (aliases `locationId`/`positionId`, seed 000).
-//! The answer is decided from the forecourt snapshot only, in DESIGN.md's order: invalid
+//! The answer is decided from the forecourt snapshot only, in docs/order-endpoint.md's order: invalid
 //! parameters, a silent pump (`timeout`), a dispatch in process, the latest unpaid sale
 //! (200 with the seed-003 `order` object and its `loyalty` block), otherwise
 //! `unavailable`. It never waits on a pump, the journal or Mercado Pago, so the phone
@@ -280,10 +280,10 @@ fn loyalty_body(
         .and_then(|a| settings.attendants.get(a));
     let (doc_type, doc_number) = match cashier {
         Some(c) => (c.document_type.as_str(), c.document_number.as_str()),
-        // seed 003 / mercadopago.md §4.3: unknown cashier → 00000000.
+        // seed 003 / docs/mercadopago.md §4.3: unknown cashier → 00000000.
         None => ("DNI", "00000000"),
     };
-    // Loyalty quantities carry at most 3 decimals (mercadopago.md §4.3).
+    // Loyalty quantities carry at most 3 decimals (docs/mercadopago.md §4.3).
     let quantity = sale.volume.value().round_dp(3).normalize();
     json!({
         "program": loyalty.program,

@@ -93,7 +93,7 @@ pub enum JournalError {
         /// The position of the completed sale.
         got: PositionId,
     },
-    /// The invoice counter no longer fits the 8-digit invoice number (mercadopago.md §4.3).
+    /// The invoice counter no longer fits the 8-digit invoice number (docs/mercadopago.md §4.3).
     #[error("invoice counter {0} does not fit an 8-digit invoice number")]
     InvoiceCounterExhausted(u64),
     /// No notification with this id.

@@ -1,6 +1,6 @@
 //! Sale identity: invoice number, external reference and loyalty transaction id.
 //!
-//! Owns the formats of mercadopago.md §4.3, derived from one value N of the station's
+//! Owns the formats of docs/mercadopago.md §4.3, derived from one value N of the station's
 //! invoice counter (which the journal bumps, never reuses, and keeps across restarts):
 //!
 //! | field | rule | example (store 29, position 3, N = 184) |
@@ -92,7 +92,7 @@ mod tests {
         StoreId::parse(raw).expect("valid store id in test")
     }
 
-    /// Checks the rules of mercadopago.md §4.3 without reusing the formatting code.
+    /// Checks the rules of docs/mercadopago.md §4.3 without reusing the formatting code.
     fn assert_rules(id: &SaleIdentity, store_digits: &str, position: u16, n: u64) {
         let inv = &id.invoice_number;
         assert_eq!(inv.len(), 8, "{inv}");

@@ -1,6 +1,6 @@
 //! The sale journal: one thread owns the SQLite connection; async callers hold a handle.
 //!
-//! Owns the journal database (DESIGN.md "Sale lifecycle (journal)", STYLE.md habit 7).
+//! Owns the journal database (docs/sale-lifecycle.md; one thread owns the connection).
 //! A std thread named `journal` owns the rusqlite [`Connection`]; every [`Journal`] clone
 //! sends it a request over a bounded tokio channel and awaits a `oneshot` reply, so no
 //! blocking SQLite call ever runs on an async worker and no lock guards the connection.

@@ -2,12 +2,12 @@
 //!
 //! Owns the `notifications` table: the HTTP handler stores each delivery and answers at
 //! once; a worker takes the due ones, re-reads the resource from the API and finishes or
-//! reschedules them, so retries survive restarts (DESIGN.md "Payments"). Deliveries are
+//! reschedules them, so retries survive restarts (docs/architecture.md "Payments"). Deliveries are
 //! deduplicated by `(topic, resource_id, request_id)`. A repeat of a pending notification
 //! is a plain duplicate (the worker will read the latest state anyway); so is a repeat of
 //! a finished delivery with the same `x-request-id` (a replayed signed webhook costs no
 //! second API read). A repeat of a finished one without a request id is re-armed, because
-//! Mercado Pago notifies the same resource again when it changes (mercadopago.md §6).
+//! Mercado Pago notifies the same resource again when it changes (docs/mercadopago.md §6).
 //! Unverified deliveries (hints) are stored by [`super::hints`] instead. This module never verifies signatures or calls the API.
 
 use jiff::Timestamp;
@@ -47,7 +47,7 @@ impl NotificationSource {
     }
 }
 
-/// What the signature check said (mercadopago.md §7).
+/// What the signature check said (docs/mercadopago.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verification {
     /// A webhook whose `x-signature` verified.

@@ -1,4 +1,4 @@
-//! The Mercado Pago API client (mercadopago.md §8–§11, §13).
+//! The Mercado Pago API client (docs/mercadopago.md §8–§11, §13).
 //!
 //! What every request carries, as MP's SDKs send it:
 //!
@@ -195,7 +195,7 @@ impl MpError {
     }
 
     /// True when Mercado Pago refuses the access token: 401, or 403 outside POS calls
-    /// (there a 403 means the POS `url` host is not enabled, mercadopago.md §5). Expired or
+    /// (there a 403 means the POS `url` host is not enabled, docs/mercadopago.md §5). Expired or
     /// rotated credentials: worth retrying later, never a reason to drop work.
     pub fn is_credentials(&self) -> bool {
         match self {
@@ -374,7 +374,7 @@ impl MercadoPagoClient {
     }
 
     /// `GET /v1/payments/search?external_reference=…&sort=date_created&criteria=desc`:
-    /// the newest payments first (the reconciler's query, mercadopago.md §10).
+    /// the newest payments first (the reconciler's query, docs/mercadopago.md §10).
     pub async fn search_payments_by_reference(
         &self,
         external_reference: &str,

@@ -1,6 +1,6 @@
 //! Mercado Pago: the API client, webhook signatures, the wire types and the local sandbox.
 //!
-//! This module owns everything that speaks Mercado Pago's language (mercadopago.md):
+//! This module owns everything that speaks Mercado Pago's language (docs/mercadopago.md):
 //!
 //! - [`types`]: serde types of payments, merchant orders, POS, preferences, refunds, the
 //!   station's order answer and notification bodies. Money is `rust_decimal::Decimal`

@@ -1,4 +1,4 @@
-//! Webhook `x-signature` verification and signing (mercadopago.md §7).
+//! Webhook `x-signature` verification and signing (docs/mercadopago.md §7).
 //!
 //! Wire format, exactly as MP sends it:
 //!
@@ -18,7 +18,7 @@
 //!
 //! This module owns the arithmetic only: it never reads a clock (`now` is passed in),
 //! never logs and never decides policy (which deliveries must be signed is the
-//! notification endpoint's business, DESIGN.md U12).
+//! notification endpoint's business, docs/architecture.md U12).
 
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `ts` values below this are seconds; from it on, milliseconds (mercadopago.md U4).
+/// `ts` values below this are seconds; from it on, milliseconds (docs/mercadopago.md U4).
 pub const SECONDS_LIMIT: u64 = 100_000_000_000;
 
 /// Why a signature was refused. Named as MP's SDKs name them, so logs line up.
@@ -235,7 +235,7 @@ mod tests {
     const RID1: &str = "bb56a2f1-6aae-46ac-982e-9dcd3581d08e";
     const RID2: &str = "0f0e0d0c-1111-2222-3333-444455556666";
 
-    // mercadopago.md §7 test vectors (computed with HMAC-SHA256, key forecourtd-test-secret).
+    // docs/mercadopago.md §7 test vectors (computed with HMAC-SHA256, key forecourtd-test-secret).
     const V1_NUMERIC: &str = "0e6b906d0ec327f69e581ae814d83f74a1b182fccddc5282e5e99a81dc516074";
     const V1_ORDER: &str = "ad34ce6729102d6bbeb32462a03edd76a4228dd96849537ca401da415cf643c4";
     const V1_NO_ID: &str = "8d659f3116bf90d449509655ab4ce3109dc9108bba78de45a8efb25a956c8b44";

@@ -1,8 +1,8 @@
 //! What a payment read from the Mercado Pago API means for a sale: a pure function.
 //!
 //! Nothing here trusts a notification; it only ever sees the payment as the API returned
-//! it and the sale as the journal holds it. The rules (DESIGN.md "Payments",
-//! mercadopago.md §8 and §16):
+//! it and the sale as the journal holds it. The rules (docs/architecture.md "Payments",
+//! docs/mercadopago.md §8 and §16):
 //!
 //! - approved, our collector, our currency, the sale's exact amount, sale still payable →
 //!   the sale is paid and the position released;

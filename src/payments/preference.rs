@@ -1,4 +1,4 @@
-//! Preference mode (seed 000, mercadopago.md §4.4): the order endpoint answers
+//! Preference mode (seed 000, docs/mercadopago.md §4.4): the order endpoint answers
 //! `{"preference_id": …}`, one preference per sale, created through the API the first time
 //! the sale is scanned (or as soon as it is ready) and reused for every later scan, also
 //! across restarts (its id is journaled). The creation's idempotency key derives from the

@@ -2,7 +2,7 @@
 //!
 //! For every completed sale still unpaid some time after its completion, it searches
 //! payments by the sale's `external_reference` and applies what it finds, exactly as if it
-//! had been notified (mercadopago.md §10). Whether the sale was recorded as served does not
+//! had been notified (docs/mercadopago.md §10). Whether the sale was recorded as served does not
 //! matter: the answer to the phone and the record of having served it are not one atomic
 //! step, so a crash between the two plus a lost notification must still end in a looked-up
 //! payment. Searches back off per sale (1, 2, 4 … 30 minutes) and are never repeated

@@ -163,7 +163,14 @@ async fn awkward_attendant(shared: &Shared, position: u16, (kind, value): (&str,
     let path = format!("/api/positions/{position}/authorize");
     let body = json!({ kind: value, "attendant": "8" });
     let accepted = matches!(
-        admin_client::call(&shared.admin, Method::POST, &path, Some(&body)).await,
+        admin_client::call_as(
+            &shared.admin,
+            super::token_for(&shared.admin).as_ref(),
+            Method::POST,
+            &path,
+            Some(&body)
+        )
+        .await,
         Ok((StatusCode::OK, _))
     );
     if accepted {
@@ -198,7 +205,15 @@ pub async fn authorize(
         if stop.is_cancelled() {
             return Err(format!("gave up authorizing; last answer {last}"));
         }
-        match admin_client::call(&shared.admin, Method::POST, &path, Some(&body)).await {
+        match admin_client::call_as(
+            &shared.admin,
+            super::token_for(&shared.admin).as_ref(),
+            Method::POST,
+            &path,
+            Some(&body),
+        )
+        .await
+        {
             Ok((StatusCode::OK, _)) => {
                 shared.publish(Moment::Authorized(position));
                 let authorized = wait_pump(shared, position, Duration::from_secs(5), |p| {
@@ -229,8 +244,14 @@ pub async fn authorize(
                 shared.truth.pump(position)
             ));
             let stop_path = format!("/api/positions/{position}/stop");
-            let _ =
-                admin_client::call(&shared.admin, Method::POST, &stop_path, Some(&json!({}))).await;
+            let _ = admin_client::call_as(
+                &shared.admin,
+                super::token_for(&shared.admin).as_ref(),
+                Method::POST,
+                &stop_path,
+                Some(&json!({})),
+            )
+            .await;
         }
     }
 }
@@ -310,7 +331,15 @@ async fn wait_pump(
 }
 
 async fn position_json(shared: &Shared, position: u16) -> Value {
-    match admin_client::call(&shared.admin, Method::GET, "/api/positions", None).await {
+    match admin_client::call_as(
+        &shared.admin,
+        super::token_for(&shared.admin).as_ref(),
+        Method::GET,
+        "/api/positions",
+        None,
+    )
+    .await
+    {
         Ok((_, Value::Array(all))) => all
             .into_iter()
             .find(|p| p["position"] == json!(position))
@@ -442,8 +471,9 @@ async fn cash(shared: &Shared, position: u16) -> bool {
                 .settle_attempts
                 .insert(id);
             let path = format!("/api/sales/{id}/settle");
-            match admin_client::call(
+            match admin_client::call_as(
                 &shared.admin,
+                super::token_for(&shared.admin).as_ref(),
                 Method::POST,
                 &path,
                 Some(&json!({ "note": "cash" })),

@@ -1,4 +1,4 @@
-//! Packed BCD as DART writes numbers (protocols/dart.md §5.8): two decimal digits per
+//! Packed BCD as DART writes numbers (docs/protocols/dart.md §5.8): two decimal digits per
 //! byte, most significant byte first, no sign, no decimal point.
 //!
 //! Owns the digit arithmetic and the field widths. Where the decimal point goes is pump

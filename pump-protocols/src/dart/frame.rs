@@ -1,4 +1,4 @@
-//! DART line level 2: building and recognising frames (protocols/dart.md §3).
+//! DART line level 2: building and recognising frames (docs/protocols/dart.md §3).
 //!
 //! Owns the two frame shapes, the CRC placement, DLE transparency and resynchronisation on
 //! a noisy line. It never looks inside a data block's payload (that is [`super::app`]),
@@ -431,7 +431,7 @@ fn check_data(wire: &[u8]) -> Result<Frame, DiscardReason> {
     })
 }
 
-/// Bytes shown as spaced hex pairs (`50 20 FA`), the way protocols/dart.md writes frames;
+/// Bytes shown as spaced hex pairs (`50 20 FA`), the way docs/protocols/dart.md writes frames;
 /// for logging dropped bytes and frames without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HexBytes<'a>(pub &'a [u8]);
@@ -639,7 +639,7 @@ mod tests {
 
     #[test]
     fn stuffs_sf_in_crc_low_byte() {
-        // protocols/dart.md D: DC2 6/12, CRC-1 = 0xFA.
+        // docs/protocols/dart.md D: DC2 6/12, CRC-1 = 0xFA.
         let frame = data(&[0x02, 0x08, 0, 0, 0, 0x06, 0, 0, 0, 0x12]);
         let wire = frame.encode().expect("valid frame");
         assert_eq!(

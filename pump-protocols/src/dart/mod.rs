@@ -1,5 +1,5 @@
 //! Wayne DART, the pump interface of Wayne (Dresser Wayne) dispensers, as described in
-//! `protocols/dart.md`; section numbers (§) below are that document's.
+//! `docs/protocols/dart.md`; section numbers (§) below are that document's.
 //!
 //! This module owns the byte-exact codec, sans-IO: [`frame`] is line level 2 (frames,
 //! CRC, DLE transparency, resynchronisation), [`app`] is application level 3 (the
@@ -41,7 +41,7 @@
 //! number means CD in a master block and DC in a pump block (§5.1), so use
 //! [`app::decode_master`] or [`app::decode_pump`] by who sent it.
 //!
-//! # Choices where protocols/dart.md is UNCERTAIN
+//! # Choices where docs/protocols/dart.md is UNCERTAIN
 //!
 //! - Frame size (§3): "256 bytes including control characters" is enforced on the
 //!   unstuffed frame, ADR to SF ([`frame::MAX_FRAME_LEN`], payload at most

@@ -1,5 +1,5 @@
 //! A simulated DART line: several Wayne-style pumps answering a master, byte-exact and
-//! sans-IO, for tests, the demo and `forecourtd simulate` (protocols/dart.md §7).
+//! sans-IO, for tests, the demo and `forecourtd simulate` (docs/protocols/dart.md §7).
 //!
 //! This module owns the line: it decodes what the master writes, hands each frame to the
 //! pump it addresses and schedules the answers `answer_delay` later for

@@ -1,5 +1,5 @@
 //! What a neutral [`PumpCommand`] becomes on a Gilbarco loop, and the refusal of what a
-//! pump cannot take (protocols/gilbarco.md §2, §5).
+//! pump cannot take (docs/protocols/gilbarco.md §2, §5).
 //!
 //! Owns the translation into a list of [`Action`]s and every check on the way: nozzles
 //! the pump has, presets and prices that fit their digit words exactly (never rounded),

@@ -1,5 +1,5 @@
 //! The one-byte commands and status replies of the Gilbarco two-wire loop
-//! (protocols/gilbarco.md §2, §3), and the pump numbering 1..=16 (nibble 0 is pump 16).
+//! (docs/protocols/gilbarco.md §2, §3), and the pump numbering 1..=16 (nibble 0 is pump 16).
 //!
 //! Owns the byte layout `(CODE << 4) | pump nibble` in both directions and the mapping of
 //! the status nibbles onto the neutral [`PumpStatus`]. It keeps no state.

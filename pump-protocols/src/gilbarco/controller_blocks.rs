@@ -1,4 +1,4 @@
-//! The data blocks a controller sends after `2p` → `Dp` (protocols/gilbarco.md §5):
+//! The data blocks a controller sends after `2p` → `Dp` (docs/protocols/gilbarco.md §5):
 //! price change, volume and money presets in their observed forms, and the special
 //! function.
 //!

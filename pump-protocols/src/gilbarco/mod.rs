@@ -1,5 +1,5 @@
 //! Gilbarco two-wire (current loop), the controller interface of Gilbarco dispensers and
-//! the many that copy it, as described in `protocols/gilbarco.md`; section numbers (§)
+//! the many that copy it, as described in `docs/protocols/gilbarco.md`; section numbers (§)
 //! below are that document's.
 //!
 //! The codec is sans-IO and keeps no state: [`words`] the digit words and check
@@ -29,7 +29,7 @@
 //! Examples: `01` → `61` (pump 1 idle); `00` → `60` (pump 16); `21` → `D1` then
 //! `FF E5 F4 F6 E0 F7 E0 E4 E4 E1 FB E7 F0` (grade 1, level 1, price 1440).
 //!
-//! # Choices where protocols/gilbarco.md is UNCERTAIN
+//! # Choices where docs/protocols/gilbarco.md is UNCERTAIN
 //!
 //! Each is a setting of [`GilbarcoMasterSettings`] or [`SimSettings`] with the default
 //! named here:

@@ -1,4 +1,4 @@
-//! The data a pump sends (protocols/gilbarco.md §4): the transaction block (§4.1), the
+//! The data a pump sends (docs/protocols/gilbarco.md §4): the transaction block (§4.1), the
 //! totals block (§4.2) and the bare real-time money words (§4.3), in 6- and 8-digit mode.
 //!
 //! Owns their exact layouts, encoding and decoding; a decode checks every tag, digit word

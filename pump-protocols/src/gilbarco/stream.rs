@@ -1,4 +1,4 @@
-//! The push-byte decoder of a Gilbarco loop, used by both ends (protocols/gilbarco.md §4,
+//! The push-byte decoder of a Gilbarco loop, used by both ends (docs/protocols/gilbarco.md §4,
 //! §5).
 //!
 //! Owns the split of a byte stream into data blocks (`FF … FB <LRC> F0`, check character

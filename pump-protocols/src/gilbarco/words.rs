@@ -1,5 +1,5 @@
 //! Data words, data control words and the two check characters of Gilbarco data blocks
-//! (protocols/gilbarco.md §4, §5).
+//! (docs/protocols/gilbarco.md §4, §5).
 //!
 //! Owns the digit encoding (`0xE0 | digit`, least significant digit first), the DCW byte
 //! values and the DL/LRC arithmetic. It knows nothing of block layouts or of who sends

@@ -12,7 +12,7 @@ use crate::config::raw::{RawMercadoPago, RawOrderEndpoint};
 use crate::config::secret::{self, Secret};
 use crate::config::{MercadoPago, MpMode, OrderEndpoint, Station};
 
-/// A POS `url` must be shorter than this (mercadopago.md §5).
+/// A POS `url` must be shorter than this (docs/mercadopago.md §5).
 const MAX_POS_URL: usize = 300;
 /// The path the notification handler is mounted on; the order endpoint must differ.
 const NOTIFICATIONS_PATH: &str = "/mp/notifications";

@@ -1,6 +1,6 @@
 //! The sandbox's HTTP side: the accept loop and the fake Mercado Pago API routes.
 //!
-//! Routes (mercadopago.md §5, §8–§11, §14–§15), all JSON:
+//! Routes (docs/mercadopago.md §5, §8–§11, §14–§15), all JSON:
 //!
 //! | route | answer |
 //! |---|---|

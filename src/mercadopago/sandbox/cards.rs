@@ -1,4 +1,4 @@
-//! Test-card holder names and the payment outcome each one selects (mercadopago.md §15.1).
+//! Test-card holder names and the payment outcome each one selects (docs/mercadopago.md §15.1).
 //!
 //! MP's test cards decide the result from the card holder's name; the sandbox does the
 //! same. This module is a table and nothing else.

@@ -1,4 +1,4 @@
-//! `forecourtd sandbox`: a local stand-in for the Mercado Pago API and app (mercadopago.md §15).
+//! `forecourtd sandbox`: a local stand-in for the Mercado Pago API and app (docs/mercadopago.md §15).
 //!
 //! - **API** (`api.rs`): the paths, shapes and status codes of §5 and §8–§11 — OAuth token,
 //!   test users, POS, preferences, payments get/search, merchant orders, refunds — with
@@ -45,7 +45,7 @@ pub use scan::{ScanError, ScanOptions, ScanOutcome, ScanTarget};
 /// Access token of the sandbox's seller unless configured (collector 446566691).
 pub const DEFAULT_ACCESS_TOKEN: &str =
     "TEST-0000000000000000-112326-5f3c0d5f8a6e4b7c9d1e2f3a4b5c6d7e-446566691";
-/// Webhook secret unless configured (the key of mercadopago.md §7's test vectors).
+/// Webhook secret unless configured (the key of docs/mercadopago.md §7's test vectors).
 pub const DEFAULT_WEBHOOK_SECRET: &str = "forecourtd-test-secret";
 /// OAuth client id unless configured.
 pub const DEFAULT_CLIENT_ID: &str = "0000000000000000";
@@ -84,7 +84,7 @@ impl std::fmt::Debug for Clock {
     }
 }
 
-/// How notifications are retried (mercadopago.md §6, in-person IPN: +30 s, +5 min, +30 min).
+/// How notifications are retried (docs/mercadopago.md §6, in-person IPN: +30 s, +5 min, +30 min).
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
     /// Waits before each retry after a failed delivery; its length is the retry count.

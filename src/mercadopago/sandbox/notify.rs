@@ -1,5 +1,5 @@
 //! The sandbox's notifications: what MP sends to `notification_url` after a payment
-//! (mercadopago.md §6, §7).
+//! (docs/mercadopago.md §6, §7).
 //!
 //! `source_news` in the URL picks the channel:
 //!
@@ -300,7 +300,7 @@ async fn attempt(shared: &Shared, send: &Outgoing) -> bool {
                 topic: send.topic.to_owned(),
             });
             // MP's IPN carries a signature header that does not verify with the
-            // application's secret (mercadopago.md §6); a random secret mirrors that.
+            // application's secret (docs/mercadopago.md §6); a random secret mirrors that.
             let sig = signature::sign(shared.ipn_secret.as_ref(), Some(&id), Some(&request_id), ts);
             (body, format!("MercadoPago Feed v2.0 {}", send.topic), sig)
         }

@@ -1,4 +1,4 @@
-//! The sandbox's POS (one QR per pump face) and their validation rules (mercadopago.md §5).
+//! The sandbox's POS (one QR per pump face) and their validation rules (docs/mercadopago.md §5).
 //!
 //! Bodies are checked field by field from raw JSON so each mistake gets MP's own code
 //! (`NAME_TOO_LONG`, `INVALID_EXTERNAL_ID`, `FIXED_AMOUNT_FALSE`, 409 on a duplicate

@@ -1,4 +1,4 @@
-//! The app side of the sandbox: a customer scanning a pump's QR (mercadopago.md §4, §15).
+//! The app side of the sandbox: a customer scanning a pump's QR (docs/mercadopago.md §4, §15).
 //!
 //! 1. GET the POS `url` with `User-Agent: MercadoPago-Android/<ver>`.
 //! 2. While the station answers 400 `in_process`, wait and ask again (bounded).

@@ -20,7 +20,7 @@ use super::cards::CardHolder;
 
 pub(crate) use super::pos::PosStore;
 
-/// At most this many partial refunds per payment (mercadopago.md §11).
+/// At most this many partial refunds per payment (docs/mercadopago.md §11).
 pub const MAX_PARTIAL_REFUNDS: usize = 20;
 
 /// Largest page of payment search (MP's error 1000 beyond it).
@@ -193,7 +193,7 @@ impl Store {
     }
 
     /// `POST /checkout/preferences`. The same idempotency key returns the first
-    /// preference again (mercadopago.md §13: MP's SDKs send a key on every POST).
+    /// preference again (docs/mercadopago.md §13: MP's SDKs send a key on every POST).
     pub fn create_preference(
         &mut self,
         request: PreferenceRequest,
@@ -359,7 +359,7 @@ impl Store {
         self.merchant_orders.values().cloned().collect()
     }
 
-    /// `GET /v1/payments/search` (mercadopago.md §10): equality filters, `sort`,
+    /// `GET /v1/payments/search` (docs/mercadopago.md §10): equality filters, `sort`,
     /// `criteria`, `limit` (default 30), `offset`.
     pub fn search_payments(
         &self,
@@ -450,7 +450,7 @@ impl Store {
         })
     }
 
-    /// `POST /v1/payments/{id}/refunds` (mercadopago.md §11). `amount: None` is a total
+    /// `POST /v1/payments/{id}/refunds` (docs/mercadopago.md §11). `amount: None` is a total
     /// refund. The same idempotency key returns the first refund again.
     pub fn refund(
         &mut self,

@@ -1,4 +1,4 @@
-//! The checkout around a scan (mercadopago.md §4, §6): preferences (model A), the
+//! The checkout around a scan (docs/mercadopago.md §4, §6): preferences (model A), the
 //! station's own answers to MP's order call (model B with loyalty, model A, errors) and
 //! the IPN and webhook notification bodies MP sends afterwards.
 //!
@@ -14,7 +14,7 @@ use super::{
     string_from_number_or_string, Item,
 };
 
-/// Body of `POST /checkout/preferences` (mercadopago.md §4.4).
+/// Body of `POST /checkout/preferences` (docs/mercadopago.md §4.4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreferenceRequest {
     /// Items to pay.
@@ -73,7 +73,7 @@ pub struct Preference {
     pub date_created: Option<String>,
 }
 
-// ----- What the station answers on a scan (mercadopago.md §4) -----
+// ----- What the station answers on a scan (docs/mercadopago.md §4) -----
 
 /// The station's 200 answer in model B: the order with loyalty (seed 003).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,7 +102,7 @@ impl QrOrder {
     }
 }
 
-/// `loyalty` of a [`QrOrder`] (mercadopago.md §4.3).
+/// `loyalty` of a [`QrOrder`] (docs/mercadopago.md §4.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Loyalty {
     /// Programme (`serviclub`, `payback`).
@@ -180,7 +180,7 @@ pub struct OrderError {
     pub message: Option<String>,
 }
 
-// ----- Notification bodies (mercadopago.md §6) -----
+// ----- Notification bodies (docs/mercadopago.md §6) -----
 
 /// IPN body: `{"resource","topic"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

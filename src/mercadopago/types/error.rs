@@ -1,4 +1,4 @@
-//! MP's error body (mercadopago.md §13), as its API answers a failed call.
+//! MP's error body (docs/mercadopago.md §13), as its API answers a failed call.
 //!
 //! Shapes only, as the parent module says; it never maps an error to a retry or a status.
 
@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// MP's error body: `{"message","error","status","cause"|"causes"}` (mercadopago.md §13).
+/// MP's error body: `{"message","error","status","cause"|"causes"}` (docs/mercadopago.md §13).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApiErrorBody {
     /// Human text.

@@ -1,4 +1,4 @@
-//! Serde types of what Mercado Pago sends and receives (mercadopago.md §4–§11).
+//! Serde types of what Mercado Pago sends and receives (docs/mercadopago.md §4–§11).
 //!
 //! - Money and quantities are `rust_decimal::Decimal` written as exact JSON numbers
 //!   (`8000.00` stays `8000.00`), read from numbers or strings; never `f64`.

@@ -1,4 +1,4 @@
-//! Payments, refunds, the payment search and merchant orders (mercadopago.md §8–§11):
+//! Payments, refunds, the payment search and merchant orders (docs/mercadopago.md §8–§11):
 //! what the station reads to learn whether a sale was paid, and the refund it sends.
 //!
 //! Shapes only, as the parent module says; it never fetches or decides anything.
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{decimal, id_from_number_or_string, string_from_number_or_string, Item, Paging};
 
-/// A payment's `status` (mercadopago.md §8). Unknown values are kept as they came.
+/// A payment's `status` (docs/mercadopago.md §8). Unknown values are kept as they came.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum PaymentStatus {
@@ -106,7 +106,7 @@ pub struct TransactionDetails {
     pub net_received_amount: Option<Decimal>,
 }
 
-/// A payment, `GET /v1/payments/{id}` (mercadopago.md §8).
+/// A payment, `GET /v1/payments/{id}` (docs/mercadopago.md §8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payment {
     /// Payment id (keep it: refunds need it).
@@ -185,7 +185,7 @@ impl Payment {
     }
 }
 
-/// `GET /v1/payments/search` answer (mercadopago.md §10).
+/// `GET /v1/payments/search` answer (docs/mercadopago.md §10).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentSearch {
     /// Paging.
@@ -210,7 +210,7 @@ pub struct RefundSource {
     pub kind: Option<String>,
 }
 
-/// A refund (mercadopago.md §11).
+/// A refund (docs/mercadopago.md §11).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
     /// Refund id.
@@ -300,7 +300,7 @@ pub struct MerchantOrderPayment {
     pub last_modified: Option<String>,
 }
 
-/// A merchant order, `GET /merchant_orders/{id}` (mercadopago.md §9).
+/// A merchant order, `GET /merchant_orders/{id}` (docs/mercadopago.md §9).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MerchantOrder {
     /// Merchant order id.

@@ -1,4 +1,4 @@
-//! Points of sale (mercadopago.md §5): the body the station sends to create or update the
+//! Points of sale (docs/mercadopago.md §5): the body the station sends to create or update the
 //! POS of a pump face, and the POS and POS list MP answers.
 //!
 //! Shapes only, as the parent module says; it never creates or syncs a POS.
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{string_from_number_or_string, Paging};
 
-/// Body of `POST /pos` and `PUT /pos/{id}` (mercadopago.md §5).
+/// Body of `POST /pos` and `PUT /pos/{id}` (docs/mercadopago.md §5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PosRequest {
     /// Display name, under 45 characters.

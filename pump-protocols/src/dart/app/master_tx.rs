@@ -1,4 +1,4 @@
-//! The master→pump (CD) side of DART level 3 (protocols/dart.md §5.2, §5.3): the CD1
+//! The master→pump (CD) side of DART level 3 (docs/protocols/dart.md §5.2, §5.3): the CD1
 //! command codes ([`Dcc`]), the CD transactions, and their encoding and decoding.
 //!
 //! It never walks a block, defines an error or holds a shared field helper (the parent

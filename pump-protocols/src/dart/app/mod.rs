@@ -1,5 +1,5 @@
 //! DART application level 3: the transactions inside a data block's payload
-//! (protocols/dart.md §5).
+//! (docs/protocols/dart.md §5).
 //!
 //! Owns the `TRANS LNG DATA` layout, the master→pump (CD) and pump→master (DC)
 //! transactions, packed BCD fields and the DART status codes. Values stay raw integers:

@@ -1,4 +1,4 @@
-//! The pump→master (DC) side of DART level 3 (protocols/dart.md §5.4–§5.7): the DC
+//! The pump→master (DC) side of DART level 3 (docs/protocols/dart.md §5.4–§5.7): the DC
 //! transactions and their encoding and decoding, the DC1 status codes ([`DartStatus`]),
 //! the DC3 nozzle byte ([`Nozio`]), the DC9 identity ([`PumpIdentity`]), what an alarm code
 //! means ([`alarm_description`]) and the neutral [`PumpStatus`] for a DART status

@@ -1,4 +1,4 @@
-//! Translation of neutral [`PumpCommand`]s into DART command blocks (protocols/dart.md
+//! Translation of neutral [`PumpCommand`]s into DART command blocks (docs/protocols/dart.md
 //! §5.2, §5.3, §5.9), and the blocks waiting on a pump's queue.
 //!
 //! Owns the choice of transactions per command and the conversion of decimals into the

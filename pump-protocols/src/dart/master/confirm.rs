@@ -1,4 +1,4 @@
-//! Acknowledged is not applied (protocols/dart.md §3.4, §5.5): the requests a pump ACKed
+//! Acknowledged is not applied (docs/protocols/dart.md §3.4, §5.5): the requests a pump ACKed
 //! whose effect has not shown yet, for one pump.
 //!
 //! A pump ACKs a block it takes for a retransmission of the last one it accepted and

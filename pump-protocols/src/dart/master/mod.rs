@@ -1,5 +1,5 @@
 //! The DART master: the controller side of one RS-485 line with up to 32 pumps,
-//! sans-IO (protocols/dart.md §3.4, §4, §5, §6; § numbers below are that document's).
+//! sans-IO (docs/protocols/dart.md §3.4, §4, §5, §6; § numbers below are that document's).
 //!
 //! [`DartMaster`] owns the link-level conversation — whose turn it is, what to send, the
 //! TX# of each side, acknowledgements, retries, misses and sessions — and the translation
@@ -97,7 +97,7 @@
 //! zero-volume sales included. The daemon's commands wait meanwhile, so a RESET cannot
 //! zero the figures before they are read.
 //!
-//! # Choices where protocols/dart.md is UNCERTAIN
+//! # Choices where docs/protocols/dart.md is UNCERTAIN
 //!
 //! - TX# after 0xF and after a NAK (§3.4): settings [`DartMasterSettings::tx_wrap`]
 //!   (default F→1) and [`DartMasterSettings::on_nak`] (default: resend with TX# 0, as

@@ -1,5 +1,5 @@
 //! One pump as the master sees it: link bookkeeping (misses, TX#s, queue) and the
-//! application view built from its DC transactions (protocols/dart.md §5.4–§5.6, §6).
+//! application view built from its DC transactions (docs/protocols/dart.md §5.4–§5.6, §6).
 //!
 //! Owns the translation of DC1/DC2/DC3/DC5/DC101 into neutral [`PumpEvent`]s, the session
 //! reset when a pump comes back, and the end-of-sale rule (§6.7): a pump entering FILLING

@@ -1,6 +1,6 @@
 //! Settings of a DART line master and the checks on its pump configuration.
 //!
-//! Owns the timing and policy knobs (protocols/dart.md §3.4, §4.1) with their documented
+//! Owns the timing and policy knobs (docs/protocols/dart.md §3.4, §4.1) with their documented
 //! defaults, and the validation of the pumps given to [`super::DartMaster::new`]. It never
 //! touches the line or keeps state.
 
@@ -21,7 +21,7 @@ pub const MAX_PRICE_DECIMALS: u8 = 4;
 /// How a [`super::DartMaster`] paces and polices one line.
 ///
 /// Every field has a documented default ([`Default`]); the defaults are the recommended
-/// settings of protocols/dart.md §4.1 and the working-implementation choices of §3.4.
+/// settings of docs/protocols/dart.md §4.1 and the working-implementation choices of §3.4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DartMasterSettings {
     /// How long to wait for a pump's answer after the master's frame has left the wire

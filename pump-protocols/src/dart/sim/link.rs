@@ -1,4 +1,4 @@
-//! The line level of one simulated pump (protocols/dart.md §3.4, §4, §7): its own TX#, the
+//! The line level of one simulated pump (docs/protocols/dart.md §3.4, §4, §7): its own TX#, the
 //! block waiting for the master's ACK, duplicate detection of master blocks, and the fault
 //! switches that spoil its answers.
 //!

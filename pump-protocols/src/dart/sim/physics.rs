@@ -2,7 +2,7 @@
 //! a filling must stop.
 //!
 //! Owns the integer arithmetic of volume over time and of amount = volume × price, in the
-//! pump's raw units (protocols/dart.md §5.8), so that a preset stop is exact whatever the
+//! pump's raw units (docs/protocols/dart.md §5.8), so that a preset stop is exact whatever the
 //! size of the time steps. It never looks at statuses, nozzles or the link, and never
 //! reads a clock: elapsed time is handed in.
 //!

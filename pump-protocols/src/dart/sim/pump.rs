@@ -1,6 +1,6 @@
 //! One simulated DART pump at application level 3: what the head does with each CD
 //! transaction and each physical action, and which DC transactions it queues for the
-//! master (protocols/dart.md §5, §7).
+//! master (docs/protocols/dart.md §5, §7).
 //!
 //! Owns the status machine of §5.5, nozzles, prices, presets, the open filling and its
 //! meter, the electronic totals (kept by `totals.rs`) and the queue of DC transactions in

@@ -1,4 +1,4 @@
-//! Electronic totals of a simulated DART pump and their DC101 answers (protocols/dart.md
+//! Electronic totals of a simulated DART pump and their DC101 answers (docs/protocols/dart.md
 //! §5.6).
 //!
 //! Owns the per-nozzle counters (volume, amount, number of fillings) and the COUN table.

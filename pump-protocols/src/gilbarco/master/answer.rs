@@ -1,4 +1,4 @@
-//! Collecting a pump's answer to the exchange in progress (protocols/gilbarco.md §1, §3,
+//! Collecting a pump's answer to the exchange in progress (docs/protocols/gilbarco.md §1, §3,
 //! §4): skipping the echo of the command, telling a held `0p` from a data error, gathering
 //! money words, taking the block asked for.
 //!

@@ -1,5 +1,5 @@
 //! The Gilbarco master: the controller side of one two-wire loop with up to 16 pumps,
-//! sans-IO (protocols/gilbarco.md §2–§6; § numbers below are that document's).
+//! sans-IO (docs/protocols/gilbarco.md §2–§6; § numbers below are that document's).
 //!
 //! [`GilbarcoMaster`] owns the conversation — whose turn it is, what to send, answer
 //! deadlines, resends, misses and sessions — and the translation between the loop and the

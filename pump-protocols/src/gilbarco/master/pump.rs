@@ -1,6 +1,6 @@
 //! One pump as a Gilbarco master sees it: link bookkeeping (misses, the command queue)
 //! and the application view built from its status nibbles, sale data and totals
-//! (protocols/gilbarco.md §3, §4).
+//! (docs/protocols/gilbarco.md §3, §4).
 //!
 //! Owns the translation into neutral [`PumpEvent`]s, the choice of what to ask the pump
 //! next, and the end-of-sale rule: a pump found in PEOT or FEOT that was not there at the

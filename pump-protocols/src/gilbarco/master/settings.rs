@@ -1,5 +1,5 @@
 //! Settings of a Gilbarco loop master and the checks on its pump configuration
-//! (protocols/gilbarco.md §1, §5, §6).
+//! (docs/protocols/gilbarco.md §1, §5, §6).
 //!
 //! Owns the timing and policy knobs with their documented defaults, the settings that
 //! stand for UNCERTAIN points of the notes, and the validation of the pumps given to

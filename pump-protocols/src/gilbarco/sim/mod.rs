@@ -1,5 +1,5 @@
 //! A simulated Gilbarco loop: pumps answering a master byte for byte, sans-IO, for tests,
-//! the demo and `forecourtd simulate` (protocols/gilbarco.md §7).
+//! the demo and `forecourtd simulate` (docs/protocols/gilbarco.md §7).
 //!
 //! This module owns the line: it splits what the master writes into command bytes and
 //! data blocks ([`crate::gilbarco::stream`]), hands each to the pump it names, schedules

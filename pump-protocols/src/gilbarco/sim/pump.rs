@@ -1,5 +1,5 @@
 //! One simulated Gilbarco pump: its state nibble, nozzle, prices per grade and level,
-//! preset, meter and totals (protocols/gilbarco.md §3, §7).
+//! preset, meter and totals (docs/protocols/gilbarco.md §3, §7).
 //!
 //! Owns the pump's state machine and the integer arithmetic of a sale: volume from flow
 //! rate and elapsed time, money = volume × price rounded half up, an exact stop at a
