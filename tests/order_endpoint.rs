@@ -395,3 +395,33 @@ async fn sigterm_finishes_writes_and_exits_cleanly() {
     assert_eq!(position["dispatch"]["attendant"], json!("7"));
     daemon.kill().await;
 }
+
+/// Regression (issue "Never a phantom sale, never a wedged pump"): presets the pump cannot
+/// take were answered 200, dropped by the line, and wedged the position in `in_process`
+/// until a restart. They are refused before anything is journaled, and the position stays
+/// usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_presets_the_pump_cannot_take_are_refused_and_wedge_nothing() {
+    let rig = Rig::new(1);
+    let station = rig.start(|t| t).await;
+    station
+        .wait_for("pump 1 programmed", |s| support::ready_to_authorize(s, 1))
+        .await;
+    for body in [
+        json!({ "amount": "1000000.00", "attendant": "7" }),
+        json!({ "amount": "1.005", "attendant": "7" }),
+        json!({ "volume": "0.0001", "attendant": "7" }),
+    ] {
+        let (status, answer) = station.authorize(1, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("cannot take"), "{message}");
+        assert_eq!(answer_kind(&station.scan(1).await), "unavailable");
+    }
+    let snapshot = station.forecourt().snapshot();
+    assert!(snapshot.positions[&PositionId(1)].dispatch.is_none());
+    // The position takes a dispatch it can express, and sells it.
+    let order = full_dispatch(&rig, &station, 1, "3000").await;
+    assert_eq!(order["items"][0]["unit_price"].to_string(), "3000.00");
+    station.stop().await;
+}
