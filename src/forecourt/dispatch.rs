@@ -366,6 +366,7 @@ impl PositionState {
         let mut effects = Vec::new();
         match event {
             PumpEventKind::StatusChanged(status) => {
+                let was = self.pump_status;
                 self.pump_status = *status;
                 match status {
                     PumpStatus::NotProgrammed => {
@@ -389,6 +390,16 @@ impl PositionState {
                         self.totals.clear();
                     }
                     _ => {}
+                }
+                if was == PumpStatus::Offline && *status != PumpStatus::Offline {
+                    // Session start: the totals on record, read before anything else can
+                    // move them (kept in `totals`, shown in `/api/positions`).
+                    effects.extend(
+                        self.setup
+                            .nozzles
+                            .iter()
+                            .map(|n| Effect::Command(PumpCommand::ReadTotals(n.nozzle))),
+                    );
                 }
             }
             PumpEventKind::NozzleUp { nozzle, .. } => self.nozzle_out = Some(*nozzle),
@@ -1068,10 +1079,14 @@ mod tests {
         );
         assert_eq!(
             effects,
-            vec![Effect::Command(PumpCommand::SetPrices(vec![(
-                NozzleId(1),
-                UnitPrice::new(Decimal::new(80000, 2))
-            )]))]
+            vec![
+                Effect::Command(PumpCommand::SetPrices(vec![(
+                    NozzleId(1),
+                    UnitPrice::new(Decimal::new(80000, 2))
+                )])),
+                // The session's first answer: its totals are read for the record.
+                Effect::Command(PumpCommand::ReadTotals(NozzleId(1))),
+            ]
         );
         assert_eq!(
             state.check_authorize(),
@@ -1088,7 +1103,7 @@ mod tests {
             &PumpEventKind::StatusChanged(PumpStatus::NotProgrammed),
             now,
         );
-        assert_eq!(first.len(), 1, "prices sent at once");
+        assert_eq!(first.len(), 2, "prices sent at once, totals read");
         assert_eq!(state.on_tick(now + Duration::from_secs(10)), vec![]);
         let later = now + PRICES_RETRY + Duration::from_secs(1);
         assert!(matches!(

@@ -379,6 +379,7 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
             "stage": if d.awaiting.is_some() { "reading_totals" } else { d.stage.as_str() },
             "verifying": d.verifying.is_some(),
         })),
+        "totals": crate::journal::baseline_json(&state.totals),
         "last_dispatch_end": state.last_ended.as_ref().map(|e| json!({
             "dispatch_id": e.id,
             "reason": e.reason,
