@@ -599,12 +599,16 @@ impl PositionState {
             return self.end_dispatch("completed with nothing dispensed".to_owned(), false);
         }
         self.recording = true;
-        vec![Effect::RecordSale(SaleToRecord {
-            dispatch: dispatch.as_ref().and_then(|d| d.id),
-            position: self.setup.position,
-            transaction: tx,
-            attendant: dispatch.and_then(|d| d.attendant),
-        })]
+        vec![
+            Effect::RecordSale(SaleToRecord {
+                dispatch: dispatch.as_ref().and_then(|d| d.id),
+                position: self.setup.position,
+                transaction: tx,
+                attendant: dispatch.and_then(|d| d.attendant),
+            }),
+            // The totals after the sale, on record for the next dispatch's evidence.
+            Effect::Command(PumpCommand::ReadTotals(tx.nozzle)),
+        ]
     }
 
     fn judge(
@@ -982,7 +986,9 @@ mod tests {
         // Completed, figures not written yet: still in process.
         assert_eq!(state.order_state(now), OrderState::InProcess);
         let effects = state.on_pump_event(&completed(1000, 800000), now);
-        let [Effect::RecordSale(record)] = effects.as_slice() else {
+        let [Effect::RecordSale(record), Effect::Command(PumpCommand::ReadTotals(_))] =
+            effects.as_slice()
+        else {
             panic!("expected one sale to record, got {effects:?}");
         };
         assert_eq!(record.dispatch, Some(11));
@@ -1129,6 +1135,6 @@ mod tests {
         );
         online(&mut state, now, PumpStatus::Completed);
         let effects = state.on_pump_event(&completed(1000, 800000), now);
-        assert!(matches!(effects.as_slice(), [Effect::RecordSale(r)] if r.dispatch.is_none()));
+        assert!(matches!(effects.as_slice(), [Effect::RecordSale(r), _] if r.dispatch.is_none()));
     }
 }
