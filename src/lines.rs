@@ -255,8 +255,8 @@ mod tests {
     use tokio::io::DuplexStream;
 
     use super::*;
+    use crate::lab::sim_line::spawn_sim_on;
     use crate::protocols::demo_simulator;
-    use crate::sim::spawn_sim_on;
 
     /// A port that can be unplugged: each open hands the far end to a fresh simulator,
     /// until `fail_opens` says the device is missing.

@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 use forecourtd::app::{Daemon, SHUTDOWN_DEADLINE};
 use forecourtd::config::{Config, ConfigError, LogFormat, EXAMPLE};
 use forecourtd::journal::maintenance;
+use forecourtd::lab::{demo, simulate};
 use forecourtd::liveness::Fault;
-use forecourtd::{admin_client, cli_access, cli_support};
+use forecourtd::{admin_client, cli_access, signals, telemetry};
 use serde_json::json;
 
 /// Exit status for a configuration that cannot be used (unreadable, bad TOML, invalid).
@@ -176,11 +177,11 @@ enum Command {
         admin: AdminTarget,
     },
     /// A local stand-in for the Mercado Pago API and app, for tests and the demo.
-    Sandbox(forecourtd::mercadopago::sandbox::SandboxArgs),
+    Sandbox(forecourtd::lab::sandbox::SandboxArgs),
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
-    Simulate(cli_support::SimulateArgs),
+    Simulate(simulate::SimulateArgs),
     /// Simulated pumps, the real daemon and scripted cars: the whole flow, no hardware.
-    Demo(cli_support::DemoArgs),
+    Demo(demo::DemoArgs),
 }
 
 /// What to do with the POS.
@@ -380,8 +381,8 @@ fn main() -> ExitCode {
             ))
         }
         Command::Sandbox(args) => run_async(sandbox(args)),
-        Command::Simulate(args) => run_async(cli_support::simulate(args)),
-        Command::Demo(args) => run_async(cli_support::demo(args)),
+        Command::Simulate(args) => run_async(simulate::simulate(args)),
+        Command::Demo(args) => run_async(demo::demo(args)),
     }
 }
 
@@ -481,7 +482,7 @@ async fn run_daemon(
     } else {
         config.logging().format
     };
-    cli_support::init_logging(format, &config.logging().level);
+    telemetry::init(format, &config.logging().level);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
@@ -494,7 +495,7 @@ async fn run_daemon(
     };
     let mut exit = ExitCode::SUCCESS;
     tokio::select! {
-        _ = cli_support::wait_for_signal() => tracing::info!("stopping"),
+        _ = signals::wait_for_signal() => tracing::info!("stopping"),
         failure = daemon.failed() => {
             tracing::error!(task = %failure.task, how = %failure.how,
                 "{failure}; exiting so the service manager restarts forecourtd");
@@ -509,15 +510,15 @@ async fn run_daemon(
     exit
 }
 
-async fn sandbox(args: forecourtd::mercadopago::sandbox::SandboxArgs) -> ExitCode {
-    cli_support::init_logging(LogFormat::Human, "info");
+async fn sandbox(args: forecourtd::lab::sandbox::SandboxArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human, "info");
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stopper = shutdown.clone();
     tokio::spawn(async move {
-        cli_support::wait_for_signal().await;
+        signals::wait_for_signal().await;
         stopper.cancel();
     });
-    match forecourtd::mercadopago::sandbox::run_sandbox_command(args, shutdown).await {
+    match forecourtd::lab::sandbox::run_sandbox_command(args, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sandbox: {e}");

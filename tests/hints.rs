@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use forecourtd::access::counters::Refusal;
-use forecourtd::mercadopago::sandbox::{CardHolder, Sandbox, SandboxHandle};
+use forecourtd::lab::sandbox::{CardHolder, Sandbox, SandboxHandle};
 use forecourtd::mercadopago::signature;
 use forecourtd::sale::SaleStatus;
 use http_body_util::{BodyExt, Full};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use forecourtd::mercadopago::sandbox::{CardHolder, ScanOutcome};
+use forecourtd::lab::sandbox::{CardHolder, ScanOutcome};
 use forecourtd::mercadopago::signature;
 use forecourtd::mercadopago::types::PaymentStatus;
 use forecourtd::sale::SaleStatus;

@@ -1,7 +1,7 @@
 //! `forecourtd pos sync`: one Mercado Pago POS per position, found again on a second run,
 //! its QR data journaled, and a scan of that QR paying the pump's sale.
 
-use forecourtd::mercadopago::sandbox::{CardHolder, ScanOutcome, ScanTarget};
+use forecourtd::lab::sandbox::{CardHolder, ScanOutcome, ScanTarget};
 use forecourtd::sale::SaleStatus;
 use hyper::StatusCode;
 use serde_json::json;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use forecourtd::mercadopago::sandbox::{
+use forecourtd::lab::sandbox::{
     CardHolder, DeliveryState, Sandbox, SandboxHandle, SandboxSettings, ScanOptions, ScanOutcome,
     ScanTarget,
 };
@@ -47,7 +47,7 @@ fn dec(s: &str) -> Decimal {
 
 async fn start_sandbox() -> SandboxHandle {
     let mut settings = SandboxSettings::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-    settings.clock = forecourtd::mercadopago::sandbox::Clock::fixed(now());
+    settings.clock = forecourtd::lab::sandbox::Clock::fixed(now());
     settings.notify.retry_schedule = vec![
         Duration::from_secs(30),
         Duration::from_secs(300),

@@ -3,7 +3,7 @@
 //! stations, 6 cases). Each drives simulated DART pumps over a pseudo-terminal, the
 //! daemon, and the Mercado Pago sandbox playing the API and the customer's app.
 
-use forecourtd::mercadopago::sandbox::{CardHolder, SandboxHandle, ScanOutcome};
+use forecourtd::lab::sandbox::{CardHolder, SandboxHandle, ScanOutcome};
 use forecourtd::mercadopago::types::PaymentStatus;
 use forecourtd::sale::SaleStatus;
 use hyper::StatusCode;
@@ -80,7 +80,7 @@ async fn seed_000_case_03_invalid_parameters() {
         let outcome = s
             .sandbox
             .scan(
-                forecourtd::mercadopago::sandbox::ScanTarget::Url(url.clone()),
+                forecourtd::lab::sandbox::ScanTarget::Url(url.clone()),
                 CardHolder::Apro,
                 &s.sandbox.default_scan_options(),
             )
@@ -412,7 +412,7 @@ async fn seed_003_case_3_url_does_not_answer() {
     let (rig, sandbox) = s.stop_daemon().await;
     let outcome = sandbox
         .scan(
-            forecourtd::mercadopago::sandbox::ScanTarget::Url(url),
+            forecourtd::lab::sandbox::ScanTarget::Url(url),
             CardHolder::Apro,
             &sandbox.default_scan_options(),
         )
@@ -440,7 +440,7 @@ async fn seed_003_case_4_invalid_parameters() {
     let outcome = s
         .sandbox
         .scan(
-            forecourtd::mercadopago::sandbox::ScanTarget::Url(url),
+            forecourtd::lab::sandbox::ScanTarget::Url(url),
             CardHolder::Apro,
             &s.sandbox.default_scan_options(),
         )

@@ -6,6 +6,7 @@ mod access;
 mod config;
 mod crash_safety;
 mod hints;
+mod layout;
 mod maintenance;
 mod order_endpoint;
 mod payments;

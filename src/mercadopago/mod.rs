@@ -1,4 +1,4 @@
-//! Mercado Pago: the API client, webhook signatures, the wire types and the local sandbox.
+//! Mercado Pago: the API client, webhook signatures and the wire types.
 //!
 //! This module owns everything that speaks Mercado Pago's language (docs/mercadopago.md):
 //!
@@ -7,8 +7,9 @@
 //!   written as exact JSON numbers; unknown fields are ignored because MP adds fields.
 //! - [`signature`]: `x-signature` verification and signing (§7). Pure: `now` is passed in.
 //! - [`client`]: [`MercadoPagoClient`], the HTTP client the daemon uses (§8–§11, §13).
-//! - [`sandbox`]: a local stand-in for the API and the app (§15), as a library and as the
-//!   `forecourtd sandbox` command.
+//!
+//! The local stand-in for the API and the app lives with the other lab tools, in
+//! `crate::lab::sandbox`.
 //!
 //! It never decides anything about a sale: the daemon's journal and reconciler do that from
 //! what this module fetches. It never logs an access token or a URL that carries one.
@@ -17,8 +18,7 @@
 
 pub mod client;
 pub mod health;
-mod query;
-pub mod sandbox;
+pub mod query;
 pub mod signature;
 pub mod types;
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use forecourtd::mercadopago::sandbox::{Sandbox, SandboxHandle};
+use forecourtd::lab::sandbox::{Sandbox, SandboxHandle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{broadcast, watch};

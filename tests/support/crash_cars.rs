@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use forecourtd::admin_client;
-use forecourtd::mercadopago::sandbox::{CardHolder, ScanOutcome, ScanTarget};
+use forecourtd::lab::sandbox::{CardHolder, ScanOutcome, ScanTarget};
+use forecourtd::lab::sim_line::SimLineHandle;
 use forecourtd::mercadopago::types::{Payment, PaymentStatus};
-use forecourtd::sim::SimLineHandle;
 use hyper::{Method, StatusCode};
 use pump_protocols::dart::DartStatus;
 use pump_protocols::{NozzleId, SimAction};

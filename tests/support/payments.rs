@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use forecourtd::app::Daemon;
 use forecourtd::config::Config;
-use forecourtd::demo::{station_config_toml, write_credentials, PaymentSpec, StationSpec};
 use forecourtd::journal::{PaymentRecord, SaleRecord};
-use forecourtd::mercadopago::sandbox::{
+use forecourtd::lab::demo::{station_config_toml, write_credentials, PaymentSpec, StationSpec};
+use forecourtd::lab::sandbox::{
     CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOptions, ScanOutcome, ScanTarget,
 };
 use forecourtd::mercadopago::types::{Payment, QrOrder};

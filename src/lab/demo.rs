@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -23,17 +24,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin_client;
 use crate::app::Daemon;
-use crate::cli_support::{wait_for_signal, DemoArgs};
 use crate::config::Config;
+use crate::config::LogFormat;
 use crate::forecourt::dispatch::OrderState;
 use crate::forecourt::ForecourtHandle;
-use crate::lines::now;
-use crate::mercadopago::sandbox::{
+use crate::lab::sandbox::{
     CardHolder, Sandbox, SandboxHandle, SandboxSettings, ScanOutcome, ScanTarget,
 };
+use crate::lab::sim_line::{spawn_sim_line, SimLineHandle};
+use crate::lines::now;
 use crate::protocols;
 use crate::secret::Secret;
-use crate::sim::{spawn_sim_line, SimLineHandle};
+use crate::signals::wait_for_signal;
 
 /// The station every generated configuration describes.
 pub const STORE_ID: &str = "29";
@@ -537,6 +539,48 @@ async fn pay(car: &Car, n: usize) {
             ),
             Ok(other) => println!("pos {}: scan: {other:?}", car.pump),
             Err(e) => println!("pos {}: scan failed: {e}", car.pump),
+        }
+    }
+}
+
+/// Arguments of `forecourtd demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the journal in this file instead of a temporary one.
+    #[arg(long)]
+    pub database: Option<PathBuf>,
+    /// Address of the public listener (order endpoint).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub public: std::net::SocketAddr,
+    /// Address of the admin listener.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin: std::net::SocketAddr,
+    /// Simulated positions (pumps).
+    #[arg(long, default_value_t = 4)]
+    pub pumps: u8,
+    /// Stop after this many sales (0 = run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    pub sales: u32,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+/// `forecourtd demo`.
+pub async fn demo(args: DemoArgs) -> ExitCode {
+    crate::telemetry::init(
+        if args.json_logs {
+            LogFormat::Json
+        } else {
+            LogFormat::Human
+        },
+        "warn",
+    );
+    match run(args, Duration::from_secs(2)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

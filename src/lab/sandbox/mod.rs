@@ -34,9 +34,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::client::{http_client, HttpClient, MpError};
-use super::types::{MerchantOrder, Payment, Pos, Preference, QrOrder, Refund};
-use super::{collector_id_from_token, Secret};
+use crate::mercadopago::client::{http_client, HttpClient, MpError};
+use crate::mercadopago::types::{MerchantOrder, Payment, Pos, Preference, QrOrder, Refund};
+use crate::mercadopago::{collector_id_from_token, Secret};
 
 pub use cards::CardHolder;
 pub use notify::{Channel, DeliveryAttempt, DeliveryRecord, DeliveryState};

@@ -1,10 +1,8 @@
-//! The parts of the command line that are more than a call: logging setup, signals,
-//! `forecourtd simulate` and `forecourtd demo`.
+//! `forecourtd simulate`: a line of simulated pumps on a pseudo-terminal, driven by actions
+//! typed on standard input.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use pump_protocols::{BusAddress, NozzleId, SimAction, Volume};
 use rust_decimal::Decimal;
@@ -12,35 +10,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LogFormat;
-use crate::demo;
+use crate::lab::sim_line::spawn_sim_line;
 use crate::protocols;
-use crate::sim::spawn_sim_line;
-
-/// Sets up tracing (see [`crate::telemetry`]): the journal with fields under systemd,
-/// else human-readable text or JSON lines on stderr, filtered by `level` (an `EnvFilter`
-/// string; `RUST_LOG` overrides it).
-pub fn init_logging(format: LogFormat, level: &str) {
-    crate::telemetry::init(format, level);
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-}
+use crate::signals::wait_for_signal;
 
 /// Arguments of `forecourtd simulate`.
 #[derive(Debug, clap::Args)]
@@ -120,7 +92,7 @@ pub fn parse_sim_action(line: &str) -> Result<Option<(BusAddress, SimAction)>, S
 
 /// `forecourtd simulate`: pumps on a new pseudo-terminal, driven from stdin.
 pub async fn simulate(args: SimulateArgs) -> ExitCode {
-    init_logging(LogFormat::Human, "warn");
+    crate::telemetry::init(LogFormat::Human, "warn");
     if args.protocol != "dart" {
         eprintln!("unknown protocol {:?} (supported: dart)", args.protocol);
         return ExitCode::from(2);
@@ -200,46 +172,4 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
     }
     shutdown.cancel();
     ExitCode::SUCCESS
-}
-
-/// Arguments of `forecourtd demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Keep the journal in this file instead of a temporary one.
-    #[arg(long)]
-    pub database: Option<PathBuf>,
-    /// Address of the public listener (order endpoint).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub public: std::net::SocketAddr,
-    /// Address of the admin listener.
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    pub admin: std::net::SocketAddr,
-    /// Simulated positions (pumps).
-    #[arg(long, default_value_t = 4)]
-    pub pumps: u8,
-    /// Stop after this many sales (0 = run until Ctrl-C).
-    #[arg(long, default_value_t = 0)]
-    pub sales: u32,
-    /// Log as JSON lines.
-    #[arg(long)]
-    pub json_logs: bool,
-}
-
-/// `forecourtd demo`.
-pub async fn demo(args: DemoArgs) -> ExitCode {
-    init_logging(
-        if args.json_logs {
-            LogFormat::Json
-        } else {
-            LogFormat::Human
-        },
-        "warn",
-    );
-    match demo::run(args, Duration::from_secs(2)).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("demo failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
