@@ -35,10 +35,11 @@ use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
 use crate::http::admin::{AccessState, AdminContext};
+use crate::http::cashiers::{self, Cashier, Cashiers};
 use crate::http::guard::GuardSettings;
 use crate::http::hint_gate::{HintGate, HintRates};
 use crate::http::notifications::{NotificationEndpoint, NotificationSettings};
-use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
+use crate::http::order::{GradeInfo, LoyaltySettings, OrderSettings};
 use crate::http::routes::MetricsAccess;
 use crate::http::server::{self, Limits};
 use crate::http::{AdminHandler, PublicHandler};
@@ -167,22 +168,24 @@ pub fn order_settings(config: &Config) -> OrderSettings {
                 )
             })
             .collect(),
-        attendants: config
-            .attendants()
-            .iter()
-            .map(|a| {
-                (
-                    a.id.clone(),
-                    Cashier {
-                        document_type: a.document_type.clone(),
-                        document_number: a
-                            .document_number
-                            .clone()
-                            .unwrap_or_else(|| "00000000".to_owned()),
-                    },
-                )
-            })
-            .collect(),
+        attendants: Cashiers::new(
+            config
+                .attendants()
+                .iter()
+                .map(|a| {
+                    (
+                        a.id.clone(),
+                        Cashier {
+                            document_type: a.document_type.clone(),
+                            document_number: a
+                                .document_number
+                                .clone()
+                                .unwrap_or_else(|| "00000000".to_owned()),
+                        },
+                    )
+                })
+                .collect(),
+        ),
         position_label: "Surtidor".to_owned(),
     }
 }
@@ -252,23 +255,6 @@ async fn seed_attendants(config: &Config, journal: &Journal) -> anyhow::Result<(
         );
     }
     Ok(())
-}
-
-/// The loyalty identification of every enabled attendant in the journal (the source of
-/// truth once seeded; an attendant added later is known to loyalty after a restart).
-async fn cashiers(journal: &Journal) -> anyhow::Result<HashMap<String, Cashier>> {
-    let users = journal.users().await.context("reading the attendants")?;
-    Ok(users
-        .into_iter()
-        .filter(|u| u.role == Role::Attendant && !u.disabled)
-        .map(|u| {
-            let cashier = Cashier {
-                document_type: u.document_type.unwrap_or_else(|| "DNI".to_owned()),
-                document_number: u.document_number.unwrap_or_else(|| "00000000".to_owned()),
-            };
-            (u.name, cashier)
-        })
-        .collect())
 }
 
 /// The admin listener's access state, once its address is known.
@@ -448,7 +434,12 @@ impl Daemon {
 
         let mp = config.mercadopago();
         let mut order = order_settings(&config);
-        order.attendants = cashiers(&journal).await?;
+        order.attendants = Cashiers::new(
+            cashiers::load(&journal)
+                .await
+                .context("reading the attendants")?,
+        );
+        let cashier_directory = order.attendants.clone();
         let order = Arc::new(order);
         let preferences = match (mp.mode, &applier) {
             (MpMode::Preference, Some(applier)) => Some(Preferences::new(
@@ -523,6 +514,7 @@ impl Daemon {
             context: AdminContext {
                 forecourt: forecourt.clone(),
                 journal: journal.clone(),
+                cashiers: cashier_directory,
                 payments: applier,
                 pos_plans: Arc::new(pos_sync::plans(&config)),
                 access: Arc::new(access_state(

@@ -665,3 +665,51 @@ async fn the_admin_listener_serves_tls_with_secure_cookies() {
     assert!(login.headers().get("strict-transport-security").is_some());
     station.stop().await;
 }
+
+/// Regression: an attendant a manager added while the daemon ran got the unknown cashier
+/// (`00000000`) in the loyalty block of their sales until the next restart.
+#[tokio::test]
+async fn regression_an_attendant_added_at_runtime_names_themself_in_loyalty() {
+    let rig = Rig::new(1);
+    let station = rig.start(|t| t).await;
+    let (status, body) = post(
+        &station.admin,
+        "/api/users",
+        json!({
+            "name": "31", "role": "attendant", "pin": "4321",
+            "document_type": "DNI", "document_number": "27444555",
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    station
+        .wait_for("pump online and programmed", |s| {
+            crate::support::ready_to_authorize(s, 1)
+        })
+        .await;
+    let (status, body) = station
+        .authorize(1, json!({ "amount": "300", "attendant": "31" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "authorize: {body}");
+    rig.act(
+        1,
+        pump_protocols::SimAction::LiftNozzle(pump_protocols::NozzleId(1)),
+    )
+    .await;
+    let (_, order) = station.wait_for_answer(1, "order").await;
+    assert_eq!(
+        order["loyalty"]["cashier_identification"],
+        json!({ "type": "DNI", "number": "27444555" }),
+        "{order}"
+    );
+
+    // Disabling the attendant afterwards does not rewrite who made the sale.
+    let (status, body) = post(&station.admin, "/api/users/31/disable", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, order) = station.wait_for_answer(1, "order").await;
+    assert_eq!(
+        order["loyalty"]["cashier_identification"]["number"],
+        json!("27444555"),
+        "a disabled attendant's earlier sale still names them: {order}"
+    );
+}

@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use super::admin_access;
 use super::admin_dispatch;
 use super::admin_sales;
+use super::cashiers::Cashiers;
 use super::error::{json_response, ApiError, HttpResponse};
 use super::guard::GuardSettings;
 use super::order::json_decimal;
@@ -54,6 +55,8 @@ pub struct AdminContext {
     pub forecourt: ForecourtHandle,
     /// The journal (sales, payments, refunds, users, audit).
     pub journal: Journal,
+    /// Attendants' loyalty identities, reloaded whenever a manager changes a user.
+    pub cashiers: Cashiers,
     /// Payments through Mercado Pago, when an access token is configured.
     pub payments: Option<PaymentApplier>,
     /// The POS each position needs, or why they cannot be built.

@@ -264,6 +264,7 @@ pub async fn add_user(call: Call) -> Result<HttpResponse, ApiError> {
         .add_user(new)
         .await
         .map_err(journal_error)?;
+    reload_cashiers(&call).await;
     Ok(json_response(StatusCode::CREATED, &user_json(&user)))
 }
 
@@ -277,6 +278,7 @@ async fn change_user(call: &Call, change: UserChange) -> Result<HttpResponse, Ap
         .map_err(journal_error)?;
     // A disabled user, or one whose secret changed, is signed out everywhere.
     call.context.access.sessions.end_user(&user.name);
+    reload_cashiers(call).await;
     ok(user_json(&user))
 }
 
@@ -401,4 +403,13 @@ pub async fn audit(call: Call) -> Result<HttpResponse, ApiError> {
             })
             .collect(),
     ))
+}
+
+/// Brings the order endpoint's loyalty identities in step with the journal after a user
+/// change. The change itself is already journaled; a failed reload only delays the new
+/// identity until the next change or restart, so it is logged, not returned.
+async fn reload_cashiers(call: &Call) {
+    if let Err(e) = call.context.cashiers.reload(&call.context.journal).await {
+        tracing::warn!(error = %e, "cannot reload the attendants' loyalty identities");
+    }
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod admin_access;
 pub mod admin_dispatch;
 pub mod admin_sales;
+pub mod cashiers;
 pub mod error;
 pub mod guard;
 pub mod head;

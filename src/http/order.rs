@@ -46,8 +46,8 @@ pub struct OrderSettings {
     pub loyalty: Option<LoyaltySettings>,
     /// Name, product code and unit of each grade.
     pub grades: HashMap<GradeId, GradeInfo>,
-    /// Document of each attendant, by attendant id.
-    pub attendants: HashMap<String, Cashier>,
+    /// Document of each attendant, by attendant id, kept in step with the journal.
+    pub attendants: Cashiers,
     /// Label of a position in item descriptions ("Surtidor 3").
     pub position_label: String,
 }
@@ -76,14 +76,7 @@ pub struct GradeInfo {
     pub unit: String,
 }
 
-/// An attendant's identification for `cashier_identification`.
-#[derive(Debug, Clone)]
-pub struct Cashier {
-    /// Document type (DNI, INE…).
-    pub document_type: String,
-    /// Document number.
-    pub document_number: String,
-}
+pub use super::cashiers::{Cashier, Cashiers};
 
 /// The parsed location of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,9 +269,9 @@ fn loyalty_body(
         .to_string();
     let cashier = sale
         .attendant
-        .as_ref()
+        .as_deref()
         .and_then(|a| settings.attendants.get(a));
-    let (doc_type, doc_number) = match cashier {
+    let (doc_type, doc_number) = match &cashier {
         Some(c) => (c.document_type.as_str(), c.document_number.as_str()),
         // seed 003 / docs/mercadopago.md §4.3: unknown cashier → 00000000.
         None => ("DNI", "00000000"),
@@ -382,7 +375,7 @@ mod tests {
             time_zone: TimeZone::get("America/Argentina/Buenos_Aires").unwrap_or(TimeZone::UTC),
             loyalty: None,
             grades: HashMap::new(),
-            attendants: HashMap::new(),
+            attendants: Cashiers::default(),
             position_label: "Surtidor".into(),
         }
     }
