@@ -186,6 +186,34 @@ async fn bad_parameters_are_invalid_and_other_requests_get_json_errors() {
     assert!(!reply.starts_with(b"HTTP/1.1 200"));
     let answer = get(&station.public, "/pay-mp?apies=29&pos=1").await;
     assert_ne!(error_type(&answer), "invalid");
+
+    // Regression: on a keep-alive connection only the first request's head was checked; a
+    // garbage or oversized second request got hyper's bare status line instead of JSON.
+    for (second, status) in [
+        ("\x16\x03 not HTTP at all\r\n\r\n".to_owned(), "400"),
+        (
+            format!("GET / HTTP/1.1\r\nHost: a\r\nX-Long: {long}\r\n\r\n"),
+            "431",
+        ),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(station.daemon.public_addr)
+            .await
+            .expect("connect");
+        let first = "GET /pay-mp?apies=29&pos=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+        let _ = socket
+            .write_all(format!("{first}{second}").as_bytes())
+            .await;
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut reply)).await;
+        let reply = String::from_utf8_lossy(&reply);
+        let answers: Vec<&str> = reply.split("HTTP/1.1 ").skip(1).collect();
+        assert_eq!(answers.len(), 2, "two answers on one connection: {reply}");
+        assert!(answers[1].starts_with(status), "{reply}");
+        assert!(
+            answers[1].contains("application/json") && answers[1].contains("bad_request"),
+            "{reply}"
+        );
+    }
     station.stop().await;
 }
 

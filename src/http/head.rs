@@ -1,14 +1,22 @@
-//! The first request head of a connection, read before hyper sees it, so that a request
-//! hyper would refuse below the HTTP layer (a malformed request line, headers over the
-//! limit) still gets a JSON answer instead of hyper's bare status line.
+//! Request heads checked before hyper sees them, so that a request hyper would refuse
+//! below the HTTP layer (a malformed request line, headers over the limit) gets a JSON
+//! answer instead of hyper's bare status line, on the first request of a connection and
+//! on every later one (keep-alive, pipelining).
 //!
-//! Owns the reading and checking of that head and the stream that hands the bytes read
-//! on to hyper ([`Prefixed`]). A head that parses goes to hyper unchanged; hyper's own
-//! limits and timeouts still apply to it and to later requests on the connection.
+//! Owns the reading and checking of heads and the stream that hands the bytes on to hyper
+//! ([`Watched`]). The first head is read eagerly ([`read_first`]) so a garbage connection
+//! is answered at once; later heads are checked as hyper reads them. A head that parses
+//! goes to hyper unchanged; hyper's own limits and timeouts still apply.
+//!
+//! A bad later head is not given to hyper: hyper sees the end of the stream, finishes the
+//! answers it owes for the requests before it, and shuts the stream down; the shutdown
+//! writes the JSON refusal first. Bodies are skipped by their `content-length`; a request
+//! with `transfer-encoding` (neither listener takes one) ends the checking for the rest of
+//! the connection, and hyper judges what follows.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -21,9 +29,59 @@ const MAX_HEADERS: usize = 64;
 /// What reading the first head found.
 pub enum Head<I> {
     /// A well-formed head (or the peer closed first): serve the stream.
-    Serve(Prefixed<I>),
+    Serve(Watched<I>),
     /// Answered with a JSON error and closed.
     Refused,
+}
+
+/// What checking the bytes at a request boundary found.
+enum Check {
+    /// A whole, well-formed head of this many bytes, and the body length that follows.
+    Complete { head: usize, body: Body },
+    /// Not a whole head yet, and not over the limit.
+    Partial,
+    /// Refused: status and message.
+    Refused(u16, &'static str),
+}
+
+/// How the body after a head is delimited.
+enum Body {
+    /// This many bytes (`content-length`, 0 without one).
+    Length(u64),
+    /// `transfer-encoding`: the checking stops here.
+    Unchecked,
+}
+
+fn check(buffer: &[u8], limit: usize) -> Check {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(buffer) {
+        Ok(httparse::Status::Complete(head)) => {
+            let mut body = Body::Length(0);
+            for header in request.headers.iter() {
+                if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                    body = Body::Unchecked;
+                    break;
+                }
+                if header.name.eq_ignore_ascii_case("content-length") {
+                    match std::str::from_utf8(header.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    {
+                        Some(length) => body = Body::Length(length),
+                        None => return Check::Refused(400, "malformed content-length"),
+                    }
+                }
+            }
+            Check::Complete { head, body }
+        }
+        Ok(httparse::Status::Partial) if buffer.len() >= limit => {
+            Check::Refused(431, "request headers too large")
+        }
+        Ok(httparse::Status::Partial) => Check::Partial,
+        Err(httparse::Error::TooManyHeaders) => Check::Refused(431, "too many request headers"),
+        Err(_) => Check::Refused(400, "malformed HTTP request"),
+    }
 }
 
 /// Reads the first request head of `io` within `timeout`, at most `limit` bytes.
@@ -34,18 +92,10 @@ where
     let mut buffer = BytesMut::with_capacity(1024);
     let outcome = tokio::time::timeout(timeout, async {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut request = httparse::Request::new(&mut headers);
-            match request.parse(&buffer) {
-                Ok(httparse::Status::Complete(_)) => return Ok(()),
-                Ok(httparse::Status::Partial) if buffer.len() >= limit => {
-                    return Err((431, "request headers too large"))
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => {
-                    return Err((431, "too many request headers"))
-                }
-                Err(_) => return Err((400, "malformed HTTP request")),
+            match check(&buffer, limit) {
+                Check::Complete { .. } => return Ok(()),
+                Check::Refused(status, message) => return Err((status, message)),
+                Check::Partial => {}
             }
             match io.read_buf(&mut buffer).await {
                 // Closed or failed: hand over what there is; hyper ends the connection.
@@ -57,57 +107,144 @@ where
     .await;
     match outcome {
         // Slow heads are hyper's to time out (it answers 408 itself).
-        Ok(Ok(())) | Err(_) => Head::Serve(Prefixed {
-            prefix: buffer.freeze(),
-            inner: io,
-        }),
+        Ok(Ok(())) | Err(_) => Head::Serve(Watched::new(io, buffer, limit)),
         Ok(Err((status, message))) => {
-            refuse(&mut io, status, message).await;
+            let _ = io.write_all(&refusal(status, message)).await;
+            let _ = io.shutdown().await;
             Head::Refused
         }
     }
 }
 
-async fn refuse<I: AsyncWrite + Unpin>(io: &mut I, status: u16, message: &str) {
+/// The bytes of a JSON refusal that closes the connection.
+fn refusal(status: u16, message: &str) -> Bytes {
     let reason = if status == 431 {
         "Request Header Fields Too Large"
     } else {
         "Bad Request"
     };
     let body = json!({ "error": { "type": "bad_request", "message": message } }).to_string();
-    let answer = format!(
+    Bytes::from(format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
-    );
-    // The peer may be gone already; nothing more to do either way.
-    let _ = io.write_all(answer.as_bytes()).await;
-    let _ = io.shutdown().await;
+    ))
 }
 
-/// A stream whose first bytes were already read: they are read again first.
-pub struct Prefixed<I> {
-    prefix: Bytes,
+/// A stream handed to hyper whose request heads are checked as they go by.
+pub struct Watched<I> {
     inner: I,
+    /// Bytes read from `inner` that hyper has not had yet.
+    pending: BytesMut,
+    /// How many bytes at the front of `pending` are cleared for hyper.
+    cleared: usize,
+    /// Body bytes still to come before the next head.
+    body_left: u64,
+    /// The checking stopped (a chunked body, or the peer's bytes ended mid-head).
+    unchecked: bool,
+    /// Bytes at which a head counts as too large.
+    limit: usize,
+    /// A refusal to write before the stream is shut down, and how much of it is written.
+    refusal: Option<(Bytes, usize)>,
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
+impl<I> Watched<I> {
+    fn new(inner: I, pending: BytesMut, limit: usize) -> Self {
+        Self {
+            inner,
+            pending,
+            cleared: 0,
+            body_left: 0,
+            unchecked: false,
+            limit,
+            refusal: None,
+        }
+    }
+
+    /// Clears what can be cleared at the front of `pending`; `false` when more bytes are
+    /// needed to decide, or the stream was refused.
+    fn clear(&mut self) -> bool {
+        if self.cleared > 0 {
+            return true;
+        }
+        if self.unchecked {
+            self.cleared = self.pending.len();
+            return self.cleared > 0;
+        }
+        if self.body_left > 0 {
+            let n = u64::try_from(self.pending.len())
+                .unwrap_or(u64::MAX)
+                .min(self.body_left);
+            self.body_left -= n;
+            // n ≤ pending.len(), which is a usize.
+            self.cleared = usize::try_from(n).unwrap_or(0);
+            return self.cleared > 0;
+        }
+        if self.pending.is_empty() {
+            return false;
+        }
+        match check(&self.pending, self.limit) {
+            Check::Complete { head, body } => {
+                self.cleared = head;
+                match body {
+                    Body::Length(length) => self.body_left = length,
+                    Body::Unchecked => self.unchecked = true,
+                }
+                true
+            }
+            Check::Partial => false,
+            Check::Refused(status, message) => {
+                tracing::debug!(status, message, "refused a later request head");
+                self.refusal = Some((refusal(status, message), 0));
+                self.pending.clear();
+                false
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.prefix.has_remaining() {
-            let n = self.prefix.len().min(buf.remaining());
-            let chunk = self.prefix.split_to(n);
-            buf.put_slice(&chunk);
-            return Poll::Ready(Ok(()));
+        let this = &mut *self;
+        loop {
+            if this.refusal.is_some() {
+                // The end of the stream for hyper: it finishes what it owes and shuts down.
+                return Poll::Ready(Ok(()));
+            }
+            if this.clear() {
+                let n = this.cleared.min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.advance(n);
+                this.cleared -= n;
+                return Poll::Ready(Ok(()));
+            }
+            if this.refusal.is_some() {
+                continue;
+            }
+            if this.pending.capacity() - this.pending.len() < 1024 {
+                this.pending.reserve(4096);
+            }
+            let before = this.pending.len();
+            let mut read =
+                tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.pending);
+            if let Poll::Ready(Ok(0)) = read {
+                if before == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                // The peer ended mid-head: hyper sees the partial bytes and judges them.
+                this.unchecked = true;
+                read = Poll::Ready(Ok(before));
+            }
+            ready!(read)?;
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -121,7 +258,17 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        if let Some((answer, written)) = &mut this.refusal {
+            while *written < answer.len() {
+                match ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*written..])) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => *written += n,
+                }
+            }
+            *written = answer.len();
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -180,5 +327,59 @@ mod tests {
         let (served, out) = answer_to(&huge).await;
         assert!(!served);
         assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
+    }
+
+    /// Reads everything the watcher lets through, then shuts it down as hyper would.
+    async fn through_watcher(input: &[u8]) -> (Vec<u8>, String) {
+        let (mut client, server) = duplex(64 * 1024);
+        client.write_all(input).await.expect("write");
+        client.shutdown().await.expect("half-close");
+        let Head::Serve(mut stream) = read_first(server, 8 * 1024, Duration::from_secs(5)).await
+        else {
+            panic!("refused the first head");
+        };
+        let mut passed = Vec::new();
+        stream.read_to_end(&mut passed).await.expect("read");
+        stream.shutdown().await.expect("shutdown");
+        let mut out = String::new();
+        let _ = client.read_to_string(&mut out).await;
+        (passed, out)
+    }
+
+    #[tokio::test]
+    async fn a_bad_later_head_ends_the_stream_and_is_answered_with_json_at_shutdown() {
+        let good = b"POST /a HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nhello";
+        let mut input = good.to_vec();
+        input.extend_from_slice(b"\x16\x03 garbage\r\n\r\n");
+        let (passed, out) = through_watcher(&input).await;
+        assert_eq!(passed, good, "only the good request reaches hyper");
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+        assert!(out.contains("content-type: application/json"), "{out}");
+
+        let mut input = good.to_vec();
+        input.extend_from_slice(b"GET / HTTP/1.1\r\nx-big: ");
+        input.extend(std::iter::repeat_n(b'a', 9000));
+        let (passed, out) = through_watcher(&input).await;
+        assert_eq!(passed, good);
+        assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
+    }
+
+    #[tokio::test]
+    async fn body_bytes_are_never_taken_for_a_head() {
+        // The body looks like garbage at a request boundary; it must pass untouched.
+        let input = b"POST /a HTTP/1.1\r\ncontent-length: 6\r\n\r\n\x16\x03\r\n\r\n\
+                      GET /b HTTP/1.1\r\nhost: a\r\n\r\n";
+        let (passed, out) = through_watcher(input).await;
+        assert_eq!(passed, input);
+        assert_eq!(out, "", "nothing refused");
+    }
+
+    #[tokio::test]
+    async fn a_chunked_request_ends_the_checking_and_hyper_judges_the_rest() {
+        let input =
+            b"POST /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nnot http\r\n\r\n";
+        let (passed, out) = through_watcher(input).await;
+        assert_eq!(passed, input);
+        assert_eq!(out, "");
     }
 }

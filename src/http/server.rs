@@ -142,6 +142,9 @@ async fn serve_connection<I>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        // A refused later head ends the read side (see `head`); the answers owed for the
+        // requests before it are still written.
+        .half_close(true)
         .max_buf_size(MAX_HEADER_BUFFER);
     let connection = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(connection).await {
