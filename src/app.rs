@@ -27,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::counters::RefusalCounters;
-use crate::metrics::Metrics;
 use crate::access::sessions::{SessionSettings, Sessions};
 use crate::access::throttle::Throttle;
 use crate::access::tokens::{self, TokenChecker};
@@ -48,6 +47,7 @@ use crate::journal::{HintPolicy, Journal, JournalSettings, NewUser};
 use crate::lines::LineTask;
 use crate::liveness::{Fault, Liveness};
 use crate::mercadopago::{ClientSettings, MercadoPagoClient};
+use crate::metrics::Metrics;
 use crate::payments::decide::PaymentPolicy;
 use crate::payments::pos_sync;
 use crate::payments::preference::Preferences;

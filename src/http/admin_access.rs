@@ -77,13 +77,12 @@ const JOURNAL_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// `GET /healthz`: the verdict of [`crate::metrics::health`]; 503 when failing.
 pub async fn health(call: Call) -> Result<HttpResponse, ApiError> {
     let context = &call.context;
-    let journal = match tokio::time::timeout(JOURNAL_CHECK_TIMEOUT, context.journal.probe_write())
-        .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {JOURNAL_CHECK_TIMEOUT:?}")),
-    };
+    let journal =
+        match tokio::time::timeout(JOURNAL_CHECK_TIMEOUT, context.journal.probe_write()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {JOURNAL_CHECK_TIMEOUT:?}")),
+        };
     let snapshot = context.forecourt.snapshot();
     let (status, body) = health::assess(&HealthInputs {
         journal,

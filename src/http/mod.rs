@@ -111,7 +111,11 @@ impl Handler for PublicHandler {
             tracing::info!(%peer, ?query, ?user_agent, sale = sale.id,
                 reference = %sale.external_reference, "order call answered with the sale");
             served.record(sale.id, jiff::Timestamp::now());
-            metrics.order_answer(if preferences_mode { "preference" } else { "order" });
+            metrics.order_answer(if preferences_mode {
+                "preference"
+            } else {
+                "order"
+            });
             response
         })
     }

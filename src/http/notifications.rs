@@ -26,12 +26,12 @@ use super::error::{json_response, ApiError, HttpResponse};
 use super::hint_gate::{client_address, HintGate};
 use super::order::form_pairs;
 use crate::access::counters::{Refusal, RefusalCounters};
-use crate::metrics::Metrics;
 use crate::journal::{
     HintPolicy, Journal, JournalError, NewNotification, NotificationSource, StoreOutcome,
     Verification,
 };
 use crate::mercadopago::signature::{self, Freshness, SignedRequest};
+use crate::metrics::Metrics;
 
 /// Topics the processor understands; anything else is acknowledged and ignored, so
 /// Mercado Pago does not retry it forever.

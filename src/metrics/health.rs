@@ -89,9 +89,9 @@ pub fn assess(inputs: &HealthInputs<'_>) -> (HealthStatus, Value) {
     for state in inputs.snapshot.positions.values() {
         let view = lines.entry(state.setup.line.as_str()).or_default();
         view.pumps += 1;
-        let fresh = state.last_heard.is_some_and(|at| {
-            inputs.now.saturating_duration_since(at) <= state.setup.stale_limit
-        });
+        let fresh = state
+            .last_heard
+            .is_some_and(|at| inputs.now.saturating_duration_since(at) <= state.setup.stale_limit);
         if fresh && state.pump_status != PumpStatus::Offline {
             view.answering += 1;
         }
@@ -188,4 +188,132 @@ pub fn assess(inputs: &HealthInputs<'_>) -> (HealthStatus, Value) {
 fn wall_time(now: Timestamp, ago: Duration) -> Option<String> {
     let span = jiff::SignedDuration::try_from(ago).ok()?;
     now.checked_sub(span).ok().map(|t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use pump_protocols::{BusAddress, Decimals, PositionId, PumpSetup};
+
+    use super::*;
+    use crate::forecourt::dispatch::{PositionSetup, PositionState};
+    use crate::mercadopago::health::Failure;
+
+    fn position(n: u16, line: &str, heard: Option<Instant>, status: PumpStatus) -> PositionState {
+        let address = BusAddress(0x50);
+        let mut state = PositionState::new(PositionSetup {
+            position: PositionId(n),
+            line: line.to_owned(),
+            address,
+            stale_limit: Duration::from_secs(3),
+            nozzles: Vec::new(),
+            pump: PumpSetup {
+                address,
+                decimals: Decimals::default(),
+                nozzles: Vec::new(),
+            },
+            idle_dispatch_limit: Duration::from_secs(60),
+            protocol: crate::config::Protocol::Dart,
+        });
+        state.last_heard = heard;
+        state.pump_status = status;
+        state
+    }
+
+    fn snapshot(positions: Vec<PositionState>) -> Snapshot {
+        Snapshot {
+            positions: positions
+                .into_iter()
+                .map(|p| (p.setup.position, p))
+                .collect(),
+        }
+    }
+
+    fn inputs<'a>(snapshot: &'a Snapshot, now: Instant) -> HealthInputs<'a> {
+        HealthInputs {
+            journal: Ok(()),
+            snapshot,
+            now,
+            wall_now: Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(1000),
+            mercadopago: Some(HealthSnapshot::default()),
+        }
+    }
+
+    #[test]
+    fn ok_when_every_check_passes() {
+        let now = Instant::now();
+        let s = snapshot(vec![position(1, "a", Some(now), PumpStatus::Idle)]);
+        let (status, body) = assess(&inputs(&s, now));
+        assert_eq!(status, HealthStatus::Ok, "{body}");
+        assert_eq!(body["checks"]["lines"]["a"]["answering"], json!(true));
+        assert_eq!(body["problems"], json!([]));
+    }
+
+    #[test]
+    fn one_silent_line_degrades_and_is_named_with_since_when() {
+        let now = Instant::now() + Duration::from_secs(60);
+        let s = snapshot(vec![
+            position(1, "north", Some(now), PumpStatus::Idle),
+            position(
+                2,
+                "south",
+                Some(now - Duration::from_secs(10)),
+                PumpStatus::Idle,
+            ),
+        ]);
+        let (status, body) = assess(&inputs(&s, now));
+        assert_eq!(status, HealthStatus::Degraded, "{body}");
+        let south = &body["checks"]["lines"]["south"];
+        assert_eq!(south["answering"], json!(false));
+        assert_eq!(south["silent_for_ms"], json!(10_000));
+        assert!(south["silent_since"].is_string(), "{body}");
+        assert!(body["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("line south")));
+    }
+
+    #[test]
+    fn failing_when_no_line_answers_or_the_journal_is_not_writable() {
+        let now = Instant::now();
+        let s = snapshot(vec![position(1, "a", None, PumpStatus::Offline)]);
+        let (status, body) = assess(&inputs(&s, now));
+        assert_eq!(status, HealthStatus::Failing, "{body}");
+        assert_eq!(
+            body["problems"][0],
+            json!("line a: no pump has ever answered")
+        );
+
+        let s = snapshot(vec![position(1, "a", Some(now), PumpStatus::Idle)]);
+        let mut i = inputs(&s, now);
+        i.journal = Err("attempt to write a readonly database".to_owned());
+        let (status, body) = assess(&i);
+        assert_eq!(status, HealthStatus::Failing);
+        assert_eq!(body["checks"]["journal"]["writable"], json!(false));
+    }
+
+    #[test]
+    fn a_refused_token_is_told_apart_from_an_unreachable_api() {
+        let now = Instant::now();
+        let s = snapshot(vec![position(1, "a", Some(now), PumpStatus::Idle)]);
+        let failing = |kind| HealthSnapshot {
+            last_success: None,
+            last_failure: Some(Failure {
+                kind,
+                status: Some(401),
+                at: Timestamp::UNIX_EPOCH,
+                message: "GET /v1/payments/1: HTTP 401".to_owned(),
+            }),
+            failing_since: Some(Timestamp::UNIX_EPOCH),
+            failures: 1,
+        };
+        let mut i = inputs(&s, now);
+        i.mercadopago = Some(failing(FailureKind::Credentials));
+        let (status, body) = assess(&i);
+        assert_eq!(status, HealthStatus::Degraded);
+        assert_eq!(body["checks"]["mercadopago"]["token_refused"], json!(true));
+        assert_eq!(body["checks"]["mercadopago"]["reachable"], json!(true));
+        i.mercadopago = Some(failing(FailureKind::Unavailable));
+        let (_, body) = assess(&i);
+        assert_eq!(body["checks"]["mercadopago"]["reachable"], json!(false));
+        assert_eq!(body["checks"]["mercadopago"]["token_refused"], json!(false));
+    }
 }

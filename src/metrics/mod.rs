@@ -277,11 +277,7 @@ impl Metrics {
             refunds.clone(),
         );
         let sales = Family::default();
-        registry.register(
-            "sales",
-            "Sales in the journal, by state.",
-            sales.clone(),
-        );
+        registry.register("sales", "Sales in the journal, by state.", sales.clone());
         registry.register_with_unit(
             "journal_write_duration",
             "Time the journal thread took for each request that wrote, commit included.",
@@ -330,7 +326,9 @@ impl Metrics {
     /// The order endpoint answered with `answer` (`order`, `preference`, `invalid`,
     /// `timeout`, `in_process`, `unavailable`, `method_not_allowed`, `not_found`).
     pub fn order_answer(&self, answer: &'static str) {
-        self.order_answers.get_or_create(&AnswerLabel { answer }).inc();
+        self.order_answers
+            .get_or_create(&AnswerLabel { answer })
+            .inc();
     }
 
     /// A notification ended as `outcome`.
@@ -409,18 +407,30 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_the_state_gauges_follow_the_scrape() {
-        let metrics = Metrics::new(&RefusalCounters::default(), Histogram::new(JOURNAL_WRITE_BUCKETS));
+        let metrics = Metrics::new(
+            &RefusalCounters::default(),
+            Histogram::new(JOURNAL_WRITE_BUCKETS),
+        );
         metrics.order_answer("order");
         let text = metrics.render(&ScrapeState {
             snapshot: None,
             sales: Some(vec![("paid".to_owned(), 3)]),
         });
-        assert!(text.contains("forecourtd_order_answers_total{answer=\"order\"} 1\n"), "{text}");
-        assert!(text.contains("forecourtd_sales{state=\"paid\"} 3\n"), "{text}");
+        assert!(
+            text.contains("forecourtd_order_answers_total{answer=\"order\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forecourtd_sales{state=\"paid\"} 3\n"),
+            "{text}"
+        );
         assert!(text.contains("forecourtd_build_info{version=\""), "{text}");
         for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
             let name = line.split(' ').next().unwrap_or_default();
-            assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP");
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no HELP"
+            );
         }
         let text = metrics.render(&ScrapeState {
             snapshot: None,

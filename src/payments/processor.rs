@@ -19,12 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::decide::{decide, Decision, PaymentPolicy};
 use crate::forecourt::ForecourtHandle;
-use crate::metrics::Metrics;
 use crate::journal::{
     Journal, NewRefund, Notification, NotificationOutcome, PaymentRecord, RefundOutcome,
 };
 use crate::mercadopago::types::Payment;
 use crate::mercadopago::{IdempotencyKey, MercadoPagoClient, MpError};
+use crate::metrics::Metrics;
 
 /// How many due notifications one pass takes.
 const BATCH: u32 = 50;

@@ -475,9 +475,12 @@ impl ChildDaemon {
     async fn wait_until_serving(&self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
+            // Serving, whether or not the pumps answer yet (503 until one does).
             if admin_client::call(&self.admin, Method::GET, "/healthz", None)
                 .await
-                .is_ok_and(|(status, _)| status == StatusCode::OK)
+                .is_ok_and(|(status, _)| {
+                    status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE
+                })
             {
                 return;
             }
