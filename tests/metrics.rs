@@ -7,23 +7,19 @@ use std::process::Stdio;
 
 use forecourtd::lab::sandbox::CardHolder;
 use forecourtd::sale::SaleStatus;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::StatusCode;
 use pump_protocols::SimAction;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use crate::support::payments::{eventually, reference, PaySetup, PayStation};
-use crate::support::{get, Rig};
+use crate::support::{find_tool, get, read_response, Rig};
 
 /// `promtool`, or `None` with a message saying why the test is skipped. Under CI
 /// (`CI=true`) a missing tool fails the test: `.ci/run` installs it.
 fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("promtool"))
-            .find(|p| p.is_file())
-    });
+    let found = find_tool("promtool");
     if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -47,19 +43,12 @@ async fn scrape(base: &str, path: &str, accept: Option<&str>) -> (StatusCode, St
         .request(request.body(Empty::new()).expect("request"))
         .await
         .expect("response");
-    let status = response.status();
-    let content_type = response
-        .headers()
+    let (status, headers, body) = read_response(response).await;
+    let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
     (
         status,
         content_type,
