@@ -324,7 +324,7 @@ impl Metrics {
     }
 
     /// The order endpoint answered with `answer` (`order`, `preference`, `invalid`,
-    /// `timeout`, `in_process`, `unavailable`, `method_not_allowed`, `not_found`).
+    /// `timeout`, `in_process`, `unavailable`, `method_not_allowed`, `other_error`).
     pub fn order_answer(&self, answer: &'static str) {
         self.order_answers
             .get_or_create(&AnswerLabel { answer })
