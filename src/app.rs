@@ -48,6 +48,7 @@ use crate::journal::{HintPolicy, Journal, JournalSettings, NewUser};
 use crate::lines::LineTask;
 use crate::liveness::{Fault, Liveness};
 use crate::mercadopago::{ClientSettings, MercadoPagoClient};
+use crate::metrics::Metrics;
 use crate::payments::decide::PaymentPolicy;
 use crate::payments::pos_sync;
 use crate::payments::preference::Preferences;
@@ -73,6 +74,7 @@ pub struct Daemon {
     service_shutdown: CancellationToken,
     service_tasks: TaskTracker,
     refusals: Arc<RefusalCounters>,
+    metrics: Arc<Metrics>,
     http_shutdown: CancellationToken,
     http_tasks: TaskTracker,
     line_shutdown: CancellationToken,
@@ -114,6 +116,7 @@ pub fn payment_applier(
     config: &Config,
     journal: &Journal,
     forecourt: &ForecourtHandle,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Option<PaymentApplier>> {
     let mp = config.mercadopago();
     let Some(token) = &mp.access_token else {
@@ -122,10 +125,12 @@ pub fn payment_applier(
     let mut settings = ClientSettings::new(mp.api_base_url.clone(), token.clone());
     settings.request_timeout = mp.request_timeout;
     let client = MercadoPagoClient::new(settings).context("building the Mercado Pago client")?;
+    metrics.register_mercadopago(client.calls());
     Ok(Some(PaymentApplier {
         journal: journal.clone(),
         client,
         forecourt: forecourt.clone(),
+        metrics: metrics.clone(),
         policy: PaymentPolicy {
             collector_id: mp.collector_id,
             currency: config.station().currency.clone(),
@@ -324,6 +329,7 @@ impl Daemon {
             .await
             .with_context(|| format!("writing the CLI token {}", cli_token.display()))?;
         let counters = Arc::new(RefusalCounters::default());
+        let metrics = Arc::new(Metrics::new(&counters, journal.write_latency()));
 
         let mut line_senders = HashMap::new();
         let mut line_inputs = Vec::new();
@@ -389,6 +395,7 @@ impl Daemon {
                 events: forecourt.sender(),
                 reopen_backoff_max: line.reopen_backoff_max,
                 heartbeat: liveness.register(&format!("line {}", line.name)),
+                metrics: metrics.line(&line.name),
             };
             supervisor.spawn(
                 &line_tasks,
@@ -401,7 +408,7 @@ impl Daemon {
         let wake = Arc::new(Notify::new());
         let payment_shutdown = CancellationToken::new();
         let payment_tasks = TaskTracker::new();
-        let applier = payment_applier(&config, &journal, &forecourt)?;
+        let applier = payment_applier(&config, &journal, &forecourt, &metrics)?;
         match applier.clone() {
             Some(applier) => {
                 let processor = NotificationProcessor {
@@ -498,6 +505,7 @@ impl Daemon {
             hint_policy: HintPolicy::default(),
             trusted_proxies: config.listen().public_trusted_proxies.clone(),
             counters: counters.clone(),
+            metrics: metrics.clone(),
         });
         if mp.webhook_secrets.is_empty() {
             tracing::warn!("no webhook secret configured: webhook signatures cannot be verified");
@@ -509,6 +517,7 @@ impl Daemon {
             notifications,
             served,
             preferences,
+            metrics: metrics.clone(),
         });
         let admin_handler = Arc::new(AdminHandler {
             context: AdminContext {
@@ -523,6 +532,7 @@ impl Daemon {
                     admin_addr,
                     counters.clone(),
                 )),
+                metrics: metrics.clone(),
             },
         });
         supervisor.spawn(
@@ -579,6 +589,7 @@ impl Daemon {
             service_shutdown,
             service_tasks,
             refusals: counters,
+            metrics,
             http_shutdown,
             http_tasks,
             line_shutdown,
@@ -645,6 +656,11 @@ impl Daemon {
     /// Refusal counters of both listeners.
     pub fn refusals(&self) -> &RefusalCounters {
         &self.refusals
+    }
+
+    /// The daemon's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The journal, for read-only inspection (tests, CLI).

@@ -18,6 +18,7 @@ pub mod lab;
 pub mod lines;
 pub mod liveness;
 pub mod mercadopago;
+pub mod metrics;
 pub mod payments;
 pub mod protocols;
 pub mod sale;

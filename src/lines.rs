@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::forecourt::{LineCommand, Message};
 use crate::liveness::Heartbeat;
+use crate::metrics::LineMetrics;
 
 /// The time base of the daemon: tokio's clock (so paused-time tests drive it), as a std
 /// `Instant` for the sans-IO cores.
@@ -62,6 +63,8 @@ pub struct LineTask<T> {
     pub reopen_backoff_max: Duration,
     /// Beaten on every turn of the loop.
     pub heartbeat: Heartbeat,
+    /// The line's metrics, fed from the master's counters.
+    pub metrics: LineMetrics,
 }
 
 impl<T> LineTask<T>
@@ -79,6 +82,7 @@ where
             match (self.opener)() {
                 Ok(port) => {
                     tracing::info!(line = %self.name, "line open");
+                    self.metrics.opened();
                     backoff = REOPEN_BACKOFF_MIN;
                     match self.drive(port, &mut buffer, &shutdown).await {
                         Ok(()) => return,
@@ -121,6 +125,7 @@ where
         let mut last_report = now();
         loop {
             let at = now();
+            self.metrics.observe(&self.master.counters());
             self.heartbeat
                 .beat_until(tokio::time::Instant::from_std(at) + WRITE_DEADLINE)
                 .await;
@@ -293,6 +298,7 @@ mod tests {
             events: events_tx,
             reopen_backoff_max: Duration::from_secs(5),
             heartbeat,
+            metrics: LineMetrics::detached("line1"),
         };
         (task, events, commands_tx)
     }
@@ -337,6 +343,7 @@ mod tests {
             Ok(near)
         });
         let (task, mut events, _commands) = line_task(opener, Heartbeat::detached("line1"));
+        let metrics = task.metrics.clone();
         let shutdown = CancellationToken::new();
         tokio::spawn(task.run(shutdown.clone()));
 
@@ -359,6 +366,8 @@ mod tests {
         );
         assert_eq!(next_status(&mut events).await, PumpStatus::NotProgrammed);
         assert_eq!(*opens_seen.lock().expect("count"), 5);
+        assert_eq!(metrics.reopens(), 1, "failed opens are not reopens");
+        assert!(metrics.polls() > 0);
         shutdown.cancel();
     }
 

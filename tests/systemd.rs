@@ -13,11 +13,7 @@ use crate::support::{self, Rig, PATIENCE};
 /// `systemd-analyze`, or `None` with a message saying why the test is skipped. CI
 /// installs it (`.ci/run`), so only a developer machine without systemd skips.
 fn systemd_analyze() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("systemd-analyze"))
-            .find(|p| p.is_file())
-    });
+    let found = support::find_tool("systemd-analyze");
     if found.is_none() {
         eprintln!("SKIPPED: systemd-analyze is not installed (apt-get install systemd)");
     }

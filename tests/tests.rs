@@ -8,6 +8,7 @@ mod crash_safety;
 mod hints;
 mod layout;
 mod maintenance;
+mod metrics;
 mod order_endpoint;
 mod payments;
 mod pos;

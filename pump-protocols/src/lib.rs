@@ -20,6 +20,7 @@ pub mod crc;
 pub mod dart;
 pub mod gilbarco;
 pub mod model;
+pub mod tally;
 pub mod units;
 
 pub use model::{
@@ -27,6 +28,7 @@ pub use model::{
     LineSimulator, Preset, PumpCommand, PumpEvent, PumpEventKind, PumpSetup, PumpStatus, SimAction,
     SimPumpView, SubmitError, Totals,
 };
+pub use tally::LineCounters;
 pub use units::{
     BusAddress, Decimals, GradeId, Money, NozzleId, PositionId, QuantityError, UnitPrice, Volume,
 };

@@ -309,6 +309,8 @@ pub trait LineMaster: Send {
     /// The daemon uses it to tell a live pump from a silent line without waiting for the
     /// offline threshold.
     fn last_heard(&self, pump: BusAddress) -> Option<Instant>;
+    /// What the master did and heard on the line so far, for metrics.
+    fn counters(&self) -> crate::tally::LineCounters;
 }
 
 /// A physical action on a simulated pump, as a customer or a test would do it.

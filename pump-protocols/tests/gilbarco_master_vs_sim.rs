@@ -386,6 +386,22 @@ fn lost_and_corrupted_answers_cost_retries_not_sales() {
     assert_eq!(done[0].amount, preset);
     let stats = line.master.stats();
     assert!(stats.timeouts >= 2 && stats.bad_answers >= 2, "{stats:?}");
+    // The neutral counters the daemon's metrics read agree with the master's own.
+    let counters = line.master.counters();
+    assert_eq!(counters.timeouts, stats.timeouts, "{counters:?}");
+    assert_eq!(counters.crc_errors, stats.bad_answers, "{counters:?}");
+    assert!(
+        counters.retries >= 1,
+        "the garbled preset was sent again: {counters:?}"
+    );
+    assert!(
+        counters.answers > 0 && counters.polls > counters.answers,
+        "{counters:?}"
+    );
+    assert!(
+        counters.cycles > 0 && counters.last_cycle.is_some(),
+        "{counters:?}"
+    );
     assert_eq!(
         line.master.is_online(P1),
         Some(true),

@@ -1160,6 +1160,19 @@ fn answers_dropped_and_corrupted_during_filling(rule: DuplicateRule) {
         stats.bad_blocks >= 1,
         "a corrupted data block was NAKed: {stats:?}"
     );
+    // The neutral counters the daemon's metrics read agree with the master's own.
+    let counters = line.master.counters();
+    assert_eq!(counters.timeouts, stats.timeouts, "{counters:?}");
+    assert_eq!(counters.crc_errors, stats.bad_blocks, "{counters:?}");
+    assert!(counters.answers > 0, "{counters:?}");
+    assert!(
+        counters.polls > counters.answers,
+        "misses are polls without answers"
+    );
+    assert!(
+        counters.cycles > 0 && counters.last_cycle.is_some(),
+        "{counters:?}"
+    );
     assert_eq!(line.master.is_online(P50), Some(true), "never offline");
     assert!(!statuses(&line.events[mark..], P50).contains(&PumpStatus::Offline));
     assert!(failures(&line.events, P50).is_empty());

@@ -1,11 +1,13 @@
 //! A counter for every refusal, so an operator sees an attack in `/metrics` before a
 //! customer does.
 //!
-//! Owns the refusal reasons and their counts (plain atomics, bumped on the request path
-//! without a lock) and their Prometheus text form. It never decides to refuse anything.
+//! Owns the refusal reasons and their counts (atomic counters, bumped on the request path
+//! without a lock), exported through [`crate::metrics`]. It never decides to refuse
+//! anything.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,42 +70,48 @@ impl Refusal {
     }
 }
 
+/// The label of a refusal counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    reason: &'static str,
+}
+
 /// Counts of refusals since start.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RefusalCounters {
-    counts: [AtomicU64; 10],
+    family: Family<ReasonLabel, Counter>,
+    counts: [Counter; 10],
+}
+
+impl Default for RefusalCounters {
+    fn default() -> Self {
+        let family = Family::<ReasonLabel, Counter>::default();
+        // Every reason is shown from the start, at zero, so an alert on a rate has a series.
+        let counts = Refusal::ALL.map(|reason| {
+            family.get_or_create_owned(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+        });
+        RefusalCounters { family, counts }
+    }
 }
 
 impl RefusalCounters {
     /// Counts one refusal.
     pub fn bump(&self, reason: Refusal) {
         if let Some(c) = self.counts.get(reason.index()) {
-            c.fetch_add(1, Ordering::Relaxed);
+            c.inc();
         }
     }
 
     /// How many refusals of `reason` so far.
     pub fn get(&self, reason: Refusal) -> u64 {
-        self.counts
-            .get(reason.index())
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+        self.counts.get(reason.index()).map_or(0, Counter::get)
     }
 
-    /// Prometheus text exposition of every counter.
-    pub fn render(&self) -> String {
-        let mut out = String::from(
-            "# HELP forecourtd_refusals_total Requests refused, by reason.\n\
-             # TYPE forecourtd_refusals_total counter\n",
-        );
-        for reason in Refusal::ALL {
-            let _ = writeln!(
-                out,
-                "forecourtd_refusals_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.get(reason)
-            );
-        }
-        out
+    /// The family `/metrics` shows as `forecourtd_refusals_total` (see [`crate::metrics`]).
+    pub fn family(&self) -> Family<ReasonLabel, Counter> {
+        self.family.clone()
     }
 }
 
@@ -120,8 +128,13 @@ mod tests {
         assert_eq!(c.get(Refusal::Host), 2);
         assert_eq!(c.get(Refusal::HintStoreFull), 1);
         assert_eq!(c.get(Refusal::Csrf), 0);
-        assert!(c
-            .render()
-            .contains("forecourtd_refusals_total{reason=\"host\"} 2\n"));
+        assert_eq!(
+            c.family()
+                .get(&ReasonLabel {
+                    reason: Refusal::Host.as_str()
+                })
+                .map(|counter| counter.get()),
+            Some(2)
+        );
     }
 }

@@ -63,6 +63,8 @@ pub struct AdminContext {
     pub pos_plans: Arc<Result<Vec<PosPlan>, String>>,
     /// Identities, sessions and the gate.
     pub access: Arc<AccessState>,
+    /// The daemon's metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The admin listener's access state.

@@ -1,8 +1,10 @@
 //! Admin API for access itself: health, metrics, sign-in and sign-out, users, service
 //! tokens and the audit trail.
 //!
-//! - `GET  /healthz`: `{"status":"ok"}` when the journal answers (503 otherwise); open.
-//! - `GET  /metrics`: refusal counters, Prometheus text (see `routes::MetricsAccess`).
+//! - `GET  /healthz`: `{"status":"ok"|"degraded"|"failing","problems":[…],"checks":{…}}`,
+//!   503 when failing ([`crate::metrics::health`]); open.
+//! - `GET  /metrics`: every family of [`crate::metrics`], OpenMetrics or classic text
+//!   (see `routes::MetricsAccess` for who may read it).
 //! - `POST /api/login` `{"user":"7","pin":"1234"}` or `{"user":"ana","password":"…"}`:
 //!   sets the session cookie and answers the CSRF token the page must send back in
 //!   `X-CSRF-Token`. Failures are throttled per user and per source (429).
@@ -28,6 +30,8 @@ use crate::access::counters::Refusal;
 use crate::access::throttle::ThrottleLimit;
 use crate::access::{check_secret, secrets, tokens, valid_name, Identity, Role};
 use crate::journal::{JournalError, NewUser, User, UserChange};
+use crate::metrics::health::{self, HealthInputs, HealthStatus};
+use crate::metrics::{self, ScrapeState};
 
 /// Failed sign-ins allowed per user name.
 const PER_USER: ThrottleLimit = ThrottleLimit {
@@ -66,24 +70,68 @@ fn ok(body: Value) -> Result<HttpResponse, ApiError> {
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `GET /healthz`.
+/// Longest a health check or a scrape waits for the journal: a journal that cannot
+/// take a request within this is as good as not writable.
+const JOURNAL_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz`: the verdict of [`crate::metrics::health`]; 503 when failing.
 pub async fn health(call: Call) -> Result<HttpResponse, ApiError> {
-    call.context
-        .journal
-        .hint_count()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
-    ok(json!({ "status": "ok" }))
+    let context = &call.context;
+    let journal =
+        match tokio::time::timeout(JOURNAL_CHECK_TIMEOUT, context.journal.probe_write()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {JOURNAL_CHECK_TIMEOUT:?}")),
+        };
+    let snapshot = context.forecourt.snapshot();
+    let (status, body) = health::assess(&HealthInputs {
+        journal,
+        snapshot: &snapshot,
+        now: call.now,
+        wall_now: jiff::Timestamp::now(),
+        mercadopago: context
+            .payments
+            .as_ref()
+            .map(|p| p.client.health().snapshot()),
+    });
+    let code = match status {
+        HealthStatus::Failing => StatusCode::SERVICE_UNAVAILABLE,
+        HealthStatus::Ok | HealthStatus::Degraded => StatusCode::OK,
+    };
+    Ok(json_response(code, &body))
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: OpenMetrics when the scraper asks for it (Prometheus does), the
+/// classic text format otherwise.
 pub async fn metrics(call: Call) -> Result<HttpResponse, ApiError> {
-    let text = call.context.access.counters.render();
+    let context = &call.context;
+    let sales = tokio::time::timeout(JOURNAL_CHECK_TIMEOUT, context.journal.sale_counts())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let state = ScrapeState {
+        snapshot: Some(context.forecourt.snapshot()),
+        sales,
+    };
+    let openmetrics = context.metrics.render(&state);
+    let accept = call
+        .request
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (text, content_type) = if metrics::wants_openmetrics(accept) {
+        (openmetrics, metrics::OPENMETRICS_CONTENT_TYPE)
+    } else {
+        (
+            metrics::classic_text(&openmetrics),
+            metrics::CLASSIC_CONTENT_TYPE,
+        )
+    };
     let mut response = json_response(StatusCode::OK, &Value::Null);
     *response.body_mut() = http_body_util::Full::new(bytes::Bytes::from(text));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     Ok(response)
 }

@@ -28,6 +28,7 @@ use hyper::Request;
 
 use crate::forecourt::ForecourtHandle;
 use crate::lines::now;
+use crate::metrics::Metrics;
 use crate::payments::preference::Preferences;
 use crate::payments::served::ServedTracker;
 use error::ApiError;
@@ -50,6 +51,8 @@ pub struct PublicHandler {
     pub served: ServedTracker,
     /// Preference mode (seed 000): the answer is a preference id instead of the order.
     pub preferences: Option<Preferences>,
+    /// Order answers by kind.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Handler for PublicHandler {
@@ -66,6 +69,7 @@ impl Handler for PublicHandler {
         if request.uri().path() != self.order_path {
             return Box::pin(async { ApiError::NotFound.into_response() });
         }
+        let metrics = self.metrics.clone();
         let snapshot = self.forecourt.snapshot();
         let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
         // The query may carry the order token: only the location goes to the logs.
@@ -78,6 +82,7 @@ impl Handler for PublicHandler {
             let (response, sale) = match answer {
                 Ok(served) => served,
                 Err(error) => {
+                    metrics.order_answer(order_error_label(&error));
                     if let ApiError::Order { kind, .. } = &error {
                         tracing::info!(%peer, ?query, ?user_agent, answer = kind.as_str(),
                             "order call");
@@ -85,6 +90,7 @@ impl Handler for PublicHandler {
                     return error.into_response();
                 }
             };
+            let preferences_mode = preferences.is_some();
             let response = match preferences {
                 None => response,
                 Some(preferences) => {
@@ -95,6 +101,7 @@ impl Handler for PublicHandler {
                             &serde_json::json!({ "preference_id": id }),
                         ),
                         Err(e) => {
+                            metrics.order_answer(error::OrderErrorKind::Timeout.as_str());
                             tracing::warn!(sale = sale.id, error = %e, "order call answered timeout");
                             return ApiError::order(error::OrderErrorKind::Timeout, e.to_string())
                                 .into_response();
@@ -105,8 +112,22 @@ impl Handler for PublicHandler {
             tracing::info!(%peer, ?query, ?user_agent, sale = sale.id,
                 reference = %sale.external_reference, "order call answered with the sale");
             served.record(sale.id, jiff::Timestamp::now());
+            metrics.order_answer(if preferences_mode {
+                "preference"
+            } else {
+                "order"
+            });
             response
         })
+    }
+}
+
+/// The `answer` label of an order call that was refused.
+fn order_error_label(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Order { kind, .. } => kind.as_str(),
+        ApiError::MethodNotAllowed(_) => "method_not_allowed",
+        _ => "other_error",
     }
 }
 

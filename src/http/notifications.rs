@@ -31,6 +31,7 @@ use crate::journal::{
     Verification,
 };
 use crate::mercadopago::signature::{self, Freshness, SignedRequest};
+use crate::metrics::Metrics;
 
 /// Topics the processor understands; anything else is acknowledged and ignored, so
 /// Mercado Pago does not retry it forever.
@@ -62,6 +63,8 @@ pub struct NotificationEndpoint {
     pub trusted_proxies: Vec<IpAddr>,
     /// Refusal counters.
     pub counters: Arc<RefusalCounters>,
+    /// Deliveries by outcome.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A delivery as parsed from the request.
@@ -166,11 +169,24 @@ pub fn parse_delivery(query: Option<&str>, body: &[u8]) -> Result<Delivery, ApiE
 }
 
 impl NotificationEndpoint {
-    /// Handles one delivery from `peer`.
+    /// Handles one delivery from `peer`, counting its outcome.
     pub async fn handle(
         &self,
         request: &Request<Bytes>,
         peer: SocketAddr,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut outcome = "invalid";
+        let answer = self.receive(request, peer, &mut outcome).await;
+        self.metrics.notification(outcome);
+        answer
+    }
+
+    /// Handles one delivery; `outcome` is set to what became of it.
+    async fn receive(
+        &self,
+        request: &Request<Bytes>,
+        peer: SocketAddr,
+        outcome: &mut &'static str,
     ) -> Result<HttpResponse, ApiError> {
         if request.method() != Method::POST {
             return Err(ApiError::MethodNotAllowed("POST"));
@@ -201,6 +217,7 @@ impl NotificationEndpoint {
                     Err(e) => {
                         tracing::warn!(reason = ?e, request_id = ?request_id,
                             resource = %delivery.resource_id, "notification signature refused");
+                        *outcome = "bad_signature";
                         return Ok(unauthorized(&format!("{e:?}")));
                     }
                 }
@@ -210,6 +227,7 @@ impl NotificationEndpoint {
         };
         if verified != Verification::Valid {
             if !self.settings.accept_unsigned {
+                *outcome = "unsigned_refused";
                 return Ok(unauthorized("MissingSignatureHeader"));
             }
             let source = client_address(peer, request.headers(), &self.trusted_proxies);
@@ -220,6 +238,7 @@ impl NotificationEndpoint {
                 .unwrap_or(false);
             if !allowed {
                 self.counters.bump(Refusal::HintRateLimited);
+                *outcome = "rate_limited";
                 let mut response = json_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     &json!({ "error": { "type": "rate_limited", "message": "too many unverified notifications" } }),
@@ -233,6 +252,7 @@ impl NotificationEndpoint {
         }
         if !TOPICS.contains(&delivery.topic.as_str()) {
             tracing::debug!(topic = %delivery.topic, "notification topic ignored");
+            *outcome = "ignored";
             return Ok(json_response(
                 StatusCode::OK,
                 &json!({ "status": "ignored" }),
@@ -255,6 +275,7 @@ impl NotificationEndpoint {
         } else {
             self.journal.store_hint(new, self.hint_policy).await
         };
+        *outcome = "unavailable";
         let stored = stored.map_err(|e| {
             if matches!(e, JournalError::HintsFull) {
                 self.counters.bump(Refusal::HintStoreFull);
@@ -268,6 +289,11 @@ impl NotificationEndpoint {
         tracing::info!(topic = %delivery.topic, resource = %delivery.resource_id,
             source = delivery.source.as_str(), verified = verified.as_str(),
             outcome = ?stored, "notification stored");
+        *outcome = match stored {
+            StoreOutcome::Inserted(_) => "stored",
+            StoreOutcome::Duplicate(_) => "duplicate",
+            StoreOutcome::Rearmed(_) => "rearmed",
+        };
         if !matches!(stored, StoreOutcome::Duplicate(_)) {
             self.wake.notify_one();
         }

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use jiff::Timestamp;
+use prometheus_client::metrics::histogram::Histogram;
 use pump_protocols::PositionId;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -108,6 +109,7 @@ struct Inner {
     tx: mpsc::Sender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    write_latency: Histogram,
 }
 
 impl std::fmt::Debug for Journal {
@@ -127,9 +129,11 @@ impl Journal {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (ready_tx, ready_rx) = oneshot::channel();
         let thread_path = path.clone();
+        let write_latency = Histogram::new(crate::metrics::JOURNAL_WRITE_BUCKETS);
+        let observed = write_latency.clone();
         let thread = std::thread::Builder::new()
             .name("journal".to_owned())
-            .spawn(move || run(&thread_path, store, rx, ready_tx))
+            .spawn(move || run(&thread_path, store, rx, ready_tx, observed))
             .map_err(JournalError::Spawn)?;
         match ready_rx.await {
             Ok(Ok(())) => Ok(Journal {
@@ -137,6 +141,7 @@ impl Journal {
                     tx,
                     thread: Mutex::new(Some(thread)),
                     path,
+                    write_latency,
                 }),
             }),
             Ok(Err(e)) => {
@@ -150,6 +155,12 @@ impl Journal {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How long each request that wrote took on the journal thread, commit included
+    /// (measured there, so the queue wait is not in it), in seconds.
+    pub fn write_latency(&self) -> Histogram {
+        self.inner.write_latency.clone()
     }
 
     /// Closes the journal: requests already queued still run, later ones get
@@ -502,6 +513,22 @@ impl Journal {
             .await
     }
 
+    /// How many sales are in each state, by the state's name.
+    pub async fn sale_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.call(|db| sales::counts_by_status(&db.conn)).await
+    }
+
+    /// Proves the journal can take a write now: the thread answers and SQLite grants
+    /// the write lock (`BEGIN IMMEDIATE`, then rolled back, so nothing is written). A
+    /// read-only file, a locked database or a dead thread fail here.
+    pub async fn probe_write(&self) -> Result<()> {
+        self.call(|db| {
+            db.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await
+    }
+
     /// How many unverified deliveries are stored.
     pub async fn hint_count(&self) -> Result<u32> {
         self.call(|db| hints::count(&db.conn)).await
@@ -685,13 +712,14 @@ fn run(
     store: StoreId,
     rx: mpsc::Receiver<Message>,
     ready: oneshot::Sender<Result<()>>,
+    write_latency: Histogram,
 ) {
     match open_db(path, store) {
         Ok(db) => {
             // If the opener gave up waiting, its sender is gone too and `serve` ends at
             // once.
             let _ = ready.send(Ok(()));
-            serve(db, rx);
+            serve(db, rx, &write_latency);
         }
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -714,7 +742,7 @@ fn open_db(path: &Path, store: StoreId) -> Result<Db> {
     Ok(Db { conn, store })
 }
 
-fn serve(mut db: Db, mut rx: mpsc::Receiver<Message>) {
+fn serve(mut db: Db, mut rx: mpsc::Receiver<Message>, write_latency: &Histogram) {
     let mut closers = Vec::new();
     // After `close`, the channel refuses new requests but still yields the queued ones,
     // so everything accepted before the close is answered.
@@ -723,8 +751,14 @@ fn serve(mut db: Db, mut rx: mpsc::Receiver<Message>) {
             Message::Job(job) => {
                 // A panic inside a request drops its reply (the caller gets `Lost`) and
                 // its open transaction rolls back; the journal keeps serving the others.
+                let started = std::time::Instant::now();
+                let changes = db.conn.total_changes();
                 if catch_unwind(AssertUnwindSafe(|| job(&mut db))).is_err() {
                     tracing::error!("a journal request panicked; its transaction was rolled back");
+                }
+                // Reads are not writes: only requests that changed rows are timed.
+                if db.conn.total_changes() != changes {
+                    write_latency.observe(started.elapsed().as_secs_f64());
                 }
             }
             Message::Close(reply) => {

@@ -181,6 +181,21 @@ pub(crate) fn recent(conn: &Connection, limit: u32) -> Result<Vec<SaleRecord>> {
 }
 
 /// Takes the next invoice number; the caller's transaction makes it durable or not.
+/// How many sales are in each state (`/metrics`).
+pub(crate) fn counts_by_status(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut statement =
+        conn.prepare_cached("SELECT status, count(*) FROM sales GROUP BY status ORDER BY status")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let (status, count) = row?;
+        counts.push((status, u64::try_from(count).unwrap_or(0)));
+    }
+    Ok(counts)
+}
+
 fn next_invoice(conn: &Connection) -> Result<u64> {
     let n: i64 = conn
         .query_row(

@@ -41,6 +41,7 @@ use super::types::{
     PreferenceRequest, Refund, RefundRequest,
 };
 use super::Secret;
+use crate::metrics::ApiCalls;
 
 /// Largest answer body read from MP; a larger one is a decode error, not an allocation.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -248,6 +249,7 @@ struct Inner {
     settings: ClientSettings,
     auth: HeaderValue,
     health: Arc<MpHealth>,
+    calls: ApiCalls,
 }
 
 impl std::fmt::Debug for MercadoPagoClient {
@@ -341,6 +343,7 @@ impl MercadoPagoClient {
                 settings,
                 auth,
                 health: Arc::default(),
+                calls: ApiCalls::default(),
             }),
         })
     }
@@ -348,6 +351,11 @@ impl MercadoPagoClient {
     /// Mercado Pago's health as this client's calls found it.
     pub fn health(&self) -> &Arc<MpHealth> {
         &self.inner.health
+    }
+
+    /// Attempts of each endpoint by status, for `/metrics`.
+    pub fn calls(&self) -> &ApiCalls {
+        &self.inner.calls
     }
 
     /// Records the outcome of a call in [`Self::health`].
@@ -547,6 +555,13 @@ impl MercadoPagoClient {
             let request = self.build_request(&call, &request_id)?;
             let outcome =
                 tokio::time::timeout(s.request_timeout, self.attempt(request, &endpoint)).await;
+            let status = match &outcome {
+                Err(_) => "timeout",
+                Ok(Err(MpError::Decode { .. })) => "too_large",
+                Ok(Err(_)) => "transport",
+                Ok(Ok((status, _, _))) => status.as_str(),
+            };
+            self.inner.calls.count(&endpoint, status);
             let error = match outcome {
                 Err(_) => MpError::Timeout {
                     endpoint: endpoint.clone(),

@@ -24,6 +24,7 @@ use crate::journal::{
 };
 use crate::mercadopago::types::Payment;
 use crate::mercadopago::{IdempotencyKey, MercadoPagoClient, MpError};
+use crate::metrics::Metrics;
 
 /// How many due notifications one pass takes.
 const BATCH: u32 = 50;
@@ -77,11 +78,26 @@ pub struct PaymentApplier {
     pub forecourt: ForecourtHandle,
     /// What a payment is checked against.
     pub policy: PaymentPolicy,
+    /// Payments and refunds by outcome.
+    pub metrics: Arc<Metrics>,
 }
 
 impl PaymentApplier {
     /// Records `payment` and applies what it means for its sale.
     pub async fn apply(&self, payment: &Payment) -> Result<Decision, ProcessError> {
+        let result = self.decide_and_apply(payment).await;
+        self.metrics.payment(match &result {
+            Ok(Decision::Pay(_)) => "paid",
+            Ok(Decision::AlreadyApplied(_)) => "already_applied",
+            Ok(Decision::Declined(_)) => "declined",
+            Ok(Decision::Wait(_)) => "waiting",
+            Ok(Decision::Flag { .. }) => "flagged",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn decide_and_apply(&self, payment: &Payment) -> Result<Decision, ProcessError> {
         let record = match &payment.external_reference {
             Some(reference) => match self.journal.sale_by_reference(reference).await? {
                 Some(sale) => self.journal.sale_record(sale.id).await?,
@@ -132,7 +148,7 @@ impl PaymentApplier {
                     Err(crate::journal::JournalError::InvalidTransition { .. }) => {
                         // Settled another way between the read and the write: decide again
                         // with the new state (it becomes a payment after settlement).
-                        return Box::pin(self.apply(payment)).await;
+                        return Box::pin(self.decide_and_apply(payment)).await;
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -156,6 +172,27 @@ impl PaymentApplier {
     /// Asks Mercado Pago for a refund under `key`, recording it first so a retry after a
     /// crash reuses the same key (and Mercado Pago answers with the same refund).
     pub async fn refund(
+        &self,
+        payment_id: i64,
+        amount: Option<Money>,
+        key: String,
+    ) -> Result<crate::journal::Refund, ProcessError> {
+        let result = self.request_refund(payment_id, amount, key).await;
+        self.metrics.refund(match &result {
+            Ok(refund) => match refund.status.as_str() {
+                "approved" => "approved",
+                "in_process" | "pending" => "in_process",
+                "rejected" => "rejected",
+                "cancelled" => "cancelled",
+                crate::journal::payments::REFUND_REQUESTED => "requested",
+                _ => "other",
+            },
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn request_refund(
         &self,
         payment_id: i64,
         amount: Option<Money>,

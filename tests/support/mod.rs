@@ -475,9 +475,12 @@ impl ChildDaemon {
     async fn wait_until_serving(&self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
+            // Serving, whether or not the pumps answer yet (503 until one does).
             if admin_client::call(&self.admin, Method::GET, "/healthz", None)
                 .await
-                .is_ok_and(|(status, _)| status == StatusCode::OK)
+                .is_ok_and(|(status, _)| {
+                    status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE
+                })
             {
                 return;
             }
@@ -540,3 +543,22 @@ pub mod crash_cars;
 pub mod crash_check;
 pub mod crash_truth;
 pub mod payments;
+
+/// The executable `name` on `PATH`, if any.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Status, headers and the whole body of a response.
+pub async fn read_response(
+    response: hyper::Response<hyper::body::Incoming>,
+) -> (StatusCode, hyper::HeaderMap, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    (parts.status, parts.headers, body)
+}

@@ -171,6 +171,7 @@ use crate::model::{
     CommandFailure, LineMaster, PumpCommand, PumpEvent, PumpEventKind, PumpSetup, PumpStatus,
     SubmitError,
 };
+use crate::tally::{LineCounters, Tally};
 use crate::units::BusAddress;
 
 /// Counters of what the master heard and did on its line, for logs and metrics.
@@ -252,6 +253,7 @@ pub struct DartMaster {
     /// The latest `now` passed in.
     last_now: Option<Instant>,
     stats: LineStats,
+    tally: Tally,
 }
 
 /// One pump and the event sink, borrowed apart from the rest of the master.
@@ -294,6 +296,7 @@ impl DartMaster {
             deferred: Vec::new(),
             last_now: None,
             stats: LineStats::default(),
+            tally: Tally::default(),
         })
     }
 
@@ -375,6 +378,7 @@ impl DartMaster {
             .map(|k| (self.cursor + k) % n)
             .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
         self.cursor = (p + 1) % n;
+        self.tally.exchange(p, now);
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let pump = &mut self.pumps[p];
         pump.last_attempt = Some(now);
@@ -421,6 +425,7 @@ impl DartMaster {
             Decoded::Discarded { bytes, reason } => match reason.block() {
                 Some(block) if block.address == address => {
                     self.stats.bad_blocks += 1;
+                    self.tally.counters.crc_errors += 1;
                     self.miss(p, now);
                     self.line = Line::Reply {
                         bytes: wire(&Frame::nak(address, block.tx)),
@@ -444,6 +449,7 @@ impl DartMaster {
                 },
             ) => {
                 self.pumps[p].heard(now);
+                self.tally.counters.answers += 1;
                 let (pump, mut sink) = split!(self, p, now);
                 // A retransmission repeats the TX# *and* the block (§7: the pump resends
                 // the same block until ACKed). The same TX# with other content is a new
@@ -476,6 +482,7 @@ impl DartMaster {
                 },
             ) => {
                 self.pumps[p].heard(now);
+                self.tally.counters.answers += 1;
                 let policy = Policy {
                     retries,
                     patience: self.settings.apply_patience,
@@ -493,6 +500,7 @@ impl DartMaster {
                 },
             ) if acked == tx => {
                 self.pumps[p].heard(now);
+                self.tally.counters.answers += 1;
                 let (pump, mut sink) = split!(self, p, now);
                 pump.tx_out = self.settings.tx_wrap.next(tx);
                 pump.block_acked(tx, &mut sink);
@@ -507,6 +515,7 @@ impl DartMaster {
             ) => {
                 let pump = &mut self.pumps[p];
                 pump.heard(now);
+                self.tally.counters.answers += 1;
                 if self.settings.on_nak == OnNak::ResetTo0 {
                     pump.tx_out = pump.fresh_tx(0, self.settings.tx_wrap);
                 }
@@ -521,6 +530,7 @@ impl DartMaster {
                 },
             ) => {
                 self.pumps[p].heard(now);
+                self.tally.counters.answers += 1;
                 self.attempt_failed(p, tx, CommandFailure::NoAnswer, now);
                 self.end_exchange(now);
             }
@@ -541,6 +551,8 @@ impl DartMaster {
         if block.failures > retries {
             pump.tx_out = pump.fresh_tx(wrap.next(tx), wrap);
             pump.block_failed(failure, retries, &mut sink);
+        } else {
+            self.tally.counters.retries += 1;
         }
     }
 
@@ -584,6 +596,7 @@ impl LineMaster for DartMaster {
             return;
         }
         self.stats.timeouts += 1;
+        self.tally.counters.timeouts += 1;
         if let Expect::Ack { tx } = expect {
             self.attempt_failed(p, tx, CommandFailure::NoAnswer, now);
         }
@@ -665,10 +678,15 @@ impl LineMaster for DartMaster {
             pump.last_attempt = None;
         }
         self.stats.noise_bytes += self.decoder.clear() as u64;
+        self.tally.interrupted();
         self.line = Line::Idle { next_at: None };
     }
 
     fn last_heard(&self, pump: BusAddress) -> Option<Instant> {
         self.index(pump).and_then(|p| self.pumps[p].last_heard)
+    }
+
+    fn counters(&self) -> LineCounters {
+        self.tally.counters
     }
 }

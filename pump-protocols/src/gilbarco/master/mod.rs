@@ -83,6 +83,7 @@ use super::stream::{StreamDecoder, MAX_BLOCK_LEN};
 use crate::model::{
     CommandFailure, LineMaster, PumpCommand, PumpEvent, PumpEventKind, PumpSetup, SubmitError,
 };
+use crate::tally::{LineCounters, Tally};
 use crate::units::BusAddress;
 
 /// Counters of what the master heard and did on its loop, for logs and metrics.
@@ -158,6 +159,7 @@ pub struct GilbarcoMaster {
     deferred: Vec<(BusAddress, PumpCommand)>,
     last_now: Option<Instant>,
     stats: LineStats,
+    tally: Tally,
 }
 
 macro_rules! split {
@@ -198,6 +200,7 @@ impl GilbarcoMaster {
             deferred: Vec::new(),
             last_now: None,
             stats: LineStats::default(),
+            tally: Tally::default(),
         })
     }
 
@@ -281,12 +284,17 @@ impl GilbarcoMaster {
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
         let n = self.pumps.len();
         let p = match self.sticky.take() {
-            Some(p) => p,
+            // The data block after `Dp` is the same exchange's second half.
+            Some(p) => {
+                self.tally.counters.polls += 1;
+                p
+            }
             None => {
                 let p = (0..n)
                     .map(|k| (self.cursor + k) % n)
                     .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
                 self.cursor = (p + 1) % n;
+                self.tally.exchange(p, now);
                 p
             }
         };
@@ -326,8 +334,15 @@ impl GilbarcoMaster {
         Some(vec![byte])
     }
 
+    /// A valid answer from pump `p`.
+    fn heard(&mut self, p: usize, now: Instant) {
+        self.pumps[p].heard(now);
+        self.tally.counters.answers += 1;
+    }
+
     fn bad_answer(&mut self, p: usize, op: Op, now: Instant) {
         self.stats.bad_answers += 1;
+        self.tally.counters.crc_errors += 1;
         self.failed(p, op, CommandFailure::NoAnswer, now);
         self.miss(p, now);
         self.end_exchange(now, self.settings.poll_interval);
@@ -336,7 +351,9 @@ impl GilbarcoMaster {
     fn failed(&mut self, p: usize, op: Op, failure: CommandFailure, now: Instant) {
         let retries = self.settings.retries;
         let (pump, mut sink) = split!(self, p, now);
-        pump.attempt_failed(op, failure, retries, &mut sink);
+        if pump.attempt_failed(op, failure, retries, &mut sink) {
+            self.tally.counters.retries += 1;
+        }
     }
 
     fn on_answer(&mut self, p: usize, op: Op, answer: Answer, now: Instant) {
@@ -357,7 +374,7 @@ impl GilbarcoMaster {
                     // Blocks are built from checked values at submit.
                     return self.bad_answer(p, op, now);
                 };
-                self.pumps[p].heard(now);
+                self.heard(p, now);
                 if let Some(job) = self.pumps[p].jobs.front_mut() {
                     job.block_sent = true;
                 }
@@ -366,23 +383,23 @@ impl GilbarcoMaster {
             }
             (Op::DataNext, Answer::Status(r)) => {
                 // Not ready for data (§5 step 1): try again on a later turn.
-                self.pumps[p].heard(now);
+                self.heard(p, now);
                 let (pump, mut sink) = split!(self, p, now);
                 pump.on_state(r.state, false, &mut sink);
                 self.failed(p, op, CommandFailure::Rejected, now);
             }
             // Still waiting for data: the block never arrived whole.
             (Op::Confirm, Answer::Status(r)) if r.state == PumpState::SendData => {
-                self.pumps[p].heard(now);
+                self.heard(p, now);
                 self.failed(p, op, CommandFailure::Rejected, now);
             }
             (Op::Confirm, Answer::Status(r)) if r.state == PumpState::DataError => {
-                self.pumps[p].heard(now);
+                self.heard(p, now);
                 self.stats.data_errors += 1;
                 self.failed(p, op, CommandFailure::Rejected, now);
             }
             (Op::Confirm | Op::Poll { .. }, Answer::Status(r)) => {
-                self.pumps[p].heard(now);
+                self.heard(p, now);
                 let user = op == Op::Poll { user: true };
                 let (pump, mut sink) = split!(self, p, now);
                 pump.on_state(r.state, user, &mut sink);
@@ -392,7 +409,7 @@ impl GilbarcoMaster {
             }
             (Op::ReadTransaction, Answer::Block(bytes)) => match decode_transaction(&bytes, mode) {
                 Ok(data) => {
-                    self.pumps[p].heard(now);
+                    self.heard(p, now);
                     let (pump, mut sink) = split!(self, p, now);
                     pump.on_transaction(&data, &mut sink);
                 }
@@ -400,7 +417,7 @@ impl GilbarcoMaster {
             },
             (Op::ReadTotals(grade), Answer::Block(bytes)) => match decode_totals(&bytes, mode) {
                 Ok(grades) => {
-                    self.pumps[p].heard(now);
+                    self.heard(p, now);
                     let decimals = self.settings.totals_decimals;
                     let (pump, mut sink) = split!(self, p, now);
                     if pump.on_totals(&grades, grade, decimals, &mut sink) {
@@ -413,7 +430,7 @@ impl GilbarcoMaster {
                 Err(_) => return self.bad_answer(p, op, now),
             },
             (Op::ReadMoney { user }, Answer::Money(raw)) => {
-                self.pumps[p].heard(now);
+                self.heard(p, now);
                 let (pump, mut sink) = split!(self, p, now);
                 pump.on_money(raw, now, &mut sink);
                 if user {
@@ -485,6 +502,7 @@ impl LineMaster for GilbarcoMaster {
             }
         }
         self.stats.timeouts += 1;
+        self.tally.counters.timeouts += 1;
         self.failed(p, op, CommandFailure::NoAnswer, now);
         self.miss(p, now);
         self.end_exchange(now, self.settings.poll_interval);
@@ -568,10 +586,15 @@ impl LineMaster for GilbarcoMaster {
         }
         self.stats.noise_bytes += self.decoder.clear() as u64;
         self.sticky = None;
+        self.tally.interrupted();
         self.line = Line::Idle { next_at: None };
     }
 
     fn last_heard(&self, pump: BusAddress) -> Option<Instant> {
         self.index(pump).and_then(|p| self.pumps[p].last_heard)
+    }
+
+    fn counters(&self) -> LineCounters {
+        self.tally.counters
     }
 }

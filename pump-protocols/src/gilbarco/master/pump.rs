@@ -257,18 +257,18 @@ impl PumpLink {
     }
 
     /// An attempt of `op` failed; after `retries` more the command (or the sale read)
-    /// fails for good.
+    /// fails for good. True when it is tried again.
     pub(super) fn attempt_failed(
         &mut self,
         op: Op,
         failure: CommandFailure,
         retries: u32,
         sink: &mut Sink<'_>,
-    ) {
+    ) -> bool {
         match op {
             Op::ReadTransaction => {
                 let Some(failures) = self.completion.as_mut() else {
-                    return;
+                    return false;
                 };
                 *failures += 1;
                 if *failures > retries {
@@ -283,9 +283,11 @@ impl PumpLink {
                             failure,
                         },
                     );
+                    return false;
                 }
+                true
             }
-            Op::Poll { user: false } | Op::ReadMoney { user: false } => {}
+            Op::Poll { user: false } | Op::ReadMoney { user: false } => false,
             Op::Poll { user: true }
             | Op::DataNext
             | Op::Confirm
@@ -294,13 +296,15 @@ impl PumpLink {
             | Op::Authorize
             | Op::Stop => {
                 let Some(job) = self.jobs.front_mut() else {
-                    return;
+                    return false;
                 };
                 job.block_sent = false;
                 job.failures += 1;
                 if job.failures > retries {
                     self.fail_job(failure, sink);
+                    return false;
                 }
+                true
             }
         }
     }
