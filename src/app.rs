@@ -531,6 +531,8 @@ impl Daemon {
                     admin_addr,
                     counters.clone(),
                 )),
+                console: config.console().clone(),
+                shutdown: http_shutdown.clone(),
             },
         });
         supervisor.spawn(
