@@ -16,11 +16,13 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use forecourtd::lab::sandbox::CardHolder;
 use hyper::StatusCode;
-use pump_protocols::{NozzleId, SimAction};
+use pump_protocols::{NozzleId, PositionId, SimAction};
 use serde_json::{json, Value};
 
 use crate::support::payments::{PaySetup, PayStation};
-use crate::support::{free_port, get, post, PATIENCE};
+use crate::support::{
+    authorize_and_lift, free_port, full_dispatch, get, post, token_for, Rig, PATIENCE,
+};
 
 /// A program on `PATH`.
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -152,15 +154,26 @@ async fn type_into(client: &Client, css: &str, text: &str) {
     field.send_keys(text).await.expect("type");
 }
 
-/// The text of a card's field, with the non-breaking spaces Intl puts in plain.
-async fn field(card: &fantoccini::elements::Element, name: &str) -> String {
-    card.find(Locator::Css(&format!("[data-field='{name}']")))
-        .await
-        .unwrap_or_else(|e| panic!("no {name} field: {e}"))
-        .text()
-        .await
-        .expect("text")
-        .replace('\u{a0}', " ")
+/// The text of a field of position `n`'s card once it shows `state` and the field has
+/// text, with the non-breaking spaces Intl puts in plain.
+async fn field(client: &Client, n: u16, state: &str, name: &str) -> String {
+    let css = format!("[data-position='{n}'][data-state='{state}'] [data-field='{name}']");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        // A live card changes under the reader: look again until a whole read succeeds.
+        if let Ok(element) = client.find(Locator::Css(&css)).await {
+            if let Ok(text) = element.text().await {
+                if !text.is_empty() {
+                    return text.replace('\u{a0}', " ");
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "position {n} never showed its {name} while {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn sign_in(client: &Client, user: &str, secret: &str) {
@@ -259,12 +272,20 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
     click(&client, "#authorize-submit").await;
     card_in(&client, 1, "authorized").await;
     pay.rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
-    let filling = card_in(&client, 1, "filling").await;
-    assert!(field(&filling, "amount").await.starts_with("$ "));
+    card_in(&client, 1, "filling").await;
+    assert!(field(&client, 1, "filling", "amount")
+        .await
+        .starts_with("$ "));
     screenshot(&client, "02-filling").await;
-    let done = card_in(&client, 1, "awaiting_payment").await;
-    assert_eq!(field(&done, "amount").await, "$ 4.350,00");
-    assert_eq!(field(&done, "volume").await, "3,000 l");
+    card_in(&client, 1, "awaiting_payment").await;
+    assert_eq!(
+        field(&client, 1, "awaiting_payment", "amount").await,
+        "$ 4.350,00"
+    );
+    assert_eq!(
+        field(&client, 1, "awaiting_payment", "volume").await,
+        "3,000 l"
+    );
     pay.rig.act(1, SimAction::HangNozzle).await;
 
     // The sale awaiting payment, then the customer pays with the pump's QR.
@@ -359,4 +380,113 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
 
     client.close().await.expect("close the browser");
     drop(driver);
+}
+
+/// Reads the event stream at `base` (as the CLI token) until `done` holds on the text so
+/// far; returns the text.
+async fn read_events(base: &str, done: impl Fn(&str) -> bool) -> String {
+    use http_body_util::{BodyExt, Empty};
+    let token = token_for(base).expect("CLI token");
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let request = hyper::Request::get(format!("{base}/api/events"))
+        .header("authorization", format!("Bearer {}", token.expose()))
+        .body(Empty::new())
+        .expect("request");
+    let response = client.request(request).await.expect("the event stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        while !done(&text) {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        text.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                _ => panic!("the stream ended early: {text}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the stream never showed what was expected: {text}"
+    );
+    text
+}
+
+/// The `data` of the last `name` event in `text`.
+fn last_event(text: &str, name: &str) -> Value {
+    let marker = format!("event: {name}\ndata: ");
+    let start = text.rfind(&marker).expect("the event") + marker.len();
+    let line = text[start..].lines().next().expect("its data");
+    serde_json::from_str(line).expect("JSON data")
+}
+
+#[tokio::test]
+async fn the_event_stream_follows_the_pumps_and_the_emergency_stop_stops_them() {
+    let rig = Rig::new(2);
+    let station = rig.start(|t| t).await;
+    // A sale on pump 2 for the searches below.
+    full_dispatch(&rig, &station, 2, "1450").await;
+
+    let first = read_events(&station.admin, |t| {
+        t.contains("event: positions") && t.contains("event: alerts")
+    })
+    .await;
+    let positions = last_event(&first, "positions");
+    assert_eq!(positions.as_array().map(Vec::len), Some(2), "{positions}");
+    assert_eq!(
+        get(&station.admin, "/api/positions").await.1[1]["payable"],
+        positions[1]["payable"]
+    );
+
+    // Pump 1 filling at a real nozzle's pace: the stream shows it, the stop-all stops it.
+    rig.real_flow(1).await;
+    authorize_and_lift(&rig, &station, 1, "14500").await;
+    let filling = read_events(&station.admin, |t| {
+        t.contains("\"pump_status\":\"filling\"")
+    })
+    .await;
+    assert_eq!(
+        last_event(&filling, "positions")[0]["pump_status"],
+        json!("filling")
+    );
+    let (status, stopped) = post(&station.admin, "/api/positions/stop-all", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(
+        stopped,
+        json!({ "stopped": [1], "idle": [2], "failed": [] })
+    );
+    station
+        .wait_for("pump 1 stopped", |s| {
+            s.positions.get(&PositionId(1)).is_some_and(|p| {
+                p.pump_status != pump_protocols::PumpStatus::Filling && p.dispatch.is_none()
+            })
+        })
+        .await;
+
+    // The sales search: by position, reference, status; a bad status is refused.
+    let (_, two) = get(&station.admin, "/api/sales?position=2").await;
+    assert_eq!(two.as_array().map(Vec::len), Some(1), "{two}");
+    let reference = two[0]["external_reference"].as_str().expect("reference");
+    let part = &reference[reference.len() - 4..];
+    let (_, found) = get(
+        &station.admin,
+        &format!("/api/sales?reference={part}&position=2"),
+    )
+    .await;
+    assert_eq!(found[0]["external_reference"], json!(reference));
+    let (_, none) = get(&station.admin, "/api/sales?position=2&status=paid").await;
+    assert_eq!(none, json!([]));
+    let (status, _) = get(&station.admin, "/api/sales?status=gone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    assert_eq!(alerts, json!([]), "a healthy station has no alerts");
 }

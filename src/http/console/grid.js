@@ -97,11 +97,13 @@ function actionsOf(p, state) {
 function newCard(position, actions) {
   const title = el("h2", {});
   const badge = el("span", { class: "badge" });
-  const figures = el("div", { class: "figures" });
+  const amount = el("div", { class: "amount", "data-field": "amount" });
+  const volume = el("div", { class: "volume", "data-field": "volume" });
+  const figures = el("div", { class: "figures" }, amount, volume);
   const details = el("div", { class: "details" });
   const buttons = el("div", { class: "actions" });
   const node = el("article", { class: "position", "data-position": String(position) }, el("header", {}, title, badge), figures, details, buttons);
-  return { node, title, badge, figures, details, buttons, shown: "", actions };
+  return { node, title, badge, figures, amount, volume, details, buttons, shown: "", actions };
 }
 
 function update(c, p) {
@@ -115,14 +117,9 @@ function update(c, p) {
   c.node.dataset.state = state;
   c.title.textContent = t("pos.title", { n: p.position });
   c.badge.textContent = t(`state.${state}`);
-  c.figures.replaceChildren(
-    ...(figures
-      ? [
-          el("div", { class: "amount", "data-field": "amount" }, money(figures.amount)),
-          el("div", { class: "volume", "data-field": "volume" }, litres(figures.volume)),
-        ]
-      : []),
-  );
+  c.figures.classList.toggle("none", !figures);
+  c.amount.textContent = figures ? money(figures.amount) : "";
+  c.volume.textContent = figures ? litres(figures.volume) : "";
   const details = [];
   if (grade !== null && grade !== undefined) details.push(row(t("pos.grade", { g: grade }), ""));
   else if (p.nozzle_out) details.push(row(t("pos.nozzle", { n: p.nozzle_out }), ""));
