@@ -247,6 +247,10 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
         .await
         .expect("the sign-in form");
     screenshot(&client, "01-login").await;
+    assert!(
+        !displayed(&client, "#estop").await,
+        "nothing but sign-in before sign-in"
+    );
 
     // An attendant signs in; manager actions are not on the page, and the API refuses them.
     sign_in(&client, "7", "1234").await;
