@@ -1,5 +1,10 @@
 // The console's glue: sign-in and user switching, tabs, dialogs, and the live feed.
-// Everything it does is a documented admin API call (README "Admin API").
+// Everything it does is a documented admin API call (README "Admin listener").
+//
+// A panel (shifts, prices, …) is three pieces: a `data-tab` button in index.html's nav,
+// a `<section id="NAME-view" class="view">` (plus its line in console.css's view list),
+// and a loader in `showTab` that calls its API routes; `manager-only` hides either from
+// attendants.
 
 import { ApiError, follow, get, login, logout, post, whoami } from "./api.js";
 import { language, setLanguage, t, translate } from "./i18n.js";
