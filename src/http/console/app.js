@@ -123,6 +123,7 @@ function signedIn(me) {
     connection: (live) => {
       const c = $("#connection");
       c.dataset.live = String(live);
+      document.body.dataset.live = String(live);
       c.textContent = t(live ? "conn.live" : "conn.lost");
     },
     ended: showLogin,
