@@ -3,7 +3,8 @@
 //! the Mercado Pago sandbox. One test walks an attendant's day: sign in, authorize with a
 //! preset, watch the fill live, see the sale awaiting payment, the customer pays by QR,
 //! settle another sale in cash, and find every manager action out of reach; then a
-//! manager signs in on the same tablet. Screenshots of the main screens land in
+//! manager signs in on the same tablet, and the page shows the lost connection when the
+//! daemon goes away. Screenshots of the main screens land in
 //! `target/test-output/console/` (two of them are in docs/images/ for the README).
 //!
 //! CI installs the browser (`.ci/run`), so there a missing browser fails the test; on a
@@ -123,33 +124,29 @@ async fn screenshot(client: &Client, name: &str) {
 /// The card of position `n` once it is in `state`.
 async fn card_in(client: &Client, n: u16, state: &str) -> fantoccini::elements::Element {
     let css = format!("[data-position='{n}'][data-state='{state}']");
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(&css))
-        .await
-        .unwrap_or_else(|e| panic!("position {n} never showed {state}: {e}"))
+    wait_css(client, &css, &format!("position {n} never showed {state}")).await
 }
 
-async fn click(client: &Client, css: &str) {
+/// The element `css` names, once it is there; `what` says what was awaited.
+async fn wait_css(client: &Client, css: &str, what: &str) -> fantoccini::elements::Element {
     client
         .wait()
         .at_most(PATIENCE)
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+async fn click(client: &Client, css: &str) {
+    wait_css(client, css, css)
+        .await
         .click()
         .await
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    let field = wait_css(client, css, css).await;
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("type");
 }
@@ -180,14 +177,8 @@ async fn sign_in(client: &Client, user: &str, secret: &str) {
     type_into(client, "#login-user", user).await;
     type_into(client, "#login-secret", secret).await;
     click(client, "#login button[type=submit]").await;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(
-            "body[data-view='forecourt'] [data-position='1']",
-        ))
-        .await
-        .expect("the forecourt after sign-in");
+    let forecourt = "body[data-view='forecourt'] [data-position='1']";
+    wait_css(client, forecourt, "the forecourt after sign-in").await;
 }
 
 /// The status of a same-origin API call made by the page, as its own code would make it.
@@ -240,12 +231,7 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
         .goto(&format!("{admin}/"))
         .await
         .expect("open the console");
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#login-user"))
-        .await
-        .expect("the sign-in form");
+    wait_css(&client, "#login-user", "the sign-in form").await;
     screenshot(&client, "01-login").await;
     assert!(
         !displayed(&client, "#estop").await,
@@ -254,6 +240,8 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
 
     // An attendant signs in; manager actions are not on the page, and the API refuses them.
     sign_in(&client, "7", "1234").await;
+    let live = "#connection[data-live='true']";
+    wait_css(&client, live, "the live feed is connected").await;
     assert!(
         displayed(&client, "#estop").await,
         "the emergency stop is for everyone"
@@ -294,12 +282,7 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
 
     // The sale awaiting payment, then the customer pays with the pump's QR.
     click(&client, "[data-position='1'] [data-action='sale']").await;
-    let dialog = client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#sale-dialog[open]"))
-        .await
-        .expect("the sale panel");
+    let dialog = wait_css(&client, "#sale-dialog[open]", "the sale panel").await;
     let (_, sales) = get(&admin, "/api/sales?position=1&status=ready").await;
     let reference = sales[0]["external_reference"]
         .as_str()
@@ -336,19 +319,10 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
 
     // The sales list finds both, by status.
     click(&client, "[data-tab='sales']").await;
-    let rows = |status: &'static str| {
-        let client = client.clone();
-        async move {
-            client
-                .wait()
-                .at_most(PATIENCE)
-                .for_element(Locator::Css(&format!("#sales tr[data-status='{status}']")))
-                .await
-                .unwrap_or_else(|e| panic!("no {status} sale listed: {e}"))
-        }
-    };
-    rows("paid").await;
-    rows("settled_other").await;
+    for status in ["paid", "settled_other"] {
+        let css = format!("#sales tr[data-status='{status}']");
+        wait_css(&client, &css, &format!("no {status} sale listed")).await;
+    }
     screenshot(&client, "05-sales").await;
 
     // A phone-sized view of the forecourt.
@@ -360,12 +334,7 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
 
     // The next person on the shared tablet is the manager, who sees the manager's tools.
     click(&client, "#switch-user").await;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("body[data-view='login']"))
-        .await
-        .expect("the sign-in form again");
+    wait_css(&client, "body[data-view='login']", "the sign-in form again").await;
     assert_eq!(page_fetch(&client, "GET", "/api/positions").await, 401);
     sign_in(&client, "ana", "correct horse battery").await;
     assert!(displayed(&client, "[data-tab='flagged']").await);
@@ -381,6 +350,16 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
         by_browser,
         "the cash settlement is audited as attendant 7: {audit}"
     );
+
+    // The daemon goes away: the page says so instead of showing a stale forecourt.
+    let (_rig, _sandbox) = pay.stop_daemon().await;
+    wait_css(
+        &client,
+        "#connection[data-live='false']",
+        "a visible connection-lost state",
+    )
+    .await;
+    screenshot(&client, "07-connection-lost").await;
 
     client.close().await.expect("close the browser");
     drop(driver);
