@@ -533,6 +533,8 @@ impl Daemon {
                     counters.clone(),
                 )),
                 metrics: metrics.clone(),
+                console: config.console().clone(),
+                shutdown: http_shutdown.clone(),
             },
         });
         supervisor.spawn(

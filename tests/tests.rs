@@ -4,6 +4,7 @@ mod support;
 
 mod access;
 mod config;
+mod console;
 mod crash_safety;
 mod hints;
 mod layout;

@@ -137,6 +137,17 @@ impl Sessions {
         Some(session.view.clone())
     }
 
+    /// True while the session with cookie value `id` lives at `now`. Unlike [`Self::check`]
+    /// it leaves the idle clock alone: an open event stream is not the user acting.
+    pub fn alive(&self, id: &str, now: Instant) -> bool {
+        let key = digest(id);
+        self.table
+            .lock()
+            .ok()
+            .and_then(|table| table.get(&key).map(|s| !self.expired(s, now)))
+            .unwrap_or(false)
+    }
+
     /// Ends the session with cookie value `id` (sign-out).
     pub fn end(&self, id: &str) {
         if let Ok(mut table) = self.table.lock() {

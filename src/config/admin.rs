@@ -1,5 +1,5 @@
 //! `[admin]`: who may reach the admin listener and how (host names, TLS, sessions,
-//! metrics, the CLI's token file).
+//! metrics, the CLI's token file); `[console]`: what the web console warns about.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,3 +53,23 @@ impl Default for Admin {
         }
     }
 }
+
+/// `[console]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Console {
+    /// A completed sale unpaid for longer than this is an alert.
+    pub unpaid_alert_after: Duration,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self {
+            unpaid_alert_after: Duration::from_secs(DEFAULT_UNPAID_ALERT_AFTER_SECS),
+        }
+    }
+}
+
+/// Default of `console.unpaid_alert_after_secs`: long enough for a customer to walk to
+/// the counter, short enough that a driver leaving unpaid is noticed.
+pub const DEFAULT_UNPAID_ALERT_AFTER_SECS: u64 = 300;

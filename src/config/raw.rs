@@ -139,6 +139,16 @@ pub struct RawConfig {
     pub attendants: Vec<Lenient<RawAttendant>>,
     /// `[admin]`.
     pub admin: Option<Lenient<RawAdmin>>,
+    /// `[console]`.
+    pub console: Option<Lenient<RawConsole>>,
+}
+
+/// `[console]`: what the web console warns about.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawConsole {
+    /// Seconds a completed sale may wait for payment before it is an alert.
+    pub unpaid_alert_after_secs: Option<i64>,
 }
 
 /// `[admin]`: access to the admin listener.

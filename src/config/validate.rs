@@ -29,7 +29,7 @@ use mercadopago::{mercadopago, order_endpoint, order_urls};
 
 use super::raw::{Lenient, RawConfig, RawDatabase, RawListen, RawLogging, RawStation};
 use super::{
-    Attendant, Config, ConfigIssue, Database, Listen, LogFormat, Logging, Loyalty, Station,
+    Attendant, Config, ConfigIssue, Console, Database, Listen, LogFormat, Logging, Loyalty, Station,
 };
 
 /// Where relative paths start and how environment variables are read.
@@ -252,6 +252,18 @@ pub(crate) fn validate(
     if let (Some(admin), Some(listen)) = (&admin, &listen) {
         access::listener_warnings(&mut r, admin, listen);
     }
+    let console = section(&mut r, raw.console, "console").and_then(|c| {
+        let default = i64::try_from(super::admin::DEFAULT_UNPAID_ALERT_AFTER_SECS).ok()?;
+        let secs = r.int(
+            c.unpaid_alert_after_secs,
+            default,
+            10..=24 * 3600,
+            "console.unpaid_alert_after_secs",
+        )?;
+        Some(Console {
+            unpaid_alert_after: Duration::from_secs(u64::try_from(secs).ok()?),
+        })
+    });
 
     if !r.errors.is_empty() {
         return Err(r.errors);
@@ -273,6 +285,7 @@ pub(crate) fn validate(
             Some(logging),
         ) => Ok(Config {
             admin: admin.unwrap_or_default(),
+            console: console.unwrap_or_default(),
             station,
             mercadopago,
             order_endpoint,

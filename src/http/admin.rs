@@ -12,6 +12,8 @@
 //!   (optional), `"attendant": "7"` (optional; an attendant signed in acts as themself).
 //! - `POST /api/positions/{n}/stop`: stops a running dispatch; one whose pump is not
 //!   dispensing is closed at once.
+//! - `POST /api/positions/stop-all`, `GET /api/alerts`, the console's files: see
+//!   [`super::admin_console`]; `GET /api/events` (live feed): see [`super::events`].
 //! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
 //!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
 //! - cancel and attention: see [`super::admin_dispatch`]; sales: see
@@ -29,10 +31,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin_access;
+use super::admin_console;
 use super::admin_dispatch;
 use super::admin_sales;
 use super::cashiers::Cashiers;
 use super::error::{json_response, ApiError, HttpResponse};
+use super::events;
 use super::guard::GuardSettings;
 use super::order::json_decimal;
 use super::routes::{route, Access, Call, MetricsAccess, Route, Verb};
@@ -65,6 +69,10 @@ pub struct AdminContext {
     pub access: Arc<AccessState>,
     /// The daemon's metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What the console warns about.
+    pub console: crate::config::Console,
+    /// Fires when the daemon stops: open event streams end so the listener can drain.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The admin listener's access state.
@@ -89,12 +97,17 @@ const MANAGER: Access = Access::Role(Role::Manager);
 /// Every admin route: method, path, who may call it, its audit name, its handler.
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
+    route(Verb::Get, "/", Access::Open, "console.page", |c| Box::pin(admin_console::page(c))),
+    route(Verb::Get, "/console/{file}", Access::Open, "console.file", |c| Box::pin(admin_console::file(c))),
     route(Verb::Get, "/healthz", Access::Open, "health", |c| Box::pin(admin_access::health(c))),
     route(Verb::Get, "/metrics", Access::Metrics, "metrics", |c| Box::pin(admin_access::metrics(c))),
     route(Verb::Post, "/api/login", Access::Open, "session.login", |c| Box::pin(admin_access::login(c))),
     route(Verb::Post, "/api/logout", ATTENDANT, "session.logout", |c| Box::pin(admin_access::logout(c))),
     route(Verb::Get, "/api/me", ATTENDANT, "session.me", |c| Box::pin(admin_access::me(c))),
     route(Verb::Get, "/api/positions", ATTENDANT, "position.list", |c| Box::pin(positions(c))),
+    route(Verb::Post, "/api/positions/stop-all", ATTENDANT, "position.stop_all", |c| Box::pin(admin_console::stop_all(c))),
+    route(Verb::Get, "/api/events", ATTENDANT, "events.stream", |c| Box::pin(events::stream(c))),
+    route(Verb::Get, "/api/alerts", ATTENDANT, "alert.list", |c| Box::pin(admin_console::list_alerts(c))),
     route(Verb::Post, "/api/positions/{n}/authorize", ATTENDANT, "position.authorize", |c| Box::pin(authorize(c))),
     route(Verb::Post, "/api/positions/{n}/stop", ATTENDANT, "position.stop", |c| Box::pin(stop(c))),
     route(Verb::Post, "/api/positions/{n}/cancel", ATTENDANT, "position.cancel", |c| Box::pin(admin_dispatch::cancel(c))),

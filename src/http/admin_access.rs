@@ -8,7 +8,7 @@
 //! - `POST /api/login` `{"user":"7","pin":"1234"}` or `{"user":"ana","password":"…"}`:
 //!   sets the session cookie and answers the CSRF token the page must send back in
 //!   `X-CSRF-Token`. Failures are throttled per user and per source (429).
-//! - `POST /api/logout`, `GET /api/me`.
+//! - `POST /api/logout`, `GET /api/me` (with `csrf_token` for a browser session).
 //! - `GET /api/users`, `POST /api/users` `{"name","role","pin"|"password",
 //!   "display_name","document_type","document_number"}`, `POST /api/users/{name}/disable`,
 //!   `/enable`, `/reset` `{"pin"|"password"}` (manager).
@@ -128,7 +128,7 @@ pub async fn metrics(call: Call) -> Result<HttpResponse, ApiError> {
         )
     };
     let mut response = json_response(StatusCode::OK, &Value::Null);
-    *response.body_mut() = http_body_util::Full::new(bytes::Bytes::from(text));
+    *response.body_mut() = super::error::full(text);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static(content_type),
@@ -226,9 +226,19 @@ fn identity_json(identity: &Identity) -> Value {
     })
 }
 
-/// `GET /api/me`.
+/// `GET /api/me`. A browser session also gets its CSRF token back, so a reloaded page
+/// can act without signing in again (only a same-origin page can read this answer).
 pub async fn me(call: Call) -> Result<HttpResponse, ApiError> {
-    ok(identity_json(call.caller()?))
+    let mut body = identity_json(call.caller()?);
+    let csrf = call
+        .session
+        .as_deref()
+        .and_then(|id| call.context.access.sessions.check(id, call.now))
+        .map(|view| view.csrf);
+    if let (Some(csrf), Value::Object(map)) = (csrf, &mut body) {
+        map.insert("csrf_token".to_owned(), json!(csrf));
+    }
+    ok(body)
 }
 
 /// The API view of a user: never the hash.

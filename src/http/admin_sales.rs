@@ -1,6 +1,7 @@
 //! Admin API for sales: list and inspect, settle by other means (cash), void, refund.
 //!
-//! - `GET  /api/sales[?limit=N]`: recent sales, newest first.
+//! - `GET  /api/sales[?limit=N&position=N&attendant=ID&reference=TEXT&status=S&from=T&to=T]`:
+//!   sales, newest first (see [`sale_filter`]); an attendant sees only their own.
 //! - `GET  /api/sales/{id}`: one sale with its payments, refunds and events.
 //! - `GET  /api/payments/flagged`: payments that need a person (amount mismatch, a second
 //!   payment, a payment after cash, refunds, chargebacks).
@@ -25,7 +26,7 @@ use super::error::{json_response, ApiError, HttpResponse};
 use super::order::{form_pairs, json_decimal};
 use super::routes::Call;
 use crate::journal::payments::REFUND_REQUESTED;
-use crate::journal::{JournalError, SaleRecord};
+use crate::journal::{JournalError, SaleFilter, SaleRecord};
 use crate::payments::processor::ProcessError;
 use crate::sale::{SaleId, SaleStatus};
 
@@ -90,34 +91,72 @@ fn only_of(call: &Call) -> Result<Option<&str>, ApiError> {
     Ok(caller.is_attendant_person().then_some(caller.name.as_str()))
 }
 
+/// The search a `GET /api/sales` query asks for: `limit` (50, at most 500), `position`,
+/// `attendant`, `reference` (part of it), `status`, `from` and `to` (RFC 3339 instants,
+/// `to` excluded).
+fn sale_filter(query: &str) -> Result<SaleFilter, ApiError> {
+    let mut filter = SaleFilter {
+        limit: 50,
+        ..SaleFilter::default()
+    };
+    let bad = |what: &str| ApiError::BadRequest(what.to_owned());
+    let time = |v: &str, key: &str| {
+        v.parse::<jiff::Timestamp>()
+            .map_err(|_| bad(&format!("{key} must be an RFC 3339 time with an offset")))
+    };
+    for (key, value) in form_pairs(query) {
+        if value.is_empty() {
+            continue;
+        }
+        match key.as_str() {
+            "limit" => {
+                filter.limit = value
+                    .parse::<u32>()
+                    .map_err(|_| bad("limit must be a number"))?
+                    .min(500)
+            }
+            "position" => {
+                filter.position = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad("position must be a number"))?,
+                )
+            }
+            "attendant" => filter.attendant = Some(value),
+            "reference" => filter.reference = Some(value),
+            "status" => {
+                if SaleStatus::parse(&value).is_none() {
+                    return Err(bad("status must be ready, paid, settled_other or voided"));
+                }
+                filter.status = Some(value)
+            }
+            "from" => filter.from = Some(time(&value, "from")?),
+            "to" => filter.to = Some(time(&value, "to")?),
+            _ => {}
+        }
+    }
+    Ok(filter)
+}
+
 /// `GET /api/sales`.
 pub async fn list(call: Call) -> Result<HttpResponse, ApiError> {
     let context = &call.context;
-    let only = only_of(&call)?;
-    let limit = form_pairs(call.request.uri().query().unwrap_or_default())
-        .into_iter()
-        .find(|(k, _)| k == "limit")
-        .map(|(_, v)| {
-            v.parse::<u32>()
-                .map_err(|_| ApiError::BadRequest("limit must be a number".into()))
-        })
-        .transpose()?
-        .unwrap_or(50)
-        .min(500);
+    let mut filter = sale_filter(call.request.uri().query().unwrap_or_default())?;
+    if let Some(only) = only_of(&call)? {
+        // An attendant's search covers their own sales, whatever it names.
+        if filter.attendant.as_deref().is_some_and(|a| a != only) {
+            return Ok(json_response(StatusCode::OK, &Value::Array(Vec::new())));
+        }
+        filter.attendant = Some(only.to_owned());
+    }
     let sales = context
         .journal
-        .recent_sales(limit)
+        .search_sales(filter)
         .await
         .map_err(journal_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &Value::Array(
-            sales
-                .iter()
-                .filter(|r| only.is_none() || r.sale.attendant.as_deref() == only)
-                .map(record_json)
-                .collect(),
-        ),
+        &Value::Array(sales.iter().map(record_json).collect()),
     ))
 }
 

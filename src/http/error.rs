@@ -5,14 +5,25 @@
 //! (`{"error":{"type":…,"message":…}}`, seeds 000 and 003) for everything, so the app and
 //! any scanner get JSON, never an HTML page or an empty body.
 
+use std::convert::Infallible;
+
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
+/// The body of every answer: whole bytes for nearly all, a stream for the event feed.
+pub type Body = BoxBody<Bytes, Infallible>;
+
 /// The response type of every handler.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<Body>;
+
+/// A body of these bytes, whole.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +169,7 @@ impl ApiError {
 
 /// A JSON answer with the given status.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut response = Response::new(full(body.to_string()));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -235,8 +235,22 @@ pub fn clear_session_cookie(response: &mut HttpResponse, settings: &GuardSetting
     );
 }
 
+/// The content security policy of every answer but the console's page.
+const CLOSED_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// The console's page: its own scripts, styles and images and the API, nothing inline,
+/// nothing from elsewhere.
+const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
 /// The security headers of every admin answer.
 pub fn secure_headers(response: &mut HttpResponse, settings: &GuardSettings) {
+    let page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
     let fixed = [
         (header::CACHE_CONTROL, "no-store"),
@@ -245,7 +259,7 @@ pub fn secure_headers(response: &mut HttpResponse, settings: &GuardSettings) {
         (header::REFERRER_POLICY, "no-referrer"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
+            if page { CONSOLE_POLICY } else { CLOSED_POLICY },
         ),
     ];
     for (name, value) in fixed {

@@ -7,10 +7,13 @@
 
 pub mod admin;
 pub mod admin_access;
+pub mod admin_console;
 pub mod admin_dispatch;
 pub mod admin_sales;
+pub mod alerts;
 pub mod cashiers;
 pub mod error;
+pub mod events;
 pub mod guard;
 pub mod head;
 pub mod hint_gate;

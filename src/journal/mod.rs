@@ -70,7 +70,7 @@ pub use notifications::{
 };
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
 pub use pos::PosRecord;
-pub use sales::{CompletedSale, SaleRecord, ServedTally};
+pub use sales::{CompletedSale, SaleFilter, SaleRecord, ServedTally};
 pub use users::{NewUser, ServiceToken, User, UserChange};
 
 use error::Result;
@@ -352,6 +352,11 @@ impl Journal {
     /// The newest `limit` sales with their bookkeeping, newest first.
     pub async fn recent_sales(&self, limit: u32) -> Result<Vec<SaleRecord>> {
         self.call(move |db| sales::recent(&db.conn, limit)).await
+    }
+
+    /// Sales matching `filter`, newest first.
+    pub async fn search_sales(&self, filter: SaleFilter) -> Result<Vec<SaleRecord>> {
+        self.call(move |db| sales::search(&db.conn, &filter)).await
     }
 
     /// Adds servings counted in memory to the sales' served counts; a sale's first

@@ -180,6 +180,51 @@ pub(crate) fn recent(conn: &Connection, limit: u32) -> Result<Vec<SaleRecord>> {
     query(conn, "ORDER BY s.id DESC LIMIT ?1", [limit])
 }
 
+/// What a sales search asks for; every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaleFilter {
+    /// The position.
+    pub position: Option<u16>,
+    /// The attendant's id.
+    pub attendant: Option<String>,
+    /// Part of the external reference (case does not matter).
+    pub reference: Option<String>,
+    /// The status (`ready`, `paid`, `settled_other`, `voided`).
+    pub status: Option<String>,
+    /// Completed at or after.
+    pub from: Option<Timestamp>,
+    /// Completed before.
+    pub to: Option<Timestamp>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// Sales matching `filter`, newest first.
+pub(crate) fn search(conn: &Connection, filter: &SaleFilter) -> Result<Vec<SaleRecord>> {
+    // LIKE's own wildcards in a reference are matched literally.
+    let reference = filter.reference.as_ref().map(|r| {
+        r.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    });
+    query(
+        conn,
+        "WHERE (?1 IS NULL OR s.position = ?1) AND (?2 IS NULL OR s.attendant = ?2) \
+         AND (?3 IS NULL OR s.external_reference LIKE '%' || ?3 || '%' ESCAPE '\\') \
+         AND (?4 IS NULL OR s.status = ?4) AND (?5 IS NULL OR s.completed_at >= ?5) \
+         AND (?6 IS NULL OR s.completed_at < ?6) ORDER BY s.id DESC LIMIT ?7",
+        rusqlite::params![
+            filter.position,
+            filter.attendant,
+            reference,
+            filter.status,
+            filter.from.map(time_text),
+            filter.to.map(time_text),
+            filter.limit,
+        ],
+    )
+}
+
 /// Takes the next invoice number; the caller's transaction makes it durable or not.
 /// How many sales are in each state (`/metrics`).
 pub(crate) fn counts_by_status(conn: &Connection) -> Result<Vec<(String, u64)>> {

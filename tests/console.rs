@@ -1,0 +1,475 @@
+//! The web console in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) driven over WebDriver, against the daemon with simulated pumps and
+//! the Mercado Pago sandbox. One test walks an attendant's day: sign in, authorize with a
+//! preset, watch the fill live, see the sale awaiting payment, the customer pays by QR,
+//! settle another sale in cash, and find every manager action out of reach; then a
+//! manager signs in on the same tablet, and the page shows the lost connection when the
+//! daemon goes away. Screenshots of the main screens land in
+//! `target/test-output/console/` (two of them are in docs/images/ for the README).
+//!
+//! CI installs the browser (`.ci/run`), so there a missing browser fails the test; on a
+//! developer machine without it the test is skipped with a message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use forecourtd::lab::sandbox::CardHolder;
+use hyper::StatusCode;
+use pump_protocols::{NozzleId, PositionId, SimAction};
+use serde_json::{json, Value};
+
+use crate::support::payments::{PaySetup, PayStation};
+use crate::support::{
+    authorize_and_lift, free_port, full_dispatch, get, post, token_for, Rig, PATIENCE,
+};
+
+/// A program on `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Chromium and its driver, or `None` (skipped) off CI.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    match (on_path("chromium"), on_path("chromedriver")) {
+        (Some(chromium), Some(driver)) => Some((chromium, driver)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("chromium and chromedriver are missing on CI (.ci/run installs them)")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: chromium or chromedriver is not installed \
+                 (apt-get install chromium chromium-driver)"
+            );
+            None
+        }
+    }
+}
+
+/// chromedriver on 127.0.0.1, stopped by its pid when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(program: &Path) -> Driver {
+        let port = free_port();
+        let child = Command::new(program)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let ready = tokio::time::timeout(PATIENCE, async {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(ready.is_ok(), "chromedriver did not listen on port {port}");
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn open_browser(driver: &Driver, chromium: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,900", "--lang=es-AR"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+/// Where screenshots go.
+fn output_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output/console");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(output_dir().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// The card of position `n` once it is in `state`.
+async fn card_in(client: &Client, n: u16, state: &str) -> fantoccini::elements::Element {
+    let css = format!("[data-position='{n}'][data-state='{state}']");
+    wait_css(client, &css, &format!("position {n} never showed {state}")).await
+}
+
+/// The element `css` names, once it is there; `what` says what was awaited.
+async fn wait_css(client: &Client, css: &str, what: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+async fn click(client: &Client, css: &str) {
+    wait_css(client, css, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = wait_css(client, css, css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+/// The text of a field of position `n`'s card once it shows `state` and the field has
+/// text, with the non-breaking spaces Intl puts in plain.
+async fn field(client: &Client, n: u16, state: &str, name: &str) -> String {
+    let css = format!("[data-position='{n}'][data-state='{state}'] [data-field='{name}']");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        // A live card changes under the reader: look again until a whole read succeeds.
+        if let Ok(element) = client.find(Locator::Css(&css)).await {
+            if let Ok(text) = element.text().await {
+                if !text.is_empty() {
+                    return text.replace('\u{a0}', " ");
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "position {n} never showed its {name} while {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sign_in(client: &Client, user: &str, secret: &str) {
+    type_into(client, "#login-user", user).await;
+    type_into(client, "#login-secret", secret).await;
+    click(client, "#login button[type=submit]").await;
+    let forecourt = "body[data-view='forecourt'] [data-position='1']";
+    wait_css(client, forecourt, "the forecourt after sign-in").await;
+}
+
+/// The status of a same-origin API call made by the page, as its own code would make it.
+async fn page_fetch(client: &Client, method: &str, path: &str) -> u64 {
+    let script = "const [method, path, done] = arguments;
+        const headers = { 'Content-Type': 'application/json',
+                          'X-CSRF-Token': sessionStorage.getItem('forecourtd.csrf') || '' };
+        const init = method === 'GET' ? { headers } : { method, headers, body: '{}' };
+        fetch(path, init).then((r) => done(r.status), () => done(0));";
+    client
+        .execute_async(script, vec![json!(method), json!(path)])
+        .await
+        .expect("script runs")
+        .as_u64()
+        .unwrap_or(0)
+}
+
+async fn displayed(client: &Client, css: &str) -> bool {
+    client
+        .find(Locator::Css(css))
+        .await
+        .expect("element exists")
+        .is_displayed()
+        .await
+        .expect("visibility")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attendant_runs_the_forecourt_from_the_console() {
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+    let pay = PayStation::start(PaySetup::default()).await;
+    let admin = pay.station.admin.clone();
+    let (status, body) = post(&admin, "/api/users/7/reset", json!({ "pin": "1234" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(
+        &admin,
+        "/api/users",
+        json!({ "name": "ana", "role": "manager", "password": "correct horse battery" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A real nozzle's pace on pump 1, so the fill is there to be watched.
+    pay.rig.real_flow(1).await;
+
+    let driver = Driver::start(&chromedriver).await;
+    let client = open_browser(&driver, &chromium).await;
+    client
+        .goto(&format!("{admin}/"))
+        .await
+        .expect("open the console");
+    wait_css(&client, "#login-user", "the sign-in form").await;
+    screenshot(&client, "01-login").await;
+    assert!(
+        !displayed(&client, "#estop").await,
+        "nothing but sign-in before sign-in"
+    );
+
+    // An attendant signs in; manager actions are not on the page, and the API refuses them.
+    sign_in(&client, "7", "1234").await;
+    let live = "#connection[data-live='true']";
+    wait_css(&client, live, "the live feed is connected").await;
+    assert!(
+        displayed(&client, "#estop").await,
+        "the emergency stop is for everyone"
+    );
+    assert!(!displayed(&client, "[data-tab='flagged']").await);
+    assert_eq!(
+        page_fetch(&client, "GET", "/api/payments/flagged").await,
+        403
+    );
+    assert_eq!(page_fetch(&client, "POST", "/api/sales/1/void").await, 403);
+    assert_eq!(
+        page_fetch(&client, "POST", "/api/sales/1/refund").await,
+        403
+    );
+
+    // Authorize pump 1 for $ 4.350 (3 litres of super) and watch it fill to the preset.
+    card_in(&client, 1, "idle").await;
+    click(&client, "[data-position='1'] [data-action='authorize']").await;
+    type_into(&client, "#authorize-value", "4.350").await;
+    click(&client, "#authorize-submit").await;
+    card_in(&client, 1, "authorized").await;
+    pay.rig.act(1, SimAction::LiftNozzle(NozzleId(1))).await;
+    card_in(&client, 1, "filling").await;
+    assert!(field(&client, 1, "filling", "amount")
+        .await
+        .starts_with("$ "));
+    screenshot(&client, "02-filling").await;
+    card_in(&client, 1, "awaiting_payment").await;
+    assert_eq!(
+        field(&client, 1, "awaiting_payment", "amount").await,
+        "$ 4.350,00"
+    );
+    assert_eq!(
+        field(&client, 1, "awaiting_payment", "volume").await,
+        "3,000 l"
+    );
+    pay.rig.act(1, SimAction::HangNozzle).await;
+
+    // The sale awaiting payment, then the customer pays with the pump's QR.
+    click(&client, "[data-position='1'] [data-action='sale']").await;
+    let dialog = wait_css(&client, "#sale-dialog[open]", "the sale panel").await;
+    let (_, sales) = get(&admin, "/api/sales?position=1&status=ready").await;
+    let reference = sales[0]["external_reference"]
+        .as_str()
+        .expect("a ready sale")
+        .to_owned();
+    assert!(dialog.text().await.expect("text").contains(&reference));
+    assert!(
+        client
+            .find_all(Locator::Css("#sale-dialog [data-action='void']"))
+            .await
+            .expect("lookup")
+            .is_empty(),
+        "an attendant is offered no void"
+    );
+    screenshot(&client, "03-awaiting-payment").await;
+    click(&client, "#sale-dialog [data-close]").await;
+    pay.pay(1, CardHolder::Apro).await;
+    card_in(&client, 1, "paid").await;
+    screenshot(&client, "04-paid").await;
+
+    // Pump 2: a sale settled in cash at the counter.
+    click(&client, "[data-position='2'] [data-action='authorize']").await;
+    type_into(&client, "#authorize-value", "1.450").await;
+    click(&client, "#authorize-submit").await;
+    card_in(&client, 2, "authorized").await;
+    pay.rig.act(2, SimAction::LiftNozzle(NozzleId(1))).await;
+    card_in(&client, 2, "awaiting_payment").await;
+    pay.rig.act(2, SimAction::HangNozzle).await;
+    click(&client, "[data-position='2'] [data-action='sale']").await;
+    click(&client, "#sale-dialog [data-action='cash']").await;
+    card_in(&client, 2, "settled").await;
+    let (_, settled) = get(&admin, "/api/sales?position=2").await;
+    assert_eq!(settled[0]["status"], json!("settled_other"), "{settled}");
+
+    // The sales list finds both, by status.
+    click(&client, "[data-tab='sales']").await;
+    for status in ["paid", "settled_other"] {
+        let css = format!("#sales tr[data-status='{status}']");
+        wait_css(&client, &css, &format!("no {status} sale listed")).await;
+    }
+    screenshot(&client, "05-sales").await;
+
+    // A phone-sized view of the forecourt.
+    click(&client, "[data-tab='forecourt']").await;
+    client.set_window_size(390, 844).await.expect("resize");
+    card_in(&client, 1, "paid").await;
+    screenshot(&client, "06-phone").await;
+    client.set_window_size(1280, 900).await.expect("resize");
+
+    // The next person on the shared tablet is the manager, who sees the manager's tools.
+    click(&client, "#switch-user").await;
+    wait_css(&client, "body[data-view='login']", "the sign-in form again").await;
+    assert_eq!(page_fetch(&client, "GET", "/api/positions").await, 401);
+    sign_in(&client, "ana", "correct horse battery").await;
+    assert!(displayed(&client, "[data-tab='flagged']").await);
+    assert_eq!(
+        page_fetch(&client, "GET", "/api/payments/flagged").await,
+        200
+    );
+    let audit: Value = get(&admin, "/api/audit?limit=200").await.1;
+    let by_browser = audit.as_array().into_iter().flatten().any(|a| {
+        a["action"] == json!("sale.settle") && a["actor"].as_str().is_some_and(|s| s.contains('7'))
+    });
+    assert!(
+        by_browser,
+        "the cash settlement is audited as attendant 7: {audit}"
+    );
+
+    // The daemon goes away: the page says so instead of showing a stale forecourt.
+    let (_rig, _sandbox) = pay.stop_daemon().await;
+    wait_css(
+        &client,
+        "#connection[data-live='false']",
+        "a visible connection-lost state",
+    )
+    .await;
+    screenshot(&client, "07-connection-lost").await;
+
+    client.close().await.expect("close the browser");
+    drop(driver);
+}
+
+/// Reads the event stream at `base` (as the CLI token) until `done` holds on the text so
+/// far; returns the text.
+async fn read_events(base: &str, done: impl Fn(&str) -> bool) -> String {
+    use http_body_util::{BodyExt, Empty};
+    let token = token_for(base).expect("CLI token");
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let request = hyper::Request::get(format!("{base}/api/events"))
+        .header("authorization", format!("Bearer {}", token.expose()))
+        .body(Empty::new())
+        .expect("request");
+    let response = client.request(request).await.expect("the event stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        while !done(&text) {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        text.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                _ => panic!("the stream ended early: {text}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the stream never showed what was expected: {text}"
+    );
+    text
+}
+
+/// The `data` of the last `name` event in `text`.
+fn last_event(text: &str, name: &str) -> Value {
+    let marker = format!("event: {name}\ndata: ");
+    let start = text.rfind(&marker).expect("the event") + marker.len();
+    let line = text[start..].lines().next().expect("its data");
+    serde_json::from_str(line).expect("JSON data")
+}
+
+#[tokio::test]
+async fn the_event_stream_follows_the_pumps_and_the_emergency_stop_stops_them() {
+    let rig = Rig::new(2);
+    let station = rig.start(|t| t).await;
+    // A sale on pump 2 for the searches below.
+    full_dispatch(&rig, &station, 2, "1450").await;
+
+    let first = read_events(&station.admin, |t| {
+        t.contains("event: positions") && t.contains("event: alerts")
+    })
+    .await;
+    let positions = last_event(&first, "positions");
+    assert_eq!(positions.as_array().map(Vec::len), Some(2), "{positions}");
+    assert_eq!(
+        get(&station.admin, "/api/positions").await.1[1]["payable"],
+        positions[1]["payable"]
+    );
+
+    // Pump 1 filling at a real nozzle's pace: the stream shows it, the stop-all stops it.
+    rig.real_flow(1).await;
+    authorize_and_lift(&rig, &station, 1, "14500").await;
+    let filling = read_events(&station.admin, |t| {
+        t.contains("\"pump_status\":\"filling\"")
+    })
+    .await;
+    assert_eq!(
+        last_event(&filling, "positions")[0]["pump_status"],
+        json!("filling")
+    );
+    let (status, stopped) = post(&station.admin, "/api/positions/stop-all", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(
+        stopped,
+        json!({ "stopped": [1], "idle": [2], "failed": [] })
+    );
+    station
+        .wait_for("pump 1 stopped", |s| {
+            s.positions.get(&PositionId(1)).is_some_and(|p| {
+                p.pump_status != pump_protocols::PumpStatus::Filling && p.dispatch.is_none()
+            })
+        })
+        .await;
+
+    // The sales search: by position, reference, status; a bad status is refused.
+    let (_, two) = get(&station.admin, "/api/sales?position=2").await;
+    assert_eq!(two.as_array().map(Vec::len), Some(1), "{two}");
+    let reference = two[0]["external_reference"].as_str().expect("reference");
+    let part = &reference[reference.len() - 4..];
+    let (_, found) = get(
+        &station.admin,
+        &format!("/api/sales?reference={part}&position=2"),
+    )
+    .await;
+    assert_eq!(found[0]["external_reference"], json!(reference));
+    let (_, none) = get(&station.admin, "/api/sales?position=2&status=paid").await;
+    assert_eq!(none, json!([]));
+    let (status, _) = get(&station.admin, "/api/sales?status=gone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    assert_eq!(alerts, json!([]), "a healthy station has no alerts");
+}
