@@ -1,5 +1,5 @@
 //! `[admin]`: who may reach the admin listener and how (host names, TLS, sessions,
-//! metrics, the CLI's token file).
+//! metrics, the CLI's token file); `[shifts]`: who opens and closes a shift.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +50,22 @@ impl Default for Admin {
             session_absolute: Duration::from_secs(12 * 3600),
             metrics: MetricsSetting::Loopback,
             cli_token_file: None,
+        }
+    }
+}
+
+/// `[shifts]`: who may open and close a shift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shifts {
+    /// The least role that opens and closes a shift (a manager always may).
+    pub open_close: crate::access::Role,
+}
+
+impl Default for Shifts {
+    fn default() -> Self {
+        Self {
+            open_close: crate::access::Role::Attendant,
         }
     }
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, PumpSetup, UnitPrice};
 
-pub use admin::{Admin, AdminTls, MetricsSetting};
+pub use admin::{Admin, AdminTls, MetricsSetting, Shifts};
 pub use secret::Secret;
 
 /// `config.example.toml`, every option with its documentation. Valid as it stands.
@@ -503,6 +503,7 @@ pub struct Config {
     loyalty: Option<Loyalty>,
     attendants: Vec<Attendant>,
     admin: Admin,
+    shifts: Shifts,
     /// Position → (line index, pump index).
     positions: BTreeMap<PositionId, (usize, usize)>,
     warnings: Vec<ConfigIssue>,
@@ -627,6 +628,11 @@ impl Config {
     /// `[admin]`.
     pub fn admin(&self) -> &Admin {
         &self.admin
+    }
+
+    /// `[shifts]`.
+    pub fn shifts(&self) -> &Shifts {
+        &self.shifts
     }
 
     /// Where the CLI's token lives: configured, or `cli.token` next to the journal.

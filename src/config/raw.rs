@@ -139,6 +139,16 @@ pub struct RawConfig {
     pub attendants: Vec<Lenient<RawAttendant>>,
     /// `[admin]`.
     pub admin: Option<Lenient<RawAdmin>>,
+    /// `[shifts]`.
+    pub shifts: Option<Lenient<RawShifts>>,
+}
+
+/// `[shifts]`: who opens and closes a shift.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawShifts {
+    /// `attendant` or `manager`.
+    pub open_close: Option<String>,
 }
 
 /// `[admin]`: access to the admin listener.

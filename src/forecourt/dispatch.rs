@@ -31,7 +31,8 @@ use pump_protocols::{
 };
 
 use super::evidence::{self, BookedFigures, Evidence, Verdict};
-use crate::journal::{DispatchStage, TotalsReading};
+use super::prices::PumpPrices;
+use crate::journal::{DispatchStage, PriceSetId, PumpStep, TotalsReading};
 use crate::sale::{Sale, SaleId};
 
 pub use crate::journal::DispatchId;
@@ -170,6 +171,8 @@ pub struct SaleToRecord {
     pub transaction: CompletedTransaction,
     /// The attendant who authorized it.
     pub attendant: Option<String>,
+    /// The price set the pump sold it under.
+    pub price_set: Option<PriceSetId>,
 }
 
 /// A completion the daemon could not vouch for, for the attendant.
@@ -237,6 +240,13 @@ pub enum Effect {
     RaiseAttention(Unproven),
     /// Send a command to the pump.
     Command(PumpCommand),
+    /// Journal a step of programming a price set into the pump.
+    PriceStep {
+        /// The price set.
+        set: PriceSetId,
+        /// What happened.
+        step: PumpStep,
+    },
 }
 
 /// Why an attendant's request was refused.
@@ -303,6 +313,8 @@ pub struct PositionState {
     pub totals: Vec<TotalsReading>,
     /// Why the last dispatch ended without a sale, until the next one starts.
     pub last_ended: Option<DispatchEnded>,
+    /// The prices the pump should have and the set it confirmed.
+    pub pricing: PumpPrices,
 }
 
 /// How long a pump may stay NOT PROGRAMMED after its prices were sent before they are
@@ -334,7 +346,9 @@ fn failure_text(failure: &CommandFailure) -> String {
 impl PositionState {
     /// A position whose pump has not answered yet.
     pub fn new(setup: PositionSetup) -> Self {
+        let configured = setup.nozzles.iter().map(|n| (n.nozzle, n.price)).collect();
         Self {
+            pricing: PumpPrices::new(None, configured, true),
             setup,
             pump_status: PumpStatus::Offline,
             nozzle_out: None,
@@ -371,6 +385,7 @@ impl PositionState {
                 match status {
                     PumpStatus::NotProgrammed => {
                         self.prices_sent_at = Some(at);
+                        self.pricing.sent(at);
                         effects.push(Effect::Command(PumpCommand::SetPrices(self.prices())));
                     }
                     PumpStatus::Authorized | PumpStatus::Filling | PumpStatus::Suspended => {
@@ -458,6 +473,27 @@ impl PositionState {
                 command: PumpCommand::ReadTotals(nozzle),
                 ..
             } => effects.extend(self.totals_unavailable(*nozzle, at)),
+            PumpEventKind::CommandAccepted {
+                command: PumpCommand::SetPrices(prices),
+            } => {
+                if let Some(Some(set)) = self.pricing.accepted(prices) {
+                    effects.push(Effect::PriceStep {
+                        set,
+                        step: PumpStep::Confirmed,
+                    });
+                }
+            }
+            PumpEventKind::CommandFailed {
+                command: PumpCommand::SetPrices(prices),
+                failure,
+            } => {
+                if let Some(Some(set)) = self.pricing.failed(prices, format!("{failure:?}")) {
+                    effects.push(Effect::PriceStep {
+                        set,
+                        step: PumpStep::Failed(format!("{failure:?}")),
+                    });
+                }
+            }
             PumpEventKind::Alarm { .. }
             | PumpEventKind::CommandAccepted { .. }
             | PumpEventKind::CommandFailed { .. } => {}
@@ -605,6 +641,7 @@ impl PositionState {
                 position: self.setup.position,
                 transaction: tx,
                 attendant: dispatch.and_then(|d| d.attendant),
+                price_set: self.pricing.set_for_sale(tx.nozzle, tx.unit_price),
             }),
             // The totals after the sale, on record for the next dispatch's evidence.
             Effect::Command(PumpCommand::ReadTotals(tx.nozzle)),
@@ -675,6 +712,7 @@ impl PositionState {
         }
         if self.pump_status != PumpStatus::NotProgrammed {
             self.prices_sent_at = None;
+            effects.extend(self.program_if_idle(now));
             return effects;
         }
         match self.prices_sent_at {
@@ -684,6 +722,28 @@ impl PositionState {
             }
             // Sent recently, or never (the status event sends them first).
             _ => {}
+        }
+        effects
+    }
+
+    /// Sends the target prices to a pump that is idle and has no dispatch, no nozzle out
+    /// and no sale being written: a price never changes under a customer.
+    fn program_if_idle(&mut self, now: Instant) -> Vec<Effect> {
+        let idle = matches!(self.pump_status, PumpStatus::Idle | PumpStatus::Completed)
+            && self.dispatch.is_none()
+            && self.nozzle_out.is_none()
+            && self.running.is_none()
+            && !self.recording;
+        if !idle || !self.pricing.due(now) {
+            return Vec::new();
+        }
+        self.pricing.sent(now);
+        let mut effects = vec![Effect::Command(PumpCommand::SetPrices(self.prices()))];
+        if let Some(set) = self.pricing.target {
+            effects.push(Effect::PriceStep {
+                set,
+                step: PumpStep::Sent,
+            });
         }
         effects
     }
@@ -823,12 +883,10 @@ impl PositionState {
         Ok(effects)
     }
 
+    /// The prices the pump should have: the station's current set, never the
+    /// configuration once a set was activated.
     fn prices(&self) -> Vec<(NozzleId, UnitPrice)> {
-        self.setup
-            .nozzles
-            .iter()
-            .map(|n| (n.nozzle, n.price))
-            .collect()
+        self.pricing.target_prices.clone()
     }
 
     /// What the order endpoint must answer for this position at `now`.
@@ -949,6 +1007,8 @@ mod tests {
             completed_at: jiff::Timestamp::UNIX_EPOCH,
             status: crate::sale::SaleStatus::Ready,
             preference_id: None,
+            shift: None,
+            price_set: None,
         }
     }
 

@@ -44,6 +44,7 @@ fn completed(position: u16, amount: &str) -> CompletedSale {
         unit_price: UnitPrice::new(dec("800.00")),
         attendant: None,
         completed_at: ts("2026-11-22T13:40:49Z"),
+        price_set: None,
     }
 }
 
