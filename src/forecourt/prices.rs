@@ -20,6 +20,9 @@ use crate::journal::{PriceSetId, PriceSetRecord};
 /// them again.
 pub const PRICES_RESEND: Duration = Duration::from_secs(30);
 
+/// Every grade's unit price.
+pub type GradePrices = BTreeMap<GradeId, UnitPrice>;
+
 /// A price set waiting for its time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduledSet {
@@ -59,7 +62,7 @@ impl PriceBook {
     pub fn load(
         configured: BTreeMap<GradeId, UnitPrice>,
         sets: &[PriceSetRecord],
-    ) -> (Self, Vec<(PriceSetId, BTreeMap<GradeId, UnitPrice>)>) {
+    ) -> (Self, Vec<(PriceSetId, GradePrices)>) {
         let mut book = PriceBook {
             current: None,
             grades: configured,

@@ -8,7 +8,9 @@
 pub mod admin;
 pub mod admin_access;
 pub mod admin_dispatch;
+pub mod admin_prices;
 pub mod admin_sales;
+pub mod admin_shifts;
 pub mod error;
 pub mod guard;
 pub mod head;
