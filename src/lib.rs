@@ -10,6 +10,7 @@ pub mod access;
 pub mod admin_client;
 pub mod app;
 pub mod cli_access;
+pub mod cli_station;
 pub mod clock;
 pub mod config;
 pub mod forecourt;

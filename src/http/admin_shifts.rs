@@ -8,7 +8,8 @@
 //!   answers the report.
 //! - `GET /api/shifts` (latest first), `GET /api/shifts/current` (`{"shift": null}` when
 //!   none is open).
-//! - `GET /api/shifts/{id}/report` (JSON) and `GET /api/shifts/{id}/report.csv`.
+//! - `GET /api/shifts/{id}/report` (JSON) and `GET /api/shifts/{id}/report.csv`; `latest`
+//!   for `{id}` names the most recent shift.
 //!
 //! Who opens and closes is `[shifts] open_close`; a manager always may.
 
@@ -184,17 +185,17 @@ async fn report_of(call: &Call, shift: Shift) -> Result<ShiftReport, ApiError> {
 }
 
 async fn report_by_id(call: &Call) -> Result<ShiftReport, ApiError> {
-    let id = call
-        .param(0)
-        .parse::<i64>()
-        .map_err(|_| ApiError::NotFound)?;
-    let shift = call
-        .context
-        .journal
-        .shift(id)
-        .await
-        .map_err(journal_error)?
-        .ok_or(ApiError::NotFound)?;
+    let journal = &call.context.journal;
+    let shift = if call.param(0) == "latest" {
+        journal.recent_shifts(1).await.map_err(journal_error)?.pop()
+    } else {
+        let id = call
+            .param(0)
+            .parse::<i64>()
+            .map_err(|_| ApiError::NotFound)?;
+        journal.shift(id).await.map_err(journal_error)?
+    };
+    let shift = shift.ok_or(ApiError::NotFound)?;
     report_of(call, shift).await
 }
 
