@@ -398,6 +398,8 @@ pub fn sale_json(sale: &Sale) -> Value {
         "attendant": sale.attendant,
         "completed_at": sale.completed_at.to_string(),
         "status": sale.status.as_str(),
+        "shift": sale.shift.as_ref().map(|t| json!({ "id": t.id, "code": t.code })),
+        "price_set": sale.price_set,
     })
 }
 

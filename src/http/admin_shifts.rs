@@ -17,6 +17,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
+use pump_protocols::PumpStatus;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -50,14 +51,16 @@ fn may_open_close(call: &Call) -> Result<String, ApiError> {
 /// Reads every nozzle's totals, refusing while a pump is dispensing (its totalizer moves).
 async fn read_totals(call: &Call) -> Result<Vec<NozzleTotals>, ApiError> {
     let snapshot = call.context.forecourt.snapshot();
-    if let Some(busy) = snapshot
-        .positions
-        .values()
-        .find(|p| p.pump_status.is_dispatch_in_progress() || p.running.is_some())
-    {
+    if let Some(busy) = snapshot.positions.values().find(|p| {
+        matches!(
+            p.pump_status,
+            PumpStatus::Authorized | PumpStatus::Filling | PumpStatus::Suspended
+        )
+    }) {
         return Err(ApiError::Conflict(format!(
-            "position {} is dispensing; open or close the shift when it is idle",
-            busy.setup.position
+            "position {} is busy ({}); open or close the shift when it is idle",
+            busy.setup.position,
+            busy.pump_status.as_str()
         )));
     }
     call.context
