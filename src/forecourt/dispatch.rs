@@ -66,7 +66,8 @@ pub struct NozzlePrice {
     pub nozzle: NozzleId,
     /// The grade it dispenses.
     pub grade: GradeId,
-    /// The configured unit price, programmed into the pump when it asks for prices.
+    /// The configured unit price: the grade's price until a price set names it
+    /// ([`super::prices`]).
     pub price: UnitPrice,
 }
 
@@ -1179,6 +1180,50 @@ mod tests {
         assert_eq!(state.on_tick(later + Duration::from_secs(1)), vec![]);
         state.on_pump_event(&PumpEventKind::StatusChanged(PumpStatus::Completed), later);
         assert_eq!(state.on_tick(now + PRICES_RETRY * 3), vec![]);
+    }
+
+    #[test]
+    fn new_prices_wait_for_an_idle_pump_and_its_acknowledgement() {
+        let now = Instant::now();
+        let mut state = PositionState::new(setup());
+        online(&mut state, now, PumpStatus::Idle);
+        authorize(&mut state, 4, now);
+        online(&mut state, now, PumpStatus::Filling);
+        let new = vec![(NozzleId(1), UnitPrice::new(Decimal::new(90000, 2)))];
+        state.pricing.retarget(Some(6), new.clone());
+        assert_eq!(state.on_tick(now), vec![], "never mid-dispatch");
+        online(&mut state, now, PumpStatus::Completed);
+        let effects = state.on_pump_event(&completed(1000, 800000), now);
+        let [Effect::RecordSale(record), _] = effects.as_slice() else {
+            panic!("expected a sale, got {effects:?}");
+        };
+        assert_eq!(record.price_set, None, "sold at the configured price");
+        assert_eq!(state.on_tick(now), vec![], "not while the sale is written");
+        state.sale_recorded(sale(1));
+        assert_eq!(
+            state.on_tick(now),
+            vec![
+                Effect::Command(PumpCommand::SetPrices(new.clone())),
+                Effect::PriceStep {
+                    set: 6,
+                    step: PumpStep::Sent
+                },
+            ]
+        );
+        let effects = state.on_pump_event(
+            &PumpEventKind::CommandAccepted {
+                command: PumpCommand::SetPrices(new),
+            },
+            now,
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::PriceStep {
+                set: 6,
+                step: PumpStep::Confirmed
+            }]
+        );
+        assert!(state.pricing.confirmed);
     }
 
     #[test]

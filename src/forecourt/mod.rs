@@ -38,7 +38,7 @@ use dispatch::{
     RequestRefused, SaleToRecord, Unproven,
 };
 use evidence::BookedFigures;
-use prices::{PriceBook, PumpPrices};
+use prices::PriceBook;
 
 /// How often a failed journal write of a sale is retried.
 const RECORD_RETRY: Duration = Duration::from_secs(1);
@@ -364,7 +364,7 @@ impl Forecourt {
                 now,
             ));
         }
-        let price_book = load_prices(&journal, &mut positions).await?;
+        let price_book = station::load_prices(&journal, &mut positions).await?;
         let (tx, rx) = mpsc::channel(1024);
         let snapshot = Arc::new(Snapshot {
             positions: positions.clone(),
@@ -815,50 +815,4 @@ impl Forecourt {
         self.apply(position, rest).await;
         Ok(id)
     }
-}
-
-/// The station's prices from the configuration and the journal's price sets, and each
-/// position's target and confirmed set.
-async fn load_prices(
-    journal: &Journal,
-    positions: &mut BTreeMap<PositionId, PositionState>,
-) -> Result<PriceBook, ForecourtError> {
-    let sets = journal
-        .price_sets()
-        .await
-        .map_err(|e| ForecourtError::Journal(e.to_string()))?;
-    let configured = positions
-        .values()
-        .flat_map(|s| s.setup.nozzles.iter().map(|n| (n.grade, n.price)))
-        .collect();
-    let (book, history) = PriceBook::load(configured, &sets);
-    let Some(current) = book.current else {
-        return Ok(book);
-    };
-    for (position, state) in positions.iter_mut() {
-        let nozzles = station::nozzle_grades(state);
-        let confirmed_by_pump = |id: i64| {
-            sets.iter().find(|s| s.id == id).is_some_and(|s| {
-                s.pumps
-                    .iter()
-                    .any(|p| p.position == *position && p.confirmed_at.is_some())
-            })
-        };
-        let target = PriceBook::nozzle_prices(&book.grades, &nozzles);
-        let mut pricing = PumpPrices::new(Some(current), target, confirmed_by_pump(current));
-        if !pricing.confirmed {
-            // What the pump has is the latest set it confirmed (or the configuration).
-            let applied = history.iter().rev().find(|(id, _)| confirmed_by_pump(*id));
-            pricing = match applied {
-                Some((id, grades)) => {
-                    pricing.with_applied(Some(*id), PriceBook::nozzle_prices(grades, &nozzles))
-                }
-                None => {
-                    pricing.with_applied(None, nozzles.iter().map(|(n, _, p)| (*n, *p)).collect())
-                }
-            };
-        }
-        state.pricing = pricing;
-    }
-    Ok(book)
 }

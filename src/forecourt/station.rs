@@ -5,7 +5,8 @@
 //! answers once all are in, or when [`SWEEP_WAIT`] has passed with the missing ones
 //! marked; an offline pump is marked at once. A price set is activated when its time
 //! comes (by the injected wall clock), journaled first, and every position is given the
-//! new target; [`super::dispatch`] programs it into each pump when that pump is idle.
+//! new target; [`super::dispatch`] programs it into each pump when that pump is idle. At
+//! start, the price book and each pump's confirmed set are loaded from the journal.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,9 +15,10 @@ use pump_protocols::{NozzleId, PositionId, PumpCommand, PumpEventKind, PumpStatu
 use tokio::sync::oneshot;
 
 use super::dispatch::Effect;
-use super::prices::{PriceBook, ScheduledSet};
+use super::dispatch::PositionState;
+use super::prices::{PriceBook, PumpPrices, ScheduledSet};
 use super::{Forecourt, ForecourtError};
-use crate::journal::{NozzleTotals, PriceSetRecord};
+use crate::journal::{Journal, NozzleTotals, PriceSetRecord};
 
 /// How long a totals sweep waits for the pumps.
 pub const SWEEP_WAIT: Duration = Duration::from_secs(10);
@@ -176,7 +178,7 @@ impl Forecourt {
 
 /// (nozzle, grade, configured price) of a position.
 pub(super) fn nozzle_grades(
-    state: &super::dispatch::PositionState,
+    state: &PositionState,
 ) -> Vec<(NozzleId, pump_protocols::GradeId, pump_protocols::UnitPrice)> {
     state
         .setup
@@ -184,4 +186,50 @@ pub(super) fn nozzle_grades(
         .iter()
         .map(|n| (n.nozzle, n.grade, n.price))
         .collect()
+}
+
+/// The station's prices from the configuration and the journal's price sets, and each
+/// position's target and confirmed set.
+pub(super) async fn load_prices(
+    journal: &Journal,
+    positions: &mut BTreeMap<PositionId, PositionState>,
+) -> Result<PriceBook, ForecourtError> {
+    let sets = journal
+        .price_sets()
+        .await
+        .map_err(|e| ForecourtError::Journal(e.to_string()))?;
+    let configured = positions
+        .values()
+        .flat_map(|s| s.setup.nozzles.iter().map(|n| (n.grade, n.price)))
+        .collect();
+    let (book, history) = PriceBook::load(configured, &sets);
+    let Some(current) = book.current else {
+        return Ok(book);
+    };
+    for (position, state) in positions.iter_mut() {
+        let nozzles = nozzle_grades(state);
+        let confirmed_by_pump = |id: i64| {
+            sets.iter().find(|s| s.id == id).is_some_and(|s| {
+                s.pumps
+                    .iter()
+                    .any(|p| p.position == *position && p.confirmed_at.is_some())
+            })
+        };
+        let target = PriceBook::nozzle_prices(&book.grades, &nozzles);
+        let mut pricing = PumpPrices::new(Some(current), target, confirmed_by_pump(current));
+        if !pricing.confirmed {
+            // What the pump has is the latest set it confirmed (or the configuration).
+            let applied = history.iter().rev().find(|(id, _)| confirmed_by_pump(*id));
+            pricing = match applied {
+                Some((id, grades)) => {
+                    pricing.with_applied(Some(*id), PriceBook::nozzle_prices(grades, &nozzles))
+                }
+                None => {
+                    pricing.with_applied(None, nozzles.iter().map(|(n, _, p)| (*n, *p)).collect())
+                }
+            };
+        }
+        state.pricing = pricing;
+    }
+    Ok(book)
 }
