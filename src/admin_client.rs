@@ -78,6 +78,20 @@ pub async fn call_as(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(StatusCode, Value), AdminClientError> {
+    let (status, bytes) = call_raw_as(base, token, method, path, body).await?;
+    let value = serde_json::from_slice(&bytes).map_err(|_| AdminClientError::NotJson { status })?;
+    Ok((status, value))
+}
+
+/// Calls the admin API at `base` with `token` as the bearer and returns the status and
+/// the body as it came (a CSV report, say).
+pub async fn call_raw_as(
+    base: &str,
+    token: Option<&Secret>,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Bytes), AdminClientError> {
     let url = format!("{}{}", base.trim_end_matches('/'), path);
     let uri: hyper::Uri = url
         .parse()
@@ -122,8 +136,7 @@ pub async fn call_as(
         .map_err(|_| unreachable("timed out reading the answer".to_owned()))?
         .map_err(|e| unreachable(e.to_string()))?
         .to_bytes();
-    let value = serde_json::from_slice(&bytes).map_err(|_| AdminClientError::NotJson { status })?;
-    Ok((status, value))
+    Ok((status, bytes))
 }
 
 /// One line about Mercado Pago from `GET /api/status`, when it is failing: what fails

@@ -34,7 +34,7 @@ use crate::access::Role;
 use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
-use crate::http::admin::{AccessState, AdminContext};
+use crate::http::admin::{AccessState, AdminContext, StationInfo};
 use crate::http::cashiers::{self, Cashier, Cashiers};
 use crate::http::guard::GuardSettings;
 use crate::http::hint_gate::{HintGate, HintRates};
@@ -305,6 +305,16 @@ impl Daemon {
         config: Config,
         public: Option<TcpListener>,
     ) -> anyhow::Result<Daemon> {
+        Self::start_with(config, public, Arc::new(crate::clock::SystemClock)).await
+    }
+
+    /// Like [`start_with_public`](Self::start_with_public), reading wall-clock time
+    /// (shift times, scheduled price sets) from `clock` (tests set the time).
+    pub async fn start_with(
+        config: Config,
+        public: Option<TcpListener>,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> anyhow::Result<Daemon> {
         if config.mercadopago().mode == MpMode::Preference
             && config.mercadopago().access_token.is_none()
         {
@@ -346,7 +356,9 @@ impl Daemon {
                 .context("loading the forecourt state from the journal")?;
         let supervisor = Supervisor::default();
         let liveness = Arc::new(Liveness::default());
-        let actor = actor.with_heartbeat(liveness.register("forecourt"));
+        let actor = actor
+            .with_heartbeat(liveness.register("forecourt"))
+            .with_clock(clock.clone());
 
         let public = match public {
             Some(listener) => listener,
@@ -535,6 +547,16 @@ impl Daemon {
                 metrics: metrics.clone(),
                 console: config.console().clone(),
                 shutdown: http_shutdown.clone(),
+                station: Arc::new(StationInfo {
+                    shift_role: config.shifts().open_close,
+                    time_zone: config.station().time_zone.clone(),
+                    grades: config
+                        .grades()
+                        .iter()
+                        .map(|g| (g.id, g.key.clone(), g.name.clone()))
+                        .collect(),
+                }),
+                clock,
             },
         });
         supervisor.spawn(

@@ -96,7 +96,8 @@ pub struct ApiRequest {
     pub body: Option<Value>,
 }
 
-fn get(path: String) -> ApiRequest {
+/// A GET request.
+pub(crate) fn get(path: String) -> ApiRequest {
     ApiRequest {
         method: hyper::Method::GET,
         path,
@@ -104,7 +105,8 @@ fn get(path: String) -> ApiRequest {
     }
 }
 
-fn post(path: String, body: Value) -> ApiRequest {
+/// A POST request with a JSON body.
+pub(crate) fn post(path: String, body: Value) -> ApiRequest {
     ApiRequest {
         method: hyper::Method::POST,
         path,

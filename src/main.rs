@@ -12,7 +12,7 @@ use forecourtd::config::{Config, ConfigError, LogFormat, EXAMPLE};
 use forecourtd::journal::maintenance;
 use forecourtd::lab::{demo, simulate};
 use forecourtd::liveness::Fault;
-use forecourtd::{admin_client, cli_access, signals, telemetry};
+use forecourtd::{admin_client, cli_access, cli_station, signals, telemetry};
 use serde_json::json;
 
 /// Exit status for a configuration that cannot be used (unreadable, bad TOML, invalid).
@@ -173,6 +173,20 @@ enum Command {
         /// Only rows older than this id (paging).
         #[arg(long)]
         before: Option<i64>,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Shifts: open, close, show, report (admin API).
+    Shift {
+        #[command(subcommand)]
+        action: cli_station::ShiftAction,
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Grade prices: show, set now or at a time (admin API).
+    Prices {
+        #[command(subcommand)]
+        action: cli_station::PricesAction,
         #[command(flatten)]
         admin: AdminTarget,
     },
@@ -380,6 +394,17 @@ fn main() -> ExitCode {
                 format!("/api/audit?limit={limit}{before}"),
             ))
         }
+        Command::Shift { action, admin } if action.wants_csv() => {
+            run_async(admin_text(admin, action.request().path))
+        }
+        Command::Shift { action, admin } => run_async(api_request(admin, action.request())),
+        Command::Prices { action, admin } => match action.request() {
+            Ok(request) => run_async(api_request(admin, request)),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+        },
         Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(simulate::simulate(args)),
         Command::Demo(args) => run_async(demo::demo(args)),
@@ -615,6 +640,32 @@ async fn admin_call(
                 .as_str()
                 .unwrap_or("request refused");
             eprintln!("{status}: {message}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// GETs `path` and prints the body as it came (CSV).
+async fn admin_text(admin: AdminTarget, path: String) -> ExitCode {
+    let (url, token_file) = match admin.resolve() {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let token = admin_client::read_token_file(&token_file).ok();
+    match admin_client::call_raw_as(&url, token.as_ref(), hyper::Method::GET, &path, None).await {
+        Ok((status, body)) if status.is_success() => {
+            print!("{}", String::from_utf8_lossy(&body));
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("{status}: {}", String::from_utf8_lossy(&body));
             ExitCode::FAILURE
         }
         Err(e) => {

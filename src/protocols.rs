@@ -85,6 +85,11 @@ pub const DEMO_PRICE_INFINIA: &str = "1720.00";
 /// They start unprogrammed, as real heads do after power-up, and take the prices the
 /// daemon programs.
 pub fn demo_simulator(pumps: u8) -> anyhow::Result<Box<dyn LineSimulator>> {
+    Ok(Box::new(demo_dart(pumps)?))
+}
+
+/// The pumps of [`demo_simulator`] as their concrete type, for a harness that wraps them.
+pub fn demo_dart(pumps: u8) -> anyhow::Result<DartSimulator> {
     let price = |text: &str| -> anyhow::Result<UnitPrice> {
         Ok(UnitPrice::new(text.parse::<rust_decimal::Decimal>()?))
     };
@@ -95,5 +100,5 @@ pub fn demo_simulator(pumps: u8) -> anyhow::Result<Box<dyn LineSimulator>> {
     let simulator =
         DartSimulator::with_pumps(pumps, BusAddress(0x50), Decimals::default(), &nozzles)
             .map_err(|e| anyhow::anyhow!("simulated pumps: {e}"))?;
-    Ok(Box::new(simulator))
+    Ok(simulator)
 }

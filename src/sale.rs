@@ -80,4 +80,18 @@ pub struct Sale {
     pub status: SaleStatus,
     /// Mercado Pago preference id, once created (preference mode).
     pub preference_id: Option<String>,
+    /// The shift open when the sale was journaled: its id and its loyalty code (the
+    /// order's `loyalty.shift`).
+    pub shift: Option<ShiftTag>,
+    /// The price set the pump had confirmed when it dispensed the sale.
+    pub price_set: Option<i64>,
+}
+
+/// A sale's shift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftTag {
+    /// Journal id of the shift.
+    pub id: i64,
+    /// Its one-character loyalty code.
+    pub code: String,
 }

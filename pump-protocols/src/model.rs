@@ -216,7 +216,8 @@ pub enum PumpEventKind {
     /// Every command the daemon submits ends in exactly one of `CommandAccepted` or
     /// `CommandFailed`; after `CommandAccepted`, a `CommandFailed` may still follow with
     /// `NotApplied` (or, while an unanswered request is asked again, `NoAnswer`,
-    /// `Rejected` or `PumpOffline`). DART reports it for every command.
+    /// `Rejected` or `PumpOffline`). DART reports it for every command, Gilbarco for
+    /// price changes.
     CommandAccepted {
         /// The command.
         command: PumpCommand,

@@ -307,6 +307,20 @@ fn prices_reach_both_levels_and_the_next_sale_uses_them() {
         sim.pump(P1)
             .is_some_and(|v| v.grades.iter().any(|g| g.0 == N1 && g.1 == [1_199, 1_199]))
     });
+    // The loop's only acknowledgement: the last price block taken reports the command
+    // accepted, once (the daemon confirms the pump's prices by it).
+    line.run_for(secs(1));
+    let accepted = of(&line.events, P1)
+        .filter(|k| {
+            matches!(
+                k,
+                E::CommandAccepted {
+                    command: PumpCommand::SetPrices(_)
+                }
+            )
+        })
+        .count();
+    assert_eq!(accepted, 1);
     line.act(P1, SimAction::LiftNozzle(N1));
     line.submit(
         P1,

@@ -1,5 +1,6 @@
 //! `[admin]`: who may reach the admin listener and how (host names, TLS, sessions,
-//! metrics, the CLI's token file); `[console]`: what the web console warns about.
+//! metrics, the CLI's token file); `[console]`: what the web console warns about;
+//! `[shifts]`: who opens and closes a shift.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,3 +74,18 @@ impl Default for Console {
 /// Default of `console.unpaid_alert_after_secs`: long enough for a customer to walk to
 /// the counter, short enough that a driver leaving unpaid is noticed.
 pub const DEFAULT_UNPAID_ALERT_AFTER_SECS: u64 = 300;
+/// `[shifts]`: who may open and close a shift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shifts {
+    /// The least role that opens and closes a shift (a manager always may).
+    pub open_close: crate::access::Role,
+}
+
+impl Default for Shifts {
+    fn default() -> Self {
+        Self {
+            open_close: crate::access::Role::Attendant,
+        }
+    }
+}

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, PumpSetup, UnitPrice};
 
-pub use admin::{Admin, AdminTls, Console, MetricsSetting};
+pub use admin::{Admin, AdminTls, Console, MetricsSetting, Shifts};
 pub use secret::Secret;
 
 /// `config.example.toml`, every option with its documentation. Valid as it stands.
@@ -504,6 +504,7 @@ pub struct Config {
     attendants: Vec<Attendant>,
     admin: Admin,
     console: Console,
+    shifts: Shifts,
     /// Position → (line index, pump index).
     positions: BTreeMap<PositionId, (usize, usize)>,
     warnings: Vec<ConfigIssue>,
@@ -633,6 +634,11 @@ impl Config {
     /// `[console]`.
     pub fn console(&self) -> &Console {
         &self.console
+    }
+
+    /// `[shifts]`.
+    pub fn shifts(&self) -> &Shifts {
+        &self.shifts
     }
 
     /// Where the CLI's token lives: configured, or `cli.token` next to the journal.

@@ -141,6 +141,8 @@ pub struct RawConfig {
     pub admin: Option<Lenient<RawAdmin>>,
     /// `[console]`.
     pub console: Option<Lenient<RawConsole>>,
+    /// `[shifts]`.
+    pub shifts: Option<Lenient<RawShifts>>,
 }
 
 /// `[console]`: what the web console warns about.
@@ -149,6 +151,14 @@ pub struct RawConfig {
 pub struct RawConsole {
     /// Seconds a completed sale may wait for payment before it is an alert.
     pub unpaid_alert_after_secs: Option<i64>,
+}
+
+/// `[shifts]`: who opens and closes a shift.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawShifts {
+    /// `attendant` or `manager`.
+    pub open_close: Option<String>,
 }
 
 /// `[admin]`: access to the admin listener.

@@ -249,6 +249,7 @@ pub(crate) fn validate(
         .and_then(|l| loyalty(&mut r, l));
     let attendants = attendants(&mut r, raw.attendants);
     let admin = section(&mut r, raw.admin, "admin").and_then(|a| access::admin(&mut r, a, ctx));
+    let shifts = section(&mut r, raw.shifts, "shifts").and_then(|s| access::shifts(&mut r, s));
     if let (Some(admin), Some(listen)) = (&admin, &listen) {
         access::listener_warnings(&mut r, admin, listen);
     }
@@ -286,6 +287,7 @@ pub(crate) fn validate(
         ) => Ok(Config {
             admin: admin.unwrap_or_default(),
             console: console.unwrap_or_default(),
+            shifts: shifts.unwrap_or_default(),
             station,
             mercadopago,
             order_endpoint,

@@ -31,7 +31,8 @@ use pump_protocols::{
 };
 
 use super::evidence::{self, BookedFigures, Evidence, Verdict};
-use crate::journal::{DispatchStage, TotalsReading};
+use super::prices::PumpPrices;
+use crate::journal::{DispatchStage, PriceSetId, PumpStep, TotalsReading};
 use crate::sale::{Sale, SaleId};
 
 pub use crate::journal::DispatchId;
@@ -65,7 +66,8 @@ pub struct NozzlePrice {
     pub nozzle: NozzleId,
     /// The grade it dispenses.
     pub grade: GradeId,
-    /// The configured unit price, programmed into the pump when it asks for prices.
+    /// The configured unit price: the grade's price until a price set names it
+    /// ([`super::prices`]).
     pub price: UnitPrice,
 }
 
@@ -170,6 +172,8 @@ pub struct SaleToRecord {
     pub transaction: CompletedTransaction,
     /// The attendant who authorized it.
     pub attendant: Option<String>,
+    /// The price set the pump sold it under.
+    pub price_set: Option<PriceSetId>,
 }
 
 /// A completion the daemon could not vouch for, for the attendant.
@@ -237,6 +241,13 @@ pub enum Effect {
     RaiseAttention(Unproven),
     /// Send a command to the pump.
     Command(PumpCommand),
+    /// Journal a step of programming a price set into the pump.
+    PriceStep {
+        /// The price set.
+        set: PriceSetId,
+        /// What happened.
+        step: PumpStep,
+    },
 }
 
 /// Why an attendant's request was refused.
@@ -303,6 +314,8 @@ pub struct PositionState {
     pub totals: Vec<TotalsReading>,
     /// Why the last dispatch ended without a sale, until the next one starts.
     pub last_ended: Option<DispatchEnded>,
+    /// The prices the pump should have and the set it confirmed.
+    pub pricing: PumpPrices,
 }
 
 /// How long a pump may stay NOT PROGRAMMED after its prices were sent before they are
@@ -334,7 +347,9 @@ fn failure_text(failure: &CommandFailure) -> String {
 impl PositionState {
     /// A position whose pump has not answered yet.
     pub fn new(setup: PositionSetup) -> Self {
+        let configured = setup.nozzles.iter().map(|n| (n.nozzle, n.price)).collect();
         Self {
+            pricing: PumpPrices::new(None, configured, true),
             setup,
             pump_status: PumpStatus::Offline,
             nozzle_out: None,
@@ -371,6 +386,7 @@ impl PositionState {
                 match status {
                     PumpStatus::NotProgrammed => {
                         self.prices_sent_at = Some(at);
+                        self.pricing.sent(at);
                         effects.push(Effect::Command(PumpCommand::SetPrices(self.prices())));
                     }
                     PumpStatus::Authorized | PumpStatus::Filling | PumpStatus::Suspended => {
@@ -458,6 +474,27 @@ impl PositionState {
                 command: PumpCommand::ReadTotals(nozzle),
                 ..
             } => effects.extend(self.totals_unavailable(*nozzle, at)),
+            PumpEventKind::CommandAccepted {
+                command: PumpCommand::SetPrices(prices),
+            } => {
+                if let Some(Some(set)) = self.pricing.accepted(prices) {
+                    effects.push(Effect::PriceStep {
+                        set,
+                        step: PumpStep::Confirmed,
+                    });
+                }
+            }
+            PumpEventKind::CommandFailed {
+                command: PumpCommand::SetPrices(prices),
+                failure,
+            } => {
+                if let Some(Some(set)) = self.pricing.failed(prices, format!("{failure:?}")) {
+                    effects.push(Effect::PriceStep {
+                        set,
+                        step: PumpStep::Failed(format!("{failure:?}")),
+                    });
+                }
+            }
             PumpEventKind::Alarm { .. }
             | PumpEventKind::CommandAccepted { .. }
             | PumpEventKind::CommandFailed { .. } => {}
@@ -605,6 +642,7 @@ impl PositionState {
                 position: self.setup.position,
                 transaction: tx,
                 attendant: dispatch.and_then(|d| d.attendant),
+                price_set: self.pricing.set_for_sale(tx.nozzle, tx.unit_price),
             }),
             // The totals after the sale, on record for the next dispatch's evidence.
             Effect::Command(PumpCommand::ReadTotals(tx.nozzle)),
@@ -675,6 +713,7 @@ impl PositionState {
         }
         if self.pump_status != PumpStatus::NotProgrammed {
             self.prices_sent_at = None;
+            effects.extend(self.program_if_idle(now));
             return effects;
         }
         match self.prices_sent_at {
@@ -684,6 +723,28 @@ impl PositionState {
             }
             // Sent recently, or never (the status event sends them first).
             _ => {}
+        }
+        effects
+    }
+
+    /// Sends the target prices to a pump that is idle and has no dispatch, no nozzle out
+    /// and no sale being written: a price never changes under a customer.
+    fn program_if_idle(&mut self, now: Instant) -> Vec<Effect> {
+        let idle = matches!(self.pump_status, PumpStatus::Idle | PumpStatus::Completed)
+            && self.dispatch.is_none()
+            && self.nozzle_out.is_none()
+            && self.running.is_none()
+            && !self.recording;
+        if !idle || !self.pricing.due(now) {
+            return Vec::new();
+        }
+        self.pricing.sent(now);
+        let mut effects = vec![Effect::Command(PumpCommand::SetPrices(self.prices()))];
+        if let Some(set) = self.pricing.target {
+            effects.push(Effect::PriceStep {
+                set,
+                step: PumpStep::Sent,
+            });
         }
         effects
     }
@@ -823,12 +884,10 @@ impl PositionState {
         Ok(effects)
     }
 
+    /// The prices the pump should have: the station's current set, never the
+    /// configuration once a set was activated.
     fn prices(&self) -> Vec<(NozzleId, UnitPrice)> {
-        self.setup
-            .nozzles
-            .iter()
-            .map(|n| (n.nozzle, n.price))
-            .collect()
+        self.pricing.target_prices.clone()
     }
 
     /// What the order endpoint must answer for this position at `now`.
@@ -949,6 +1008,8 @@ mod tests {
             completed_at: jiff::Timestamp::UNIX_EPOCH,
             status: crate::sale::SaleStatus::Ready,
             preference_id: None,
+            shift: None,
+            price_set: None,
         }
     }
 
@@ -1119,6 +1180,50 @@ mod tests {
         assert_eq!(state.on_tick(later + Duration::from_secs(1)), vec![]);
         state.on_pump_event(&PumpEventKind::StatusChanged(PumpStatus::Completed), later);
         assert_eq!(state.on_tick(now + PRICES_RETRY * 3), vec![]);
+    }
+
+    #[test]
+    fn new_prices_wait_for_an_idle_pump_and_its_acknowledgement() {
+        let now = Instant::now();
+        let mut state = PositionState::new(setup());
+        online(&mut state, now, PumpStatus::Idle);
+        authorize(&mut state, 4, now);
+        online(&mut state, now, PumpStatus::Filling);
+        let new = vec![(NozzleId(1), UnitPrice::new(Decimal::new(90000, 2)))];
+        state.pricing.retarget(Some(6), new.clone());
+        assert_eq!(state.on_tick(now), vec![], "never mid-dispatch");
+        online(&mut state, now, PumpStatus::Completed);
+        let effects = state.on_pump_event(&completed(1000, 800000), now);
+        let [Effect::RecordSale(record), _] = effects.as_slice() else {
+            panic!("expected a sale, got {effects:?}");
+        };
+        assert_eq!(record.price_set, None, "sold at the configured price");
+        assert_eq!(state.on_tick(now), vec![], "not while the sale is written");
+        state.sale_recorded(sale(1));
+        assert_eq!(
+            state.on_tick(now),
+            vec![
+                Effect::Command(PumpCommand::SetPrices(new.clone())),
+                Effect::PriceStep {
+                    set: 6,
+                    step: PumpStep::Sent
+                },
+            ]
+        );
+        let effects = state.on_pump_event(
+            &PumpEventKind::CommandAccepted {
+                command: PumpCommand::SetPrices(new),
+            },
+            now,
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::PriceStep {
+                set: 6,
+                step: PumpStep::Confirmed
+            }]
+        );
+        assert!(state.pricing.confirmed);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 
 pub mod dispatch;
 pub mod evidence;
+pub mod prices;
+mod station;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,9 +26,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{Clock, SystemClock};
 use crate::journal::{
     baseline_json, CompletedSale, DispatchClosure, DispatchStage, Journal, NewAttention,
-    NewDispatch, SeenCompletion,
+    NewDispatch, NozzleTotals, PriceSetRecord, SeenCompletion,
 };
 use crate::liveness::Heartbeat;
 use crate::sale::SaleId;
@@ -35,6 +38,7 @@ use dispatch::{
     RequestRefused, SaleToRecord, Unproven,
 };
 use evidence::BookedFigures;
+use prices::PriceBook;
 
 /// How often a failed journal write of a sale is retried.
 const RECORD_RETRY: Duration = Duration::from_secs(1);
@@ -57,6 +61,8 @@ pub struct LineCommand {
 pub struct Snapshot {
     /// Every configured position.
     pub positions: BTreeMap<PositionId, PositionState>,
+    /// The station's prices and the sets scheduled.
+    pub prices: PriceBook,
 }
 
 /// Why an attendant's request failed.
@@ -133,6 +139,18 @@ pub enum Message {
     SaleClosed {
         /// The sale.
         sale: SaleId,
+    },
+    /// Read every nozzle's totalizers now (a shift opens or closes).
+    ReadAllTotals {
+        /// Where the readings go.
+        reply: oneshot::Sender<Vec<NozzleTotals>>,
+    },
+    /// A price set was journaled: in force now or at its time.
+    PriceSet {
+        /// The set.
+        set: Box<PriceSetRecord>,
+        /// Whether it is in force now.
+        reply: oneshot::Sender<Result<bool, ForecourtError>>,
     },
 }
 
@@ -218,6 +236,29 @@ impl ForecourtHandle {
             .map_err(|_| ForecourtError::Stopped)
     }
 
+    /// Reads every nozzle's totalizers (offline pumps and unanswered reads are marked).
+    pub async fn read_all_totals(&self) -> Result<Vec<NozzleTotals>, ForecourtError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Message::ReadAllTotals { reply })
+            .await
+            .map_err(|_| ForecourtError::Stopped)?;
+        answer.await.map_err(|_| ForecourtError::Stopped)
+    }
+
+    /// Hands a journaled price set to the actor; true when it is in force at once.
+    pub async fn price_set(&self, set: PriceSetRecord) -> Result<bool, ForecourtError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Message::PriceSet {
+                set: Box::new(set),
+                reply,
+            })
+            .await
+            .map_err(|_| ForecourtError::Stopped)?;
+        answer.await.map_err(|_| ForecourtError::Stopped)?
+    }
+
     /// Tells the actor a sale is no longer payable.
     pub async fn sale_closed(&self, sale: SaleId) -> Result<(), ForecourtError> {
         self.tx
@@ -237,6 +278,9 @@ pub struct Forecourt {
     rx: mpsc::Receiver<Message>,
     publish: watch::Sender<Arc<Snapshot>>,
     heartbeat: Heartbeat,
+    price_book: PriceBook,
+    sweeps: Vec<station::Sweep>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Forecourt {
@@ -320,9 +364,11 @@ impl Forecourt {
                 now,
             ));
         }
+        let price_book = station::load_prices(&journal, &mut positions).await?;
         let (tx, rx) = mpsc::channel(1024);
         let snapshot = Arc::new(Snapshot {
             positions: positions.clone(),
+            prices: price_book.clone(),
         });
         let (publish, snapshots) = watch::channel(snapshot);
         let actor = Self {
@@ -334,6 +380,9 @@ impl Forecourt {
             rx,
             publish,
             heartbeat: Heartbeat::detached("forecourt"),
+            price_book,
+            sweeps: Vec::new(),
+            clock: Arc::new(SystemClock),
         };
         Ok((actor, ForecourtHandle { tx, snapshots }))
     }
@@ -341,6 +390,12 @@ impl Forecourt {
     /// Beats `heartbeat` on every turn of the loop (the service watchdog watches it).
     pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
         self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Reads wall-clock time (scheduled price sets) from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -380,6 +435,7 @@ impl Forecourt {
     fn publish_snapshot(&self) {
         self.publish.send_replace(Arc::new(Snapshot {
             positions: self.positions.clone(),
+            prices: self.price_book.clone(),
         }));
     }
 
@@ -424,6 +480,13 @@ impl Forecourt {
                     state.sale_closed(sale);
                 }
             }
+            Message::ReadAllTotals { reply } => {
+                self.start_sweep(reply, crate::lines::now()).await;
+            }
+            Message::PriceSet { set, reply } => {
+                let result = self.price_set(*set).await;
+                let _ = reply.send(result);
+            }
         }
     }
 
@@ -453,9 +516,15 @@ impl Forecourt {
         state.last_heard = Some(event.at);
         let effects = state.on_pump_event(&event.kind, event.at);
         self.apply(position, effects).await;
+        if !self.sweeps.is_empty() {
+            self.sweep_event(position, &event.kind);
+            self.finish_sweeps(event.at);
+        }
     }
 
     async fn tick(&mut self, now: Instant) {
+        self.activate_due().await;
+        self.finish_sweeps(now);
         let due: Vec<_> = self
             .positions
             .iter_mut()
@@ -534,6 +603,17 @@ impl Forecourt {
                     }
                 }
                 Effect::RaiseAttention(unproven) => self.raise_attention(unproven).await,
+                Effect::PriceStep { set, step } => {
+                    let at = self.clock.now();
+                    if let Err(e) = self
+                        .journal
+                        .price_set_pump_step(set, position, at, step.clone())
+                        .await
+                    {
+                        tracing::error!(%position, price_set = set, ?step, error = %e,
+                            "could not journal a price step");
+                    }
+                }
                 Effect::Command(command) => {
                     if !self.send(&line, address, command.clone()).await {
                         // The line task is gone: the command fails as undeliverable, so a
@@ -594,6 +674,7 @@ impl Forecourt {
             unit_price: record.transaction.unit_price,
             attendant: record.attendant.clone(),
             completed_at: jiff::Timestamp::now(),
+            price_set: record.price_set,
         };
         match self.journal.complete_sale(new).await {
             Ok(sale) => {

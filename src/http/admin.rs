@@ -16,6 +16,7 @@
 //!   [`super::admin_console`]; `GET /api/events` (live feed): see [`super::events`].
 //! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
 //!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
+//! - shifts: see [`super::admin_shifts`]; prices: see [`super::admin_prices`].
 //! - cancel and attention: see [`super::admin_dispatch`]; sales: see
 //!   [`super::admin_sales`]; sign-in, users, tokens, audit: see [`super::admin_access`].
 
@@ -33,7 +34,9 @@ use serde_json::{json, Value};
 use super::admin_access;
 use super::admin_console;
 use super::admin_dispatch;
+use super::admin_prices;
 use super::admin_sales;
+use super::admin_shifts;
 use super::cashiers::Cashiers;
 use super::error::{json_response, ApiError, HttpResponse};
 use super::events;
@@ -73,6 +76,47 @@ pub struct AdminContext {
     pub console: crate::config::Console,
     /// Fires when the daemon stops: open event streams end so the listener can drain.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Station facts the shift and price routes need.
+    pub station: Arc<StationInfo>,
+    /// The wall clock (shift times, price schedules).
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+/// Station facts from the configuration, for shifts and prices.
+#[derive(Debug, Clone)]
+pub struct StationInfo {
+    /// The least role that opens and closes a shift.
+    pub shift_role: Role,
+    /// The station's time zone (a day's first shift).
+    pub time_zone: jiff::tz::TimeZone,
+    /// Every grade: id, TOML key, display name.
+    pub grades: Vec<(pump_protocols::GradeId, String, String)>,
+}
+
+impl StationInfo {
+    /// A grade's display name (its id when unknown).
+    pub fn grade_name(&self, id: pump_protocols::GradeId) -> String {
+        self.grades
+            .iter()
+            .find(|(g, _, _)| *g == id)
+            .map_or_else(|| id.0.to_string(), |(_, _, name)| name.clone())
+    }
+
+    /// A grade's key (its id when unknown).
+    pub fn grade_key(&self, id: pump_protocols::GradeId) -> String {
+        self.grades
+            .iter()
+            .find(|(g, _, _)| *g == id)
+            .map_or_else(|| id.0.to_string(), |(_, key, _)| key.clone())
+    }
+
+    /// The grade named by its key or its numeric id.
+    pub fn grade_by_name(&self, text: &str) -> Option<pump_protocols::GradeId> {
+        self.grades
+            .iter()
+            .find(|(g, key, _)| key == text || g.0.to_string() == text)
+            .map(|(g, _, _)| *g)
+    }
 }
 
 /// The admin listener's access state.
@@ -114,6 +158,14 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Get, "/api/attention", ATTENDANT, "attention.list", |c| Box::pin(admin_dispatch::list(c))),
     route(Verb::Post, "/api/attention/{id}/book", ATTENDANT, "attention.book", |c| Box::pin(admin_dispatch::book(c))),
     route(Verb::Post, "/api/attention/{id}/dismiss", MANAGER, "attention.dismiss", |c| Box::pin(admin_dispatch::dismiss(c))),
+    route(Verb::Post, "/api/shifts/open", ATTENDANT, "shift.open", |c| Box::pin(admin_shifts::open(c))),
+    route(Verb::Post, "/api/shifts/close", ATTENDANT, "shift.close", |c| Box::pin(admin_shifts::close(c))),
+    route(Verb::Get, "/api/shifts", ATTENDANT, "shift.list", |c| Box::pin(admin_shifts::list(c))),
+    route(Verb::Get, "/api/shifts/current", ATTENDANT, "shift.current", |c| Box::pin(admin_shifts::current(c))),
+    route(Verb::Get, "/api/shifts/{id}/report", MANAGER, "shift.report", |c| Box::pin(admin_shifts::report(c))),
+    route(Verb::Get, "/api/shifts/{id}/report.csv", MANAGER, "shift.report_csv", |c| Box::pin(admin_shifts::report_csv(c))),
+    route(Verb::Get, "/api/prices", ATTENDANT, "price.show", |c| Box::pin(admin_prices::show(c))),
+    route(Verb::Post, "/api/prices", MANAGER, "price.set", |c| Box::pin(admin_prices::set(c))),
     route(Verb::Get, "/api/status", ATTENDANT, "status", |c| Box::pin(status(c))),
     route(Verb::Get, "/api/sales", ATTENDANT, "sale.list", |c| Box::pin(admin_sales::list(c))),
     route(Verb::Get, "/api/sales/{id}", ATTENDANT, "sale.show", |c| Box::pin(admin_sales::show(c))),
@@ -265,13 +317,7 @@ async fn authorize(call: Call) -> Result<HttpResponse, ApiError> {
     let position = position(&call)?;
     let caller = call.caller()?;
     let context = &call.context;
-    let body = call.request.body();
-    let body: AuthorizeBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AuthorizeBody::default()
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let body: AuthorizeBody = optional_body(&call)?;
     let preset = match (&body.amount, &body.volume) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -320,6 +366,18 @@ async fn authorize(call: Call) -> Result<HttpResponse, ApiError> {
     ok(json!({ "position": position.0, "dispatch_id": dispatch, "authorized": true }))
 }
 
+/// A JSON body whose every field is optional: an empty body is the default.
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    call: &Call,
+) -> Result<T, ApiError> {
+    let body = call.request.body();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
 /// The HTTP answer to a refused forecourt request.
 pub fn refusal(error: ForecourtError) -> ApiError {
     match error {
@@ -358,6 +416,8 @@ pub fn sale_json(sale: &Sale) -> Value {
         "attendant": sale.attendant,
         "completed_at": sale.completed_at.to_string(),
         "status": sale.status.as_str(),
+        "shift": sale.shift.as_ref().map(|t| json!({ "id": t.id, "code": t.code })),
+        "price_set": sale.price_set,
     })
 }
 

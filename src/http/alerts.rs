@@ -166,6 +166,8 @@ mod tests {
             completed_at,
             status: SaleStatus::Ready,
             preference_id: None,
+            shift: None,
+            price_set: None,
         }
     }
 

@@ -61,7 +61,7 @@ pub struct LoyaltySettings {
     pub affinity_plan: String,
     /// Period, four characters.
     pub period: String,
-    /// Shift, one character.
+    /// Shift, one character, for sales journaled while no shift was open.
     pub shift: String,
 }
 
@@ -293,7 +293,8 @@ fn loyalty_body(
         }],
         "cashier_identification": { "type": doc_type, "number": doc_number },
         "period": loyalty.period,
-        "shift": loyalty.shift,
+        // The shift open when the sale was journaled; the configured one before any.
+        "shift": sale.shift.as_ref().map_or(loyalty.shift.as_str(), |s| s.code.as_str()),
         "affinity_plan": loyalty.affinity_plan,
     })
 }

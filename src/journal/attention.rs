@@ -246,6 +246,8 @@ pub(crate) fn resolve(
                     unit_price: c.unit_price,
                     attendant: c.attendant,
                     completed_at: item.created_at,
+                    // The figures were reported, not dispensed under a known set.
+                    price_set: None,
                 },
             )?)
         }

@@ -121,6 +121,18 @@ pub enum JournalError {
     /// No user or service token with this name.
     #[error("no user or token named {0:?}")]
     UnknownUser(String),
+    /// A shift is open already: close it first.
+    #[error("shift {0} is still open; close it first")]
+    ShiftOpen(i64),
+    /// No shift is open.
+    #[error("no shift is open")]
+    NoShiftOpen,
+    /// No shift with this id.
+    #[error("no shift {0}")]
+    ShiftNotFound(i64),
+    /// No price set with this id.
+    #[error("no price set {0}")]
+    PriceSetNotFound(i64),
     /// Too many unverified notifications are stored and none can be pruned yet.
     #[error("the store of unverified notifications is full")]
     HintsFull,

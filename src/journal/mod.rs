@@ -46,10 +46,12 @@ pub mod maintenance;
 pub mod notifications;
 pub mod payments;
 pub mod pos;
+pub mod prices;
 pub mod prune;
 mod row;
 pub mod sales;
 pub mod schema;
+pub mod shifts;
 pub mod users;
 
 #[cfg(test)]
@@ -70,7 +72,9 @@ pub use notifications::{
 };
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
 pub use pos::PosRecord;
+pub use prices::{NewPriceSet, PriceSetId, PriceSetRecord, PumpProgress, PumpStep};
 pub use sales::{CompletedSale, SaleFilter, SaleRecord, ServedTally};
+pub use shifts::{NewShift, NozzleTotals, Shift, ShiftId};
 pub use users::{NewUser, ServiceToken, User, UserChange};
 
 use error::Result;
@@ -207,6 +211,81 @@ impl Journal {
             .await
             .map_err(|_| JournalError::Closed)?;
         answer.await.map_err(|_| JournalError::Lost)?
+    }
+
+    // ---- shifts ----
+
+    /// The open shift, if any.
+    pub async fn current_shift(&self) -> Result<Option<Shift>> {
+        self.call(|db| shifts::current(&db.conn)).await
+    }
+
+    /// One shift.
+    pub async fn shift(&self, id: ShiftId) -> Result<Option<Shift>> {
+        self.call(move |db| shifts::get(&db.conn, id)).await
+    }
+
+    /// The latest shifts, newest first.
+    pub async fn recent_shifts(&self, limit: u32) -> Result<Vec<Shift>> {
+        self.call(move |db| shifts::recent(&db.conn, limit)).await
+    }
+
+    /// How many shifts opened at or after `since` (for the default shift code).
+    pub async fn shifts_opened_since(&self, since: Timestamp) -> Result<u32> {
+        self.call(move |db| shifts::opened_since(&db.conn, since))
+            .await
+    }
+
+    /// Opens a shift ([`JournalError::ShiftOpen`] while another is open).
+    pub async fn open_shift(&self, new: NewShift) -> Result<Shift> {
+        self.call(move |db| shifts::open(&mut db.conn, &new)).await
+    }
+
+    /// Closes the open shift ([`JournalError::NoShiftOpen`] when none is).
+    pub async fn close_shift(
+        &self,
+        at: Timestamp,
+        by: String,
+        totals: Vec<NozzleTotals>,
+    ) -> Result<Shift> {
+        self.call(move |db| shifts::close(&mut db.conn, at, &by, &totals))
+            .await
+    }
+
+    /// The sales journaled during a shift, oldest first.
+    pub async fn shift_sales(&self, id: ShiftId) -> Result<Vec<SaleRecord>> {
+        self.call(move |db| sales::for_shift(&db.conn, id)).await
+    }
+
+    // ---- price sets ----
+
+    /// Records a price set.
+    pub async fn add_price_set(&self, new: NewPriceSet) -> Result<PriceSetRecord> {
+        self.call(move |db| prices::add(&db.conn, Timestamp::now(), &new))
+            .await
+    }
+
+    /// Every price set, oldest first, with each pump's progress.
+    pub async fn price_sets(&self) -> Result<Vec<PriceSetRecord>> {
+        self.call(|db| prices::all(&db.conn)).await
+    }
+
+    /// Marks a price set as the station's prices from `at`.
+    pub async fn activate_price_set(&self, id: PriceSetId, at: Timestamp) -> Result<()> {
+        self.call(move |db| prices::activate(&db.conn, id, at))
+            .await
+    }
+
+    /// Records a step of programming a price set into the pump of `position`.
+    pub async fn price_set_pump_step(
+        &self,
+        id: PriceSetId,
+        position: PositionId,
+        at: Timestamp,
+        step: PumpStep,
+    ) -> Result<()> {
+        self.call(move |db| prices::pump_step(&db.conn, id, position, at, &step))
+            .await
     }
 
     // ---- POS ----

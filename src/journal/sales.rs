@@ -41,6 +41,8 @@ pub struct CompletedSale {
     pub attendant: Option<String>,
     /// When the pump reported the completion.
     pub completed_at: Timestamp,
+    /// The price set the pump had confirmed for this dispatch, when known.
+    pub price_set: Option<i64>,
 }
 
 /// A sale with the journal's bookkeeping (for the admin page and the reconciler).
@@ -70,9 +72,10 @@ const COLUMNS: &str = "s.id, s.external_reference, s.transaction_id, s.invoice_n
      s.position, s.nozzle, s.grade, s.volume, s.amount, s.unit_price, s.attendant, \
      s.completed_at, s.status, s.preference_id, s.served_count, s.first_served_at, \
      s.payment_id, s.paid_at, s.settled_note, s.created_at, s.updated_at, \
-     d.id AS dispatch_id";
+     s.shift_id, s.price_set_id, sh.code AS shift_code, d.id AS dispatch_id";
 
-const FROM: &str = "FROM sales s LEFT JOIN dispatches d ON d.sale_id = s.id";
+const FROM: &str = "FROM sales s LEFT JOIN dispatches d ON d.sale_id = s.id \
+     LEFT JOIN shifts sh ON sh.id = s.shift_id";
 
 fn decode(row: &rusqlite::Row<'_>) -> Result<SaleRecord> {
     let r = RowReader::new(row, "sales", "id")?;
@@ -99,6 +102,11 @@ fn decode(row: &rusqlite::Row<'_>) -> Result<SaleRecord> {
         completed_at: r.time("completed_at")?,
         status: r.named("status", SaleStatus::parse)?,
         preference_id: r.opt_text("preference_id")?,
+        shift: match (r.get::<Option<i64>>("shift_id")?, r.opt_text("shift_code")?) {
+            (Some(id), Some(code)) => Some(crate::sale::ShiftTag { id, code }),
+            _ => None,
+        },
+        price_set: r.get("price_set_id")?,
     };
     Ok(SaleRecord {
         sale,
@@ -130,6 +138,11 @@ fn query(
 /// One sale with its bookkeeping.
 pub(crate) fn record(conn: &Connection, id: SaleId) -> Result<Option<SaleRecord>> {
     Ok(query(conn, "WHERE s.id = ?1", [id])?.pop())
+}
+
+/// The sales journaled during a shift, oldest first.
+pub(crate) fn for_shift(conn: &Connection, shift: i64) -> Result<Vec<SaleRecord>> {
+    query(conn, "WHERE s.shift_id = ?1 ORDER BY s.id", [shift])
 }
 
 /// One sale.
@@ -307,8 +320,9 @@ pub(crate) fn complete_in(
     tx.execute(
         "INSERT INTO sales (external_reference, transaction_id, invoice_number, position, nozzle,
              grade, volume, amount, unit_price, attendant, completed_at, status,
-             created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'ready', ?12, ?12)",
+             created_at, updated_at, price_set_id, shift_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'ready', ?12, ?12, ?13,
+             (SELECT id FROM shifts WHERE closed_at IS NULL))",
         params![
             identity.external_reference,
             identity.transaction_id,
@@ -322,6 +336,7 @@ pub(crate) fn complete_in(
             attendant,
             time_text(new.completed_at),
             now_text,
+            new.price_set,
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -348,6 +363,7 @@ pub(crate) fn complete_in(
                 "amount": decimal_text(new.amount.value()),
                 "unit_price": decimal_text(new.unit_price.value()),
                 "completed_at": new.completed_at.to_string(),
+                "price_set": new.price_set,
             }),
         },
     )?;

@@ -50,6 +50,21 @@
 //! - `audit`: append-only trail of admin actions (who, role, from where, when, what,
 //!   outcome); triggers forbid UPDATE and DELETE.
 //! - an index over unverified notifications (hints) by arrival, for pruning them.
+//!
+//! Shifts step (`V_SHIFTS`):
+//! - `shifts`: one row per shift, with who opened and closed it and the totalizers of
+//!   every nozzle read at open and at close (JSON lists of
+//!   `{"position", "nozzle", "volume", "amount", "error"}`). At most one open shift
+//!   (partial unique index).
+//! - `sales.shift_id`: the shift open when the sale was journaled (set by the insert
+//!   itself, so a sale and its shift can never disagree).
+//!
+//! Price step (`V_PRICE_SETS`):
+//! - `price_sets`: grade prices a manager set (`prices` JSON `{"<grade id>": "1450.00"}`),
+//!   effective at `effective_at`; `activated_at` once they became the station's prices.
+//! - `price_set_pumps`: per price set and position, when the prices were sent to the pump
+//!   and when the pump confirmed them.
+//! - `sales.price_set_id`: the price set the pump had confirmed when it dispensed the sale.
 
 use std::time::Duration;
 
@@ -62,13 +77,58 @@ use super::error::{JournalError, Result};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema steps, in order. Index i brings `user_version` from i to i + 1.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V_DISPATCH_EVIDENCE, V_ACCESS];
+pub const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V_DISPATCH_EVIDENCE,
+    V_ACCESS,
+    V_SHIFTS,
+    V_PRICE_SETS,
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     // The list is a compile-time constant of a handful of steps.
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
+
+const V_SHIFTS: &str = r#"
+CREATE TABLE shifts (
+    id           INTEGER PRIMARY KEY,
+    code         TEXT NOT NULL CHECK (length(code) = 1),
+    opened_at    TEXT NOT NULL,
+    opened_by    TEXT NOT NULL,
+    open_totals  TEXT NOT NULL CHECK (json_valid(open_totals)),
+    closed_at    TEXT,
+    closed_by    TEXT,
+    close_totals TEXT CHECK (close_totals IS NULL OR json_valid(close_totals)),
+    CHECK ((closed_at IS NULL) = (closed_by IS NULL)),
+    CHECK ((closed_at IS NULL) = (close_totals IS NULL))
+) STRICT;
+CREATE UNIQUE INDEX shifts_one_open ON shifts ((closed_at IS NULL)) WHERE closed_at IS NULL;
+ALTER TABLE sales ADD COLUMN shift_id INTEGER REFERENCES shifts (id);
+CREATE INDEX sales_by_shift ON sales (shift_id, id) WHERE shift_id IS NOT NULL;
+"#;
+
+const V_PRICE_SETS: &str = r#"
+CREATE TABLE price_sets (
+    id           INTEGER PRIMARY KEY,
+    prices       TEXT NOT NULL CHECK (json_valid(prices)),
+    effective_at TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    activated_at TEXT
+) STRICT;
+CREATE TABLE price_set_pumps (
+    price_set_id INTEGER NOT NULL REFERENCES price_sets (id),
+    position     INTEGER NOT NULL CHECK (position > 0),
+    sent_at      TEXT,
+    confirmed_at TEXT,
+    last_error   TEXT,
+    PRIMARY KEY (price_set_id, position)
+) STRICT;
+ALTER TABLE sales ADD COLUMN price_set_id INTEGER REFERENCES price_sets (id);
+"#;
 
 const V_DISPATCH_EVIDENCE: &str = r#"
 ALTER TABLE dispatches ADD COLUMN stage TEXT NOT NULL DEFAULT 'requested'

@@ -44,6 +44,7 @@ fn completed(position: u16, amount: &str) -> CompletedSale {
         unit_price: UnitPrice::new(dec("800.00")),
         attendant: None,
         completed_at: ts("2026-11-22T13:40:49Z"),
+        price_set: None,
     }
 }
 
@@ -1159,4 +1160,131 @@ fn closure(reason: &str) -> crate::journal::DispatchClosure {
         refused: false,
         by: None,
     }
+}
+
+fn totals(position: u16, volume: &str) -> NozzleTotals {
+    NozzleTotals {
+        position: PositionId(position),
+        nozzle: NozzleId(1),
+        grade: Some(GradeId(2)),
+        volume: Some(Volume::new(dec(volume))),
+        amount: None,
+        error: None,
+    }
+}
+
+#[tokio::test]
+async fn one_shift_at_a_time_and_its_sales_carry_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = open(&dir).await;
+    let before = journal
+        .complete_sale(completed(3, "100.00"))
+        .await
+        .expect("sale");
+    assert_eq!(before.shift, None, "no shift open yet");
+    let shift = journal
+        .open_shift(NewShift {
+            code: "2".to_owned(),
+            at: ts("2026-12-03T09:00:00Z"),
+            by: "attendant:7".to_owned(),
+            totals: vec![totals(3, "100.00")],
+        })
+        .await
+        .expect("opens");
+    let again = journal
+        .open_shift(NewShift {
+            code: "3".to_owned(),
+            at: ts("2026-12-03T09:01:00Z"),
+            by: "attendant:7".to_owned(),
+            totals: Vec::new(),
+        })
+        .await;
+    assert!(matches!(again, Err(JournalError::ShiftOpen(id)) if id == shift.id));
+    let during = journal
+        .complete_sale(completed(3, "200.00"))
+        .await
+        .expect("sale");
+    assert_eq!(
+        during.shift,
+        Some(crate::sale::ShiftTag {
+            id: shift.id,
+            code: "2".to_owned()
+        })
+    );
+    let closed = journal
+        .close_shift(
+            ts("2026-12-03T17:00:00Z"),
+            "manager:ana".to_owned(),
+            vec![totals(3, "110.00")],
+        )
+        .await
+        .expect("closes");
+    assert_eq!(closed.open_totals, vec![totals(3, "100.00")]);
+    assert_eq!(closed.close_totals, Some(vec![totals(3, "110.00")]));
+    assert!(matches!(
+        journal
+            .close_shift(ts("2026-12-03T17:01:00Z"), "x".to_owned(), Vec::new())
+            .await,
+        Err(JournalError::NoShiftOpen)
+    ));
+    let sales = journal.shift_sales(shift.id).await.expect("sales");
+    assert_eq!(
+        sales.iter().map(|r| r.sale.id).collect::<Vec<_>>(),
+        vec![during.id]
+    );
+    assert_eq!(
+        journal
+            .shifts_opened_since(ts("2026-12-03T00:00:00Z"))
+            .await
+            .expect("count"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_price_set_records_activation_and_each_pumps_confirmation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = open(&dir).await;
+    let set = journal
+        .add_price_set(NewPriceSet {
+            prices: [(GradeId(2), UnitPrice::new(dec("1500.00")))].into(),
+            effective_at: ts("2026-12-04T09:00:00Z"),
+            created_by: "manager:ana".to_owned(),
+        })
+        .await
+        .expect("recorded");
+    assert_eq!(set.activated_at, None);
+    journal
+        .activate_price_set(set.id, ts("2026-12-04T09:00:00Z"))
+        .await
+        .expect("activated");
+    let at = ts("2026-12-04T09:00:01Z");
+    for step in [
+        PumpStep::Sent,
+        PumpStep::Failed("NoAnswer".to_owned()),
+        PumpStep::Confirmed,
+    ] {
+        journal
+            .price_set_pump_step(set.id, PositionId(3), at, step)
+            .await
+            .expect("step");
+    }
+    let mut new = completed(3, "300.00");
+    new.price_set = Some(set.id);
+    let sale = journal.complete_sale(new).await.expect("sale");
+    assert_eq!(sale.price_set, Some(set.id));
+    let sets = journal.price_sets().await.expect("sets");
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].activated_at, Some(ts("2026-12-04T09:00:00Z")));
+    assert_eq!(
+        sets[0].prices.get(&GradeId(2)),
+        Some(&UnitPrice::new(dec("1500.00")))
+    );
+    let pump = &sets[0].pumps[0];
+    assert_eq!((pump.sent_at, pump.confirmed_at), (Some(at), Some(at)));
+    assert_eq!(pump.last_error, None, "confirmation clears the failure");
+    assert!(matches!(
+        journal.activate_price_set(99, at).await,
+        Err(JournalError::PriceSetNotFound(99))
+    ));
 }

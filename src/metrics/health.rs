@@ -225,6 +225,7 @@ mod tests {
                 .into_iter()
                 .map(|p| (p.setup.position, p))
                 .collect(),
+            ..Snapshot::default()
         }
     }
 

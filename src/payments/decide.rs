@@ -196,6 +196,8 @@ mod tests {
                 completed_at: jiff::Timestamp::UNIX_EPOCH,
                 status,
                 preference_id: None,
+                shift: None,
+                price_set: None,
             },
             dispatch: None,
             served_count: 1,

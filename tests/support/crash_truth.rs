@@ -10,13 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use pump_protocols::dart::{DartPumpView, DartSimulator, DartStatus};
-use pump_protocols::{
-    BusAddress, Decimals, LineSimulator, NozzleId, SimAction, SimPumpView, SubmitError, UnitPrice,
-};
+use pump_protocols::{BusAddress, LineSimulator, NozzleId, SimAction, SimPumpView, SubmitError};
 use rust_decimal::Decimal;
 use tokio::sync::watch;
-
-use forecourtd::protocols::{DEMO_PRICE_INFINIA, DEMO_PRICE_SUPER};
 
 /// One filling a simulated pump completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,14 +88,7 @@ pub struct RecordingSimulator {
 impl RecordingSimulator {
     /// `pumps` pumps from address 0x50 and the handle to their truth.
     pub fn demo(pumps: u8) -> (RecordingSimulator, Truth) {
-        let price = |text: &str| UnitPrice::new(text.parse::<Decimal>().expect("demo price"));
-        let nozzles = [
-            (NozzleId(1), price(DEMO_PRICE_SUPER)),
-            (NozzleId(2), price(DEMO_PRICE_INFINIA)),
-        ];
-        let inner =
-            DartSimulator::with_pumps(pumps, BusAddress(0x50), Decimals::default(), &nozzles)
-                .expect("simulated pumps");
+        let inner = forecourtd::protocols::demo_dart(pumps).expect("simulated pumps");
         let addresses: Vec<BusAddress> = (0..pumps).map(|i| BusAddress(0x50 + i)).collect();
         let views: Vec<DartPumpView> = addresses
             .iter()

@@ -538,6 +538,7 @@ impl ChildDaemon {
     }
 }
 
+pub mod bypass;
 pub mod crash;
 pub mod crash_cars;
 pub mod crash_check;

@@ -1,4 +1,4 @@
-//! Validation of `[admin]` and of the public listener's trusted proxies.
+//! Validation of `[admin]`, `[shifts]` and of the public listener's trusted proxies.
 //!
 //! Owns the rules that keep the admin listener off untrusted networks without TLS: a
 //! listener that is not on loopback and has no certificate is warned about.
@@ -6,9 +6,28 @@
 use std::net::IpAddr;
 
 use super::{resolve, Context, Report};
-use crate::config::admin::{Admin, AdminTls, MetricsSetting};
-use crate::config::raw::RawAdmin;
+use crate::access::Role;
+use crate::config::admin::{Admin, AdminTls, MetricsSetting, Shifts};
+use crate::config::raw::{RawAdmin, RawShifts};
 use crate::config::Listen;
+
+/// `[shifts]`.
+pub(super) fn shifts(r: &mut Report, s: RawShifts) -> Option<Shifts> {
+    let mut shifts = Shifts::default();
+    if let Some(text) = s.open_close {
+        match Role::parse(&text) {
+            Some(role) => shifts.open_close = role,
+            None => {
+                r.error(
+                    "shifts.open_close",
+                    format!("must be \"attendant\" or \"manager\", got {text:?}"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(shifts)
+}
 
 /// `[admin]`.
 pub(super) fn admin(r: &mut Report, a: RawAdmin, ctx: &Context<'_>) -> Option<Admin> {

@@ -49,7 +49,8 @@
 //! `1 + retries` times, then the command fails as a whole ([`CommandFailure::NoAnswer`] or
 //! [`CommandFailure::Rejected`]); an authorize whose preset block failed is never sent.
 //! Authorize and stop have no reply: their effect shows in later statuses, as with
-//! DART's ACK. Events: status nibbles → `StatusChanged` on change (see
+//! DART's ACK. A price change whose last data block the pump took is reported
+//! `CommandAccepted` (the daemon confirms a pump's new prices by it). Events: status nibbles → `StatusChanged` on change (see
 //! [`super::state_to_model`]); call or busy → `NozzleUp`, idle or end of sale →
 //! `NozzleDown` (nozzle 0 unless the dispatch was limited to one grade or the pump has
 //! one: the loop does not say which nozzle is out); real-time money → `Filling`; a
@@ -403,7 +404,9 @@ impl GilbarcoMaster {
                 let user = op == Op::Poll { user: true };
                 let (pump, mut sink) = split!(self, p, now);
                 pump.on_state(r.state, user, &mut sink);
-                if op == Op::Confirm || user {
+                if op == Op::Confirm {
+                    pump.block_taken(&mut sink);
+                } else if user {
                     pump.action_done();
                 }
             }

@@ -256,6 +256,21 @@ impl PumpLink {
         }
     }
 
+    /// The pump took the data block the head job sent. A price change whose last block
+    /// was taken is reported accepted: the loop has no other acknowledgement of it, and
+    /// the daemon confirms a pump's new prices by it.
+    pub(super) fn block_taken(&mut self, sink: &mut Sink<'_>) {
+        let finishing = self
+            .jobs
+            .front()
+            .filter(|job| job.actions.len() == 1)
+            .map(|job| job.command.clone());
+        self.action_done();
+        if let Some(command @ PumpCommand::SetPrices(_)) = finishing {
+            self.emit(sink, PumpEventKind::CommandAccepted { command });
+        }
+    }
+
     /// An attempt of `op` failed; after `retries` more the command (or the sale read)
     /// fails for good. True when it is tried again.
     pub(super) fn attempt_failed(
