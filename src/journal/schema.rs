@@ -50,6 +50,12 @@
 //! - `audit`: append-only trail of admin actions (who, role, from where, when, what,
 //!   outcome); triggers forbid UPDATE and DELETE.
 //! - an index over unverified notifications (hints) by arrival, for pruning them.
+//!
+//! Outbox step (`V_OUTBOX`):
+//! - `outbox`: every business event for headquarters, written in the transaction of its
+//!   change (see `outbox`): `seq` (AUTOINCREMENT, the station's order, never reused),
+//!   unique `event_id`, `kind`, `subject`, JSON `payload`, `created_at`, and `sent_at`
+//!   once JetStream acknowledged it. Sent rows are pruned after the retention.
 
 use std::time::Duration;
 
@@ -62,13 +68,28 @@ use super::error::{JournalError, Result};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema steps, in order. Index i brings `user_version` from i to i + 1.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V_DISPATCH_EVIDENCE, V_ACCESS];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V_DISPATCH_EVIDENCE, V_ACCESS, V_OUTBOX];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     // The list is a compile-time constant of a handful of steps.
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
+
+const V_OUTBOX: &str = r#"
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id   TEXT NOT NULL UNIQUE,
+    kind       TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64
+                                    AND kind NOT GLOB '*[^a-z0-9_]*'),
+    subject    TEXT NOT NULL,
+    payload    TEXT NOT NULL CHECK (json_valid(payload)),
+    created_at TEXT NOT NULL,
+    sent_at    TEXT
+) STRICT;
+CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+"#;
 
 const V_DISPATCH_EVIDENCE: &str = r#"
 ALTER TABLE dispatches ADD COLUMN stage TEXT NOT NULL DEFAULT 'requested'
