@@ -11,6 +11,7 @@
 //! endpoint in [`mercadopago`]; this file holds the shared helpers and the rest.
 
 mod access;
+mod chain;
 mod forecourt;
 mod mercadopago;
 mod protocol;
@@ -253,6 +254,14 @@ pub(crate) fn validate(
         access::listener_warnings(&mut r, admin, listen);
     }
 
+    let chain = raw
+        .chain
+        .and_then(|part| r.parsed(part, "chain"))
+        .and_then(|c| {
+            let store_id = station.as_ref().map(|s| s.store_id.as_str());
+            chain::chain(&mut r, c, store_id, ctx)
+        });
+
     if !r.errors.is_empty() {
         return Err(r.errors);
     }
@@ -273,6 +282,7 @@ pub(crate) fn validate(
             Some(logging),
         ) => Ok(Config {
             admin: admin.unwrap_or_default(),
+            chain,
             station,
             mercadopago,
             order_endpoint,

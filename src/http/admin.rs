@@ -41,6 +41,7 @@ use crate::access::sessions::Sessions;
 use crate::access::throttle::Throttle;
 use crate::access::tokens::TokenChecker;
 use crate::access::Role;
+use crate::chain::publisher::ChainStatus;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
 use crate::journal::Journal;
@@ -63,6 +64,8 @@ pub struct AdminContext {
     pub pos_plans: Arc<Result<Vec<PosPlan>, String>>,
     /// Identities, sessions and the gate.
     pub access: Arc<AccessState>,
+    /// The chain uplink's status, when `[chain]` is configured.
+    pub chain: Option<ChainStatus>,
 }
 
 /// The admin listener's access state.
@@ -159,7 +162,21 @@ async fn status(call: Call) -> Result<HttpResponse, ApiError> {
         || json!({ "configured": false }),
         |p| p.client.health().snapshot().to_json(),
     );
-    ok(json!({ "mercadopago": mercadopago }))
+    // The outbox fills whether or not the uplink is configured; its size is shown anyway.
+    let backlog = call
+        .context
+        .journal
+        .outbox_backlog()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
+    let mut chain = call
+        .context
+        .chain
+        .as_ref()
+        .map_or_else(|| json!({}), ChainStatus::to_json);
+    chain["configured"] = json!(call.context.chain.is_some());
+    chain["backlog"] = json!(backlog);
+    ok(json!({ "mercadopago": mercadopago, "chain": chain }))
 }
 
 /// The position number of a `/api/positions/{n}/…` route.

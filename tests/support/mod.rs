@@ -540,3 +540,4 @@ pub mod crash_cars;
 pub mod crash_check;
 pub mod crash_truth;
 pub mod payments;
+pub mod servers;
