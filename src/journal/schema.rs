@@ -55,7 +55,8 @@
 //! - `outbox`: every business event for headquarters, written in the transaction of its
 //!   change (see `outbox`): `seq` (AUTOINCREMENT, the station's order, never reused),
 //!   unique `event_id`, `kind`, `subject`, JSON `payload`, `created_at`, and `sent_at`
-//!   once JetStream acknowledged it. Sent rows are pruned after the retention.
+//!   once JetStream acknowledged it. Sent rows are pruned after the retention. The step
+//!   copies the existing `events` and `audit` rows into it, in time order.
 
 use std::time::Duration;
 
@@ -89,6 +90,27 @@ CREATE TABLE outbox (
 ) STRICT;
 CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+-- The history so far becomes the first outbox rows, in time order, so headquarters
+-- receives the station's past too (their ids are random, not time-ordered).
+INSERT INTO outbox (event_id, kind, subject, payload, created_at)
+SELECT lower(hex(randomblob(16))), kind, subject, payload, at FROM (
+    SELECT at, 0 AS source, id, kind,
+           CASE WHEN sale_id IS NOT NULL THEN 'sale:' || sale_id
+                WHEN position IS NOT NULL THEN 'position:' || position
+                ELSE 'station' END AS subject,
+           json_object('event', id, 'sale', sale_id, 'position', position,
+                       'detail', json(detail), 'schema', 1) AS payload
+    FROM events
+    WHERE length(kind) BETWEEN 1 AND 64 AND kind NOT GLOB '*[^a-z0-9_]*'
+    UNION ALL
+    SELECT at, 1, id, 'audit', 'action:' || action,
+           json_object('audit', id, 'at', at, 'actor', actor, 'role', role,
+                       'source', source, 'method', method, 'path', path,
+                       'action', action, 'status', status, 'outcome', outcome,
+                       'detail', json(detail), 'schema', 1)
+    FROM audit
+)
+ORDER BY at, source, id;
 "#;
 
 const V_DISPATCH_EVIDENCE: &str = r#"
@@ -401,6 +423,47 @@ mod tests {
             )
             .expect("schema readable");
         assert_eq!(t_exists, 0, "the failed step must be rolled back whole");
+    }
+
+    #[test]
+    fn the_outbox_step_copies_the_history_in_time_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("j.sqlite")).expect("open");
+        let before = MIGRATIONS
+            .iter()
+            .position(|step| *step == V_OUTBOX)
+            .expect("V_OUTBOX is a step");
+        let older = MIGRATIONS.get(..before).expect("earlier steps");
+        migrate_with(&mut conn, older).expect("older schema");
+        conn.execute_batch(
+            "INSERT INTO audit (at, actor, role, source, method, path, action, status, outcome)
+                 VALUES ('2026-11-22T10:00:00.000000000Z', 'manager:ana', 'manager',
+                         '127.0.0.1', 'POST', '/api/users', 'user.add', 200, 'ok');
+             INSERT INTO events (at, position, kind, detail)
+                 VALUES ('2026-11-22T09:00:00.000000000Z', 3, 'pump_offline', '{\"a\":1}');",
+        )
+        .expect("history");
+        migrate(&mut conn).expect("migrate");
+        let mut stmt = conn
+            .prepare("SELECT kind, subject, payload FROM outbox ORDER BY seq")
+            .expect("query");
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<std::result::Result<_, _>>()
+            .expect("outbox rows");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].0.as_str(), rows[0].1.as_str()),
+            ("pump_offline", "position:3")
+        );
+        assert_eq!(
+            (rows[1].0.as_str(), rows[1].1.as_str()),
+            ("audit", "action:user.add")
+        );
+        let first: serde_json::Value = serde_json::from_str(&rows[0].2).expect("JSON");
+        assert_eq!(first["schema"], serde_json::json!(1));
+        assert_eq!(first["detail"]["a"], serde_json::json!(1));
     }
 
     #[test]
