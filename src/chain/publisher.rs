@@ -170,7 +170,7 @@ impl Publisher {
             tls_required: self.settings.tls_required,
         };
         let client = connect(&nats, &format!("forecourtd {}", self.settings.store)).await?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         self.ensure_stream(&js).await?;
         self.status.update(|s| {
             s.connected = true;
@@ -182,6 +182,10 @@ impl Publisher {
         loop {
             let sent = self.round(&js).await?;
             *backoff = Backoff::new();
+            // An idle uplink publishes nothing that could fail; the client's own state
+            // tells whether the link is up meanwhile.
+            let up = client.connection_state() == async_nats::connection::State::Connected;
+            self.status.update(|s| s.connected = up);
             if sent == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
