@@ -31,6 +31,7 @@ use crate::access::sessions::{SessionSettings, Sessions};
 use crate::access::throttle::Throttle;
 use crate::access::tokens::{self, TokenChecker};
 use crate::access::Role;
+use crate::chain::publisher::{ChainStatus, Publisher};
 use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
 use crate::forecourt::{Forecourt, ForecourtHandle};
@@ -498,6 +499,20 @@ impl Daemon {
             }
             .run(payment_shutdown.clone()),
         );
+        let chain_status = config.chain().map(|settings| {
+            let status = ChainStatus::default();
+            supervisor.spawn(
+                &payment_tasks,
+                "chain publisher",
+                Publisher {
+                    journal: journal.clone(),
+                    settings: settings.clone(),
+                    status: status.clone(),
+                }
+                .run(payment_shutdown.clone()),
+            );
+            status
+        });
         payment_tasks.close();
         let http_shutdown = CancellationToken::new();
         let http_tasks = TaskTracker::new();
@@ -557,6 +572,7 @@ impl Daemon {
                         .collect(),
                 }),
                 clock,
+                chain: chain_status,
             },
         });
         supervisor.spawn(

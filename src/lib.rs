@@ -9,6 +9,7 @@
 pub mod access;
 pub mod admin_client;
 pub mod app;
+pub mod chain;
 pub mod cli_access;
 pub mod cli_station;
 pub mod clock;

@@ -190,6 +190,9 @@ enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// Headquarters: load every station's events from JetStream into PostgreSQL,
+    /// exactly once (docs/chain.md).
+    HqSink(forecourtd::chain::hq_sink::HqSinkArgs),
     /// A local stand-in for the Mercado Pago API and app, for tests and the demo.
     Sandbox(forecourtd::lab::sandbox::SandboxArgs),
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
@@ -405,6 +408,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_BAD_CONFIG)
             }
         },
+        Command::HqSink(args) => run_async(hq_sink(args)),
         Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(simulate::simulate(args)),
         Command::Demo(args) => run_async(demo::demo(args)),
@@ -535,14 +539,35 @@ async fn run_daemon(
     exit
 }
 
-async fn sandbox(args: forecourtd::lab::sandbox::SandboxArgs) -> ExitCode {
-    telemetry::init(LogFormat::Human, "info");
+/// A token cancelled at SIGINT or SIGTERM (for the foreground tools).
+fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stopper = shutdown.clone();
     tokio::spawn(async move {
         signals::wait_for_signal().await;
         stopper.cancel();
     });
+    shutdown
+}
+
+async fn hq_sink(args: forecourtd::chain::hq_sink::HqSinkArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human, "info");
+    let shutdown = shutdown_on_signal();
+    match forecourtd::chain::hq_sink::run(args.settings(), shutdown).await {
+        Ok(loaded) => {
+            tracing::info!(loaded, "hq-sink stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hq-sink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sandbox(args: forecourtd::lab::sandbox::SandboxArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human, "info");
+    let shutdown = shutdown_on_signal();
     match forecourtd::lab::sandbox::run_sandbox_command(args, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1185,3 +1185,43 @@ fn a_station_with_dart_and_gilbarco_lines() {
         forecourtd::protocols::build_master(line).unwrap_or_else(|e| panic!("{}: {e}", line.name));
     }
 }
+
+#[test]
+fn the_chain_uplink_is_off_by_default_and_checked_when_configured() {
+    assert!(
+        loaded(EXAMPLE).chain().is_none(),
+        "off unless [chain] is given"
+    );
+    let on = loaded(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"tls://hq.example.invalid:4222\"\n"
+    ));
+    let chain = on.chain().expect("configured");
+    assert_eq!(
+        chain.store,
+        on.station().store_id,
+        "the store id by default"
+    );
+    assert_eq!(chain.stream, "FORECOURT");
+    assert!(chain.tls_required, "a tls:// URL requires TLS");
+    let off = loaded(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"nats://hq:4222\"\nenabled = false\n"
+    ));
+    assert!(off.chain().is_none());
+
+    let bad = issues(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"http://hq\"\nstore = \"a.b\"\n"
+    ));
+    assert!(
+        bad.iter().any(|i| i.starts_with("chain.nats_url:")),
+        "{bad:?}"
+    );
+    let bad = issues(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"nats://hq:4222\"\nstore = \"a.b\"\n"
+    ));
+    assert!(bad.iter().any(|i| i.starts_with("chain.store:")), "{bad:?}");
+    let missing = issues(&format!("{EXAMPLE}\n[chain]\nstore = \"S1\"\n"));
+    assert!(
+        missing.iter().any(|i| i.starts_with("chain.nats_url:")),
+        "{missing:?}"
+    );
+}

@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod chain;
 mod config;
 mod console;
 mod crash_safety;

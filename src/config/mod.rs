@@ -17,6 +17,7 @@
 //! [`EXAMPLE`] is `config.example.toml`, compiled in; it documents every option.
 
 mod admin;
+mod chain;
 pub mod raw;
 mod secret;
 mod validate;
@@ -31,6 +32,12 @@ use std::time::Duration;
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, PumpSetup, UnitPrice};
 
 pub use admin::{Admin, AdminTls, Console, MetricsSetting, Shifts};
+pub use chain::{valid_token, Chain};
+
+/// The stream name used when `[chain].stream` (or `hq-sink --stream`) is not given.
+pub const fn chain_default_stream() -> &'static str {
+    chain::DEFAULT_STREAM
+}
 pub use secret::Secret;
 
 /// `config.example.toml`, every option with its documentation. Valid as it stands.
@@ -505,6 +512,7 @@ pub struct Config {
     admin: Admin,
     console: Console,
     shifts: Shifts,
+    chain: Option<Chain>,
     /// Position → (line index, pump index).
     positions: BTreeMap<PositionId, (usize, usize)>,
     warnings: Vec<ConfigIssue>,
@@ -572,6 +580,11 @@ impl Config {
     /// `[logging]`.
     pub fn logging(&self) -> &Logging {
         &self.logging
+    }
+
+    /// `[chain]`, when the uplink to headquarters is configured and enabled.
+    pub fn chain(&self) -> Option<&Chain> {
+        self.chain.as_ref()
     }
 
     /// `[loyalty]`, when configured.

@@ -143,6 +143,8 @@ pub struct RawConfig {
     pub console: Option<Lenient<RawConsole>>,
     /// `[shifts]`.
     pub shifts: Option<Lenient<RawShifts>>,
+    /// `[chain]`.
+    pub chain: Option<Lenient<RawChain>>,
 }
 
 /// `[console]`: what the web console warns about.
@@ -159,6 +161,26 @@ pub struct RawConsole {
 pub struct RawShifts {
     /// `attendant` or `manager`.
     pub open_close: Option<String>,
+}
+
+/// `[chain]`: the uplink to headquarters' NATS JetStream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChain {
+    /// Publish the outbox (default true when the section is present).
+    pub enabled: Option<bool>,
+    /// `nats://host:port` or `tls://host:port`.
+    pub nats_url: Option<String>,
+    /// The station's name in subjects; default `station.store_id`.
+    pub store: Option<String>,
+    /// JetStream stream name.
+    pub stream: Option<String>,
+    /// NATS credentials file (JWT and NKey seed).
+    pub credentials_file: Option<String>,
+    /// PEM file of the CA that signs the server's certificate.
+    pub tls_ca_file: Option<String>,
+    /// Refuse a connection without TLS.
+    pub tls_required: Option<bool>,
 }
 
 /// `[admin]`: access to the admin listener.

@@ -11,6 +11,7 @@
 //! endpoint in [`mercadopago`]; this file holds the shared helpers and the rest.
 
 mod access;
+mod chain;
 mod forecourt;
 mod mercadopago;
 mod protocol;
@@ -266,6 +267,14 @@ pub(crate) fn validate(
         })
     });
 
+    let chain = raw
+        .chain
+        .and_then(|part| r.parsed(part, "chain"))
+        .and_then(|c| {
+            let store_id = station.as_ref().map(|s| s.store_id.as_str());
+            chain::chain(&mut r, c, store_id, ctx)
+        });
+
     if !r.errors.is_empty() {
         return Err(r.errors);
     }
@@ -288,6 +297,7 @@ pub(crate) fn validate(
             admin: admin.unwrap_or_default(),
             console: console.unwrap_or_default(),
             shifts: shifts.unwrap_or_default(),
+            chain,
             station,
             mercadopago,
             order_endpoint,

@@ -48,6 +48,7 @@ use crate::access::sessions::Sessions;
 use crate::access::throttle::Throttle;
 use crate::access::tokens::TokenChecker;
 use crate::access::Role;
+use crate::chain::publisher::ChainStatus;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
 use crate::journal::Journal;
@@ -80,6 +81,8 @@ pub struct AdminContext {
     pub station: Arc<StationInfo>,
     /// The wall clock (shift times, price schedules).
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// The chain uplink's status, when `[chain]` is configured.
+    pub chain: Option<ChainStatus>,
 }
 
 /// Station facts from the configuration, for shifts and prices.
@@ -226,7 +229,21 @@ async fn status(call: Call) -> Result<HttpResponse, ApiError> {
         || json!({ "configured": false }),
         |p| p.client.health().snapshot().to_json(),
     );
-    ok(json!({ "mercadopago": mercadopago }))
+    // The outbox fills whether or not the uplink is configured; its size is shown anyway.
+    let backlog = call
+        .context
+        .journal
+        .outbox_backlog()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
+    let mut chain = call
+        .context
+        .chain
+        .as_ref()
+        .map_or_else(|| json!({}), ChainStatus::to_json);
+    chain["configured"] = json!(call.context.chain.is_some());
+    chain["backlog"] = json!(backlog);
+    ok(json!({ "mercadopago": mercadopago, "chain": chain }))
 }
 
 /// The position number of a `/api/positions/{n}/…` route.

@@ -3,13 +3,15 @@
 //! Owns the append-only `audit` table: one row per state-changing admin request (and per
 //! sign-in attempt) with who, in which role, from where, when, what and how it ended.
 //! Triggers forbid changing or deleting a row. What goes into `detail` is decided by the
-//! caller, which leaves secrets out; this module only stores and lists.
+//! caller, which leaves secrets out; this module only stores and lists. Each row is also
+//! an outbox event for headquarters, written in the same transaction.
 
 use jiff::Timestamp;
 use rusqlite::{params, Connection};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::error::{JournalError, Result};
+use super::outbox;
 use super::row::{time_text, RowReader};
 
 /// How an audited request ended.
@@ -88,7 +90,8 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
-/// Appends an entry.
+/// Appends an entry and its outbox event (kind [`outbox::AUDIT_KIND`]); `conn` must be an
+/// open transaction so the two rows commit together.
 pub(crate) fn append(conn: &Connection, entry: &AuditEntry) -> Result<i64> {
     conn.execute(
         "INSERT INTO audit (at, actor, role, source, method, path, action, status, outcome,
@@ -107,7 +110,27 @@ pub(crate) fn append(conn: &Connection, entry: &AuditEntry) -> Result<i64> {
             entry.detail.to_string()
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    outbox::record(
+        conn,
+        entry.at,
+        outbox::AUDIT_KIND,
+        &format!("action:{}", entry.action),
+        json!({
+            "audit": id,
+            "at": entry.at.to_string(),
+            "actor": entry.actor,
+            "role": entry.role,
+            "source": entry.source,
+            "method": entry.method,
+            "path": entry.path,
+            "action": entry.action,
+            "status": entry.status,
+            "outcome": entry.outcome.as_str(),
+            "detail": entry.detail,
+        }),
+    )?;
+    Ok(id)
 }
 
 /// The newest `limit` rows older than `before` (all when `None`), newest first.

@@ -35,6 +35,10 @@ pub enum JournalError {
     /// SQLite refused to open the file in WAL mode (e.g. a network filesystem).
     #[error("journal could not switch to WAL mode (got {0:?})")]
     NoWal(String),
+    /// An outbox event kind that is not 1 to 64 of `[a-z0-9_]` (it becomes a NATS
+    /// subject token); nothing was changed.
+    #[error("invalid outbox event kind {0:?}: expected 1 to 64 of [a-z0-9_]")]
+    InvalidEventKind(String),
     /// An SQLite error.
     #[error("journal database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -3,15 +3,18 @@
 //! Owns the `events` table: every state change of a dispatch, sale, payment or refund
 //! writes one row in the same transaction as the change. Rows are never updated or
 //! deleted (triggers refuse it). `detail` is a JSON object; decimals in it are strings.
+//! Each event is also written to the outbox ([`super::outbox`]) in the same transaction,
+//! as `{"sale", "position", "detail"}` under the same kind.
 
 use jiff::Timestamp;
 use pump_protocols::PositionId;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::sale::SaleId;
 
 use super::error::{JournalError, Result};
+use super::outbox;
 use super::row::{time_text, RowReader};
 
 /// Journal row id of an event.
@@ -79,7 +82,8 @@ pub struct Event {
     pub detail: Value,
 }
 
-/// Appends one event at `at`; callers inside a transaction pass the transaction.
+/// Appends one event at `at`, and its outbox row; `conn` must be the open transaction of
+/// the change (a bare connection would commit the two rows separately).
 pub(crate) fn append(conn: &Connection, at: Timestamp, event: &NewEvent) -> Result<EventId> {
     let detail = serde_json::to_string(&event.detail).map_err(|e| JournalError::InvalidJson {
         what: "event detail",
@@ -95,7 +99,25 @@ pub(crate) fn append(conn: &Connection, at: Timestamp, event: &NewEvent) -> Resu
             detail
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    let subject = match (event.sale, event.position) {
+        (Some(sale), _) => format!("sale:{sale}"),
+        (None, Some(position)) => format!("position:{}", position.0),
+        (None, None) => "station".to_owned(),
+    };
+    outbox::record(
+        conn,
+        at,
+        &event.kind,
+        &subject,
+        json!({
+            "event": id,
+            "sale": event.sale,
+            "position": event.position.map(|p| p.0),
+            "detail": event.detail,
+        }),
+    )?;
+    Ok(id)
 }
 
 const COLUMNS: &str = "id, at, sale_id, position, kind, detail";

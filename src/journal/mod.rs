@@ -20,6 +20,7 @@
 //! Files: [`schema`] (pragmas, migrations), [`identity`] (invoice/reference formats),
 //! [`sales`], [`dispatches`], [`events`], [`notifications`] (with [`hints`] for the
 //! unverified ones), [`payments`] (with refunds), [`users`] and [`audit`] (access),
+//! [`outbox`] (events for headquarters, written with every change above),
 //! `row` (value formats and typed decoding), [`error`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -44,6 +45,7 @@ pub mod hints;
 pub mod identity;
 pub mod maintenance;
 pub mod notifications;
+pub mod outbox;
 pub mod payments;
 pub mod pos;
 pub mod prices;
@@ -54,6 +56,8 @@ pub mod schema;
 pub mod shifts;
 pub mod users;
 
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod tests;
 
@@ -70,6 +74,7 @@ pub use notifications::{
     NewNotification, Notification, NotificationId, NotificationOutcome, NotificationSource,
     NotificationState, StoreOutcome, Verification,
 };
+pub use outbox::OutboxEvent;
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
 pub use pos::PosRecord;
 pub use prices::{NewPriceSet, PriceSetId, PriceSetRecord, PumpProgress, PumpStep};
@@ -511,8 +516,13 @@ impl Journal {
     /// Appends an event (for changes recorded outside the journal, e.g. a pump going
     /// offline).
     pub async fn append_event(&self, event: NewEvent) -> Result<EventId> {
-        self.call(move |db| events::append(&db.conn, Timestamp::now(), &event))
-            .await
+        self.call(move |db| {
+            let tx = db.conn.transaction()?;
+            let id = events::append(&tx, Timestamp::now(), &event)?;
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
     }
 
     /// Events of one sale, oldest first.
@@ -528,6 +538,24 @@ impl Journal {
     /// One event by id.
     pub async fn event(&self, id: EventId) -> Result<Option<Event>> {
         self.call(move |db| events::get(&db.conn, id)).await
+    }
+
+    // ---- outbox ----
+
+    /// The oldest `limit` events not yet acknowledged by headquarters' broker, in order.
+    pub async fn outbox_unsent(&self, limit: u32) -> Result<Vec<OutboxEvent>> {
+        self.call(move |db| outbox::unsent(&db.conn, limit)).await
+    }
+
+    /// Marks events sent (acknowledged by the broker), by `seq`.
+    pub async fn outbox_mark_sent(&self, seqs: Vec<i64>) -> Result<()> {
+        self.call(move |db| outbox::mark_sent(&mut db.conn, Timestamp::now(), &seqs))
+            .await
+    }
+
+    /// How many events wait to be published (the chain backlog; a gauge for metrics).
+    pub async fn outbox_backlog(&self) -> Result<u64> {
+        self.call(|db| outbox::backlog(&db.conn)).await
     }
 
     // ---- notifications ----
@@ -694,7 +722,13 @@ impl Journal {
 
     /// Appends an audit row.
     pub async fn audit(&self, entry: AuditEntry) -> Result<i64> {
-        self.call(move |db| audit::append(&db.conn, &entry)).await
+        self.call(move |db| {
+            let tx = db.conn.transaction()?;
+            let id = audit::append(&tx, &entry)?;
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
     }
 
     /// The newest `limit` audit rows with an id below `before`, newest first.

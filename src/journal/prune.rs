@@ -8,6 +8,8 @@
 //! trusted, what was decided from them is in `payments` and `events`, and a very late
 //! redelivery of a pruned one is simply stored and processed again (processing reads the
 //! payment from the API and applies it once). Pending notifications are never pruned.
+//! Outbox events acknowledged by headquarters' broker before the cutoff go too; unsent
+//! ones stay whatever their age.
 //!
 //! Freed pages are reused by later writes, so the file stops growing; `forecourtd
 //! vacuum` gives them back to the file system.
@@ -31,9 +33,12 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 pub struct PruneReport {
     /// Finished notifications deleted.
     pub notifications: u64,
+    /// Sent outbox events deleted.
+    pub outbox: u64,
 }
 
-/// Deletes finished notifications last delivered before `cutoff`.
+/// Deletes finished notifications last delivered before `cutoff`, and outbox events sent
+/// before it.
 pub fn prune(conn: &Connection, cutoff: Timestamp) -> Result<PruneReport> {
     let deleted = conn.execute(
         "DELETE FROM notifications WHERE state IN ('done', 'failed') AND last_received_at < ?1",
@@ -41,6 +46,7 @@ pub fn prune(conn: &Connection, cutoff: Timestamp) -> Result<PruneReport> {
     )?;
     Ok(PruneReport {
         notifications: u64::try_from(deleted).unwrap_or(u64::MAX),
+        outbox: super::outbox::prune_sent(conn, cutoff)?,
     })
 }
 
@@ -73,10 +79,11 @@ impl Pruner {
                 jiff::SignedDuration::try_from(self.keep).unwrap_or(jiff::SignedDuration::MAX);
             let cutoff = Timestamp::now().checked_sub(keep).unwrap_or(Timestamp::MIN);
             match self.journal.prune(cutoff).await {
-                Ok(report) if report.notifications > 0 => tracing::info!(
+                Ok(report) if report.notifications > 0 || report.outbox > 0 => tracing::info!(
                     notifications = report.notifications,
+                    outbox = report.outbox,
                     %cutoff,
-                    "pruned finished notifications"
+                    "pruned finished notifications and sent events"
                 ),
                 Ok(_) => tracing::debug!(%cutoff, "nothing to prune"),
                 Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),

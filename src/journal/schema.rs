@@ -65,6 +65,13 @@
 //! - `price_set_pumps`: per price set and position, when the prices were sent to the pump
 //!   and when the pump confirmed them.
 //! - `sales.price_set_id`: the price set the pump had confirmed when it dispensed the sale.
+//!
+//! Outbox step (`V_OUTBOX`):
+//! - `outbox`: every business event for headquarters, written in the transaction of its
+//!   change (see `outbox`): `seq` (AUTOINCREMENT, the station's order, never reused),
+//!   unique `event_id`, `kind`, `subject`, JSON `payload`, `created_at`, and `sent_at`
+//!   once JetStream acknowledged it. Sent rows are pruned after the retention. The step
+//!   copies the existing `events` and `audit` rows into it, in time order.
 
 use std::time::Duration;
 
@@ -84,6 +91,7 @@ pub const MIGRATIONS: &[&str] = &[
     V_ACCESS,
     V_SHIFTS,
     V_PRICE_SETS,
+    V_OUTBOX,
 ];
 
 /// The schema version this build writes.
@@ -128,6 +136,42 @@ CREATE TABLE price_set_pumps (
     PRIMARY KEY (price_set_id, position)
 ) STRICT;
 ALTER TABLE sales ADD COLUMN price_set_id INTEGER REFERENCES price_sets (id);
+"#;
+
+const V_OUTBOX: &str = r#"
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id   TEXT NOT NULL UNIQUE,
+    kind       TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64
+                                    AND kind NOT GLOB '*[^a-z0-9_]*'),
+    subject    TEXT NOT NULL,
+    payload    TEXT NOT NULL CHECK (json_valid(payload)),
+    created_at TEXT NOT NULL,
+    sent_at    TEXT
+) STRICT;
+CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+-- The history so far becomes the first outbox rows, in time order, so headquarters
+-- receives the station's past too (their ids are random, not time-ordered).
+INSERT INTO outbox (event_id, kind, subject, payload, created_at)
+SELECT lower(hex(randomblob(16))), kind, subject, payload, at FROM (
+    SELECT at, 0 AS source, id, kind,
+           CASE WHEN sale_id IS NOT NULL THEN 'sale:' || sale_id
+                WHEN position IS NOT NULL THEN 'position:' || position
+                ELSE 'station' END AS subject,
+           json_object('event', id, 'sale', sale_id, 'position', position,
+                       'detail', json(detail), 'schema', 1) AS payload
+    FROM events
+    WHERE length(kind) BETWEEN 1 AND 64 AND kind NOT GLOB '*[^a-z0-9_]*'
+    UNION ALL
+    SELECT at, 1, id, 'audit', 'action:' || action,
+           json_object('audit', id, 'at', at, 'actor', actor, 'role', role,
+                       'source', source, 'method', method, 'path', path,
+                       'action', action, 'status', status, 'outcome', outcome,
+                       'detail', json(detail), 'schema', 1)
+    FROM audit
+)
+ORDER BY at, source, id;
 "#;
 
 const V_DISPATCH_EVIDENCE: &str = r#"
@@ -440,6 +484,47 @@ mod tests {
             )
             .expect("schema readable");
         assert_eq!(t_exists, 0, "the failed step must be rolled back whole");
+    }
+
+    #[test]
+    fn the_outbox_step_copies_the_history_in_time_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("j.sqlite")).expect("open");
+        let before = MIGRATIONS
+            .iter()
+            .position(|step| *step == V_OUTBOX)
+            .expect("V_OUTBOX is a step");
+        let older = MIGRATIONS.get(..before).expect("earlier steps");
+        migrate_with(&mut conn, older).expect("older schema");
+        conn.execute_batch(
+            "INSERT INTO audit (at, actor, role, source, method, path, action, status, outcome)
+                 VALUES ('2026-11-22T10:00:00.000000000Z', 'manager:ana', 'manager',
+                         '127.0.0.1', 'POST', '/api/users', 'user.add', 200, 'ok');
+             INSERT INTO events (at, position, kind, detail)
+                 VALUES ('2026-11-22T09:00:00.000000000Z', 3, 'pump_offline', '{\"a\":1}');",
+        )
+        .expect("history");
+        migrate(&mut conn).expect("migrate");
+        let mut stmt = conn
+            .prepare("SELECT kind, subject, payload FROM outbox ORDER BY seq")
+            .expect("query");
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<std::result::Result<_, _>>()
+            .expect("outbox rows");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].0.as_str(), rows[0].1.as_str()),
+            ("pump_offline", "position:3")
+        );
+        assert_eq!(
+            (rows[1].0.as_str(), rows[1].1.as_str()),
+            ("audit", "action:user.add")
+        );
+        let first: serde_json::Value = serde_json::from_str(&rows[0].2).expect("JSON");
+        assert_eq!(first["schema"], serde_json::json!(1));
+        assert_eq!(first["detail"]["a"], serde_json::json!(1));
     }
 
     #[test]

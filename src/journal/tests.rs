@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::sale::SaleStatus;
 
-fn ts(s: &str) -> Timestamp {
+pub(super) fn ts(s: &str) -> Timestamp {
     Timestamp::from_str(s).expect("valid time literal")
 }
 
@@ -27,13 +27,13 @@ fn settings() -> JournalSettings {
     }
 }
 
-async fn open(dir: &tempfile::TempDir) -> Journal {
+pub(super) async fn open(dir: &tempfile::TempDir) -> Journal {
     Journal::open(dir.path().join("journal.sqlite"), settings())
         .await
         .expect("journal opens")
 }
 
-fn completed(position: u16, amount: &str) -> CompletedSale {
+pub(super) fn completed(position: u16, amount: &str) -> CompletedSale {
     CompletedSale {
         dispatch: None,
         position: PositionId(position),

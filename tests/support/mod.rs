@@ -563,3 +563,4 @@ pub async fn read_response(
     let body = body.collect().await.expect("body").to_bytes();
     (parts.status, parts.headers, body)
 }
+pub mod servers;

@@ -1,0 +1,55 @@
+//! Validation of `[chain]`.
+//!
+//! Owns the rules of the uplink settings: a server URL with a NATS scheme, store and
+//! stream names that are single subject tokens, files resolved against the config's
+//! directory.
+
+use super::{resolve, Context, Report};
+use crate::config::chain::{valid_token, Chain, DEFAULT_STREAM};
+use crate::config::raw::RawChain;
+
+/// `[chain]`; `None` when disabled or invalid (errors recorded).
+pub(super) fn chain(
+    r: &mut Report,
+    c: RawChain,
+    store_id: Option<&str>,
+    ctx: &Context<'_>,
+) -> Option<Chain> {
+    if c.enabled == Some(false) {
+        return None;
+    }
+    let url = r.required(c.nats_url, "chain.nats_url")?;
+    let url = url.trim().to_owned();
+    let scheme_ok = ["nats://", "tls://"].iter().any(|s| url.starts_with(s));
+    if !scheme_ok || url.len() <= "nats://".len() {
+        r.error(
+            "chain.nats_url",
+            format!("{url:?} is not a nats://host:port or tls://host:port URL"),
+        );
+        return None;
+    }
+    let store = c.store.or_else(|| store_id.map(str::to_owned))?;
+    if !valid_token(&store) {
+        r.error(
+            "chain.store",
+            format!("{store:?} must be 1 to 32 letters, digits, '-' or '_'"),
+        );
+        return None;
+    }
+    let stream = c.stream.unwrap_or_else(|| DEFAULT_STREAM.to_owned());
+    if !valid_token(&stream) {
+        r.error(
+            "chain.stream",
+            format!("{stream:?} must be 1 to 32 letters, digits, '-' or '_'"),
+        );
+        return None;
+    }
+    Some(Chain {
+        tls_required: c.tls_required.unwrap_or(false) || url.starts_with("tls://"),
+        nats_url: url,
+        store,
+        stream,
+        credentials_file: c.credentials_file.map(|f| resolve(ctx.base_dir, &f)),
+        tls_ca_file: c.tls_ca_file.map(|f| resolve(ctx.base_dir, &f)),
+    })
+}

@@ -1,0 +1,334 @@
+//! The chain of stations with the real servers: a station's events reach PostgreSQL
+//! through NATS JetStream and `forecourtd hq-sink` exactly once, through a broker outage
+//! a daemon restart that re-sends what it had not recorded as acknowledged, and a daemon
+//! SIGKILLed while it publishes. The catch-up measurement behind bench/chain-catchup.sh
+//! is here too (ignored by default).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use forecourtd::journal::NewEvent;
+use serde_json::json;
+
+use crate::support::servers::{Nats, Postgres};
+use crate::support::{free_port, full_dispatch, get, ChildDaemon, Rig, Station};
+
+/// The station's token in subjects.
+const STORE: &str = "S1";
+/// Long enough for the publisher's backoff after a short outage.
+const CHAIN_PATIENCE: Duration = Duration::from_secs(90);
+
+fn with_chain(text: String, nats: &str) -> String {
+    format!("{text}\n[chain]\nnats_url = \"{nats}\"\nstore = \"{STORE}\"\n")
+}
+
+/// `forecourtd hq-sink` as a child process, killed when dropped.
+fn start_sink(nats: &Nats, pg: &Postgres) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
+        .args(["hq-sink", "--nats", &nats.url(), "--postgres", &pg.url()])
+        .args(["--stream", "FORECOURT", "--durable", "hq-test"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hq-sink starts")
+}
+
+/// A broker, a database and the sink between them.
+struct Headquarters {
+    nats: Nats,
+    pg: Postgres,
+    _sink: tokio::process::Child,
+}
+
+impl Headquarters {
+    /// Everything started, or `None` (skip) when a server is not installed outside CI.
+    async fn start() -> Option<Headquarters> {
+        let nats = Nats::start().await?;
+        let pg = Postgres::start().await?;
+        let sink = start_sink(&nats, &pg);
+        Some(Headquarters {
+            nats,
+            pg,
+            _sink: sink,
+        })
+    }
+}
+
+/// (seq, event_id, sent) of every outbox row of the station's journal, in order.
+fn outbox(journal: &Path) -> Vec<(i64, String, bool)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("journal opens read-only");
+    let mut stmt = conn
+        .prepare("SELECT seq, event_id, sent_at IS NOT NULL FROM outbox ORDER BY seq")
+        .expect("query");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows");
+    rows.collect::<Result<_, _>>().expect("outbox rows")
+}
+
+/// (seq, event_id) loaded for the station, in stream order.
+async fn loaded(pg: &Postgres) -> Vec<(i64, String)> {
+    let Ok((client, connection)) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await
+    else {
+        return Vec::new();
+    };
+    let task = tokio::spawn(connection);
+    // Before the sink's first start the table does not exist yet: nothing is loaded.
+    let rows = client
+        .query(
+            "SELECT seq, event_id FROM chain_events WHERE store = $1 ORDER BY stream_seq",
+            &[&STORE],
+        )
+        .await
+        .unwrap_or_default();
+    task.abort();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// Messages in the JetStream stream.
+async fn stream_messages(nats: &Nats) -> u64 {
+    let client = async_nats::connect(nats.url()).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("FORECOURT").await.expect("stream exists");
+    stream.info().await.expect("stream info").state.messages
+}
+
+/// Waits until every outbox row is sent and PostgreSQL holds exactly those events, each
+/// once; returns them in stream order.
+async fn wait_all_loaded(rig: &Rig, pg: &Postgres) -> Vec<(i64, String)> {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let rows = outbox(&rig.database());
+        let in_pg = loaded(pg).await;
+        let mut sorted = in_pg.clone();
+        sorted.sort();
+        let expected: Vec<(i64, String)> = rows.iter().map(|(s, id, _)| (*s, id.clone())).collect();
+        if rows.iter().all(|r| r.2) && sorted == expected {
+            return in_pg;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not loaded: {} outbox rows ({} unsent), {} in PostgreSQL",
+            rows.len(),
+            rows.iter().filter(|r| !r.2).count(),
+            in_pg.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn burst(station: &Station, n: usize) {
+    for i in 0..n {
+        station
+            .daemon
+            .journal()
+            .append_event(NewEvent {
+                sale: None,
+                position: None,
+                kind: "test_burst".to_owned(),
+                detail: json!({ "i": i }),
+            })
+            .await
+            .expect("event");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_postgres_once_and_in_order_through_a_broker_outage() {
+    let Some(mut hq) = Headquarters::start().await else {
+        return;
+    };
+    let rig = Rig::new(2);
+    let url = hq.nats.url();
+    let station = rig.start(|t| with_chain(t, &url)).await;
+
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    full_dispatch(&rig, &station, 2, "150.00").await;
+    let before_outage = wait_all_loaded(&rig, &hq.pg).await;
+    let seqs: Vec<i64> = before_outage.iter().map(|r| r.0).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "stream order is the station's order: {seqs:?}"
+    );
+
+    hq.nats.stop();
+    // Selling goes on while headquarters is unreachable.
+    full_dispatch(&rig, &station, 1, "200.00").await;
+    burst(&station, 300).await;
+    let (_, status) = get(&station.admin, "/api/status").await;
+    assert_eq!(status["chain"]["configured"], json!(true), "{status}");
+    assert!(
+        status["chain"]["backlog"].as_u64().unwrap_or(0) >= 300,
+        "the backlog shows: {status}"
+    );
+
+    hq.nats.restart().await;
+    full_dispatch(&rig, &station, 2, "50.00").await;
+    let all = wait_all_loaded(&rig, &hq.pg).await;
+    assert!(all.len() > 300 + before_outage.len());
+    assert_eq!(
+        stream_messages(&hq.nats).await,
+        u64::try_from(all.len()).expect("small"),
+        "the stream holds every event once"
+    );
+    let completed = outbox(&rig.database()).len();
+    assert_eq!(all.len(), completed);
+    station.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_publisher_resends_unrecorded_acks_and_jetstream_keeps_them_single() {
+    let Some(hq) = Headquarters::start().await else {
+        return;
+    };
+    let (nats, pg) = (&hq.nats, &hq.pg);
+    let rig = Rig::new(1);
+    let url = nats.url();
+    let station = rig.start(|t| with_chain(t, &url)).await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    burst(&station, 40).await;
+    wait_all_loaded(&rig, pg).await;
+    station.stop().await;
+
+    // As if the daemon died after JetStream stored the last events but before it recorded
+    // their acknowledgements.
+    let conn = rusqlite::Connection::open(rig.database()).expect("journal");
+    let forgotten = conn
+        .execute(
+            "UPDATE outbox SET sent_at = NULL WHERE seq > (SELECT max(seq) - 25 FROM outbox)",
+            [],
+        )
+        .expect("forget acks");
+    assert_eq!(forgotten, 25);
+    drop(conn);
+
+    let station = rig.start(|t| with_chain(t, &url)).await;
+    let all = wait_all_loaded(&rig, pg).await;
+    assert_eq!(
+        stream_messages(nats).await,
+        u64::try_from(all.len()).expect("small"),
+        "re-sent events were dropped as duplicates by JetStream"
+    );
+    station.stop().await;
+}
+
+/// Adds `n` events to the outbox of a stopped station, in one transaction, as days without
+/// an uplink leave them (rows written as `outbox::record` writes them).
+fn backlog(journal: &Path, n: usize) {
+    let mut conn = rusqlite::Connection::open(journal).expect("journal");
+    let tx = conn.transaction().expect("transaction");
+    for i in 0..n {
+        tx.execute(
+            "INSERT INTO outbox (event_id, kind, subject, payload, created_at)
+             VALUES (?1, 'test_backlog', 'station', ?2, '2026-11-22T13:00:00.000000000Z')",
+            rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                json!({ "schema": 1, "i": i }).to_string()
+            ],
+        )
+        .expect("insert");
+    }
+    tx.commit().expect("commit");
+}
+
+/// (sent, total) rows of the outbox.
+fn sent_of(journal: &Path) -> (usize, usize) {
+    let rows = outbox(journal);
+    (rows.iter().filter(|r| r.2).count(), rows.len())
+}
+
+/// A station as a child process that ran once without an uplink and holds `n` unsent
+/// events; returns its configuration text with `[chain]` and its ports.
+async fn station_with_backlog(rig: &Rig, nats: &Nats, n: usize) -> (String, u16, u16) {
+    let (public, admin) = (free_port(), free_port());
+    let plain = rig.config_text(
+        &format!("127.0.0.1:{public}"),
+        &format!("127.0.0.1:{admin}"),
+        |t| t,
+    );
+    ChildDaemon::start_with_text(rig, &plain, public, admin)
+        .await
+        .terminate()
+        .await;
+    backlog(&rig.database(), n);
+    (with_chain(plain, &nats.url()), public, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_while_publishing_loses_and_duplicates_nothing() {
+    let Some(hq) = Headquarters::start().await else {
+        return;
+    };
+    let (nats, pg) = (&hq.nats, &hq.pg);
+    let rig = Rig::new(1);
+    let (text, public, admin) = station_with_backlog(&rig, nats, 20_000).await;
+
+    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    while sent_of(&rig.database()).0 == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.kill().await;
+    let (sent, total) = sent_of(&rig.database());
+    assert!(
+        sent < total,
+        "killed while publishing: {sent} of {total} sent"
+    );
+
+    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    let all = wait_all_loaded(&rig, pg).await;
+    assert!(all.len() >= 20_000);
+    assert_eq!(
+        stream_messages(nats).await,
+        u64::try_from(all.len()).expect("fits"),
+        "each event once in the stream"
+    );
+    daemon.terminate().await;
+}
+
+/// Catch-up after an outage: a station holding 10 000 unsent events connects; prints how
+/// long until JetStream acknowledged them all and until PostgreSQL held them all. A
+/// measurement, not a check of speed: run it through bench/chain-catchup.sh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run by bench/chain-catchup.sh"]
+async fn catch_up_after_an_outage_of_10000_events() {
+    const EVENTS: usize = 10_000;
+    let Some(hq) = Headquarters::start().await else {
+        return;
+    };
+    let (nats, pg) = (&hq.nats, &hq.pg);
+    let rig = Rig::new(1);
+    let (text, public, admin) = station_with_backlog(&rig, nats, EVENTS).await;
+
+    let started = std::time::Instant::now();
+    let daemon = ChildDaemon::start_with_text(&rig, &text, public, admin).await;
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE * 4;
+    loop {
+        let (sent, total) = sent_of(&rig.database());
+        if sent == total {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{sent} of {total}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let published = started.elapsed();
+    let all = wait_all_loaded(&rig, pg).await;
+    let loaded_in = started.elapsed();
+    let rate = |d: Duration| EVENTS as f64 / d.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "chain catch-up: {} events; all acknowledged by JetStream in {:.2} s ({:.0} events/s, \
+         daemon start included); all in PostgreSQL in {:.2} s ({:.0} events/s)",
+        all.len(),
+        published.as_secs_f64(),
+        rate(published),
+        loaded_in.as_secs_f64(),
+        rate(loaded_in)
+    );
+    daemon.terminate().await;
+}
