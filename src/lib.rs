@@ -9,6 +9,7 @@
 pub mod access;
 pub mod admin_client;
 pub mod app;
+pub mod capture;
 pub mod cli_access;
 pub mod config;
 pub mod forecourt;
@@ -20,6 +21,7 @@ pub mod liveness;
 pub mod mercadopago;
 pub mod payments;
 pub mod protocols;
+pub mod replay;
 pub mod sale;
 pub mod secret;
 pub mod signals;

@@ -15,13 +15,17 @@
 //! service watchdog sees a stuck line (see [`crate::liveness`]).
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use pump_protocols::capture::Direction;
 
 use pump_protocols::{CommandFailure, LineMaster, PumpEvent, PumpEventKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::CaptureTap;
 use crate::forecourt::{LineCommand, Message};
 use crate::liveness::Heartbeat;
 
@@ -62,6 +66,8 @@ pub struct LineTask<T> {
     pub reopen_backoff_max: Duration,
     /// Beaten on every turn of the loop.
     pub heartbeat: Heartbeat,
+    /// The line's field capture switch (docs/captures.md).
+    pub capture: Arc<CaptureTap>,
 }
 
 impl<T> LineTask<T>
@@ -149,6 +155,7 @@ where
                         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "port closed"));
                     }
                     let data = buffer.get(..n).unwrap_or_default();
+                    self.capture.record(Direction::Received, data);
                     self.master.handle_input(data, now());
                 }
                 command = self.commands.recv() => match command {
@@ -169,6 +176,7 @@ where
         let writes = async {
             while let Some(bytes) = self.master.poll_transmit(at) {
                 port.write_all(&bytes).await?;
+                self.capture.record(Direction::Sent, &bytes);
             }
             port.flush().await
         };
@@ -293,6 +301,7 @@ mod tests {
             events: events_tx,
             reopen_backoff_max: Duration::from_secs(5),
             heartbeat,
+            capture: CaptureTap::disabled("line1"),
         };
         (task, events, commands_tx)
     }

@@ -176,6 +176,9 @@ enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// Feed a field capture to the protocol master offline; print its frames, events and
+    /// state changes.
+    Replay(forecourtd::replay::ReplayArgs),
     /// A local stand-in for the Mercado Pago API and app, for tests and the demo.
     Sandbox(forecourtd::lab::sandbox::SandboxArgs),
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
@@ -380,6 +383,7 @@ fn main() -> ExitCode {
                 format!("/api/audit?limit={limit}{before}"),
             ))
         }
+        Command::Replay(args) => forecourtd::replay::run(args),
         Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(simulate::simulate(args)),
         Command::Demo(args) => run_async(demo::demo(args)),

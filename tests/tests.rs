@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod config;
 mod crash_safety;
+mod gilbarco;
 mod hints;
 mod layout;
 mod maintenance;

@@ -166,10 +166,8 @@ pub fn parse(text: &str) -> Result<Capture, CaptureError> {
             }
             continue;
         }
-        let record = parse_record(line).map_err(|why| CaptureError::Malformed {
-            line: number,
-            why,
-        })?;
+        let record =
+            parse_record(line).map_err(|why| CaptureError::Malformed { line: number, why })?;
         capture.records.push(record);
     }
     Ok(capture)
@@ -413,7 +411,13 @@ impl fmt::Display for ReplayItem {
                 None => write!(f, "{}   state pump {pump}: {}", secs(at), to.as_str()),
             },
             ReplayItem::Event { at, event } => {
-                write!(f, "{}   event pump {}: {:?}", secs(at), event.pump, event.kind)
+                write!(
+                    f,
+                    "{}   event pump {}: {:?}",
+                    secs(at),
+                    event.pump,
+                    event.kind
+                )
             }
         }
     }
@@ -510,10 +514,10 @@ mod tests {
         for micros in [
             0,
             1,
-            951_782_400_000_000,      // 2000-02-29
-            1_796_304_000_123_456,    // 2026-12-03T13:20:00.123456
-            4_107_542_399_999_999,    // 2100-02-28T23:59:59.999999
-            -1,                       // 1969-12-31T23:59:59.999999
+            951_782_400_000_000,     // 2000-02-29
+            1_796_304_000_123_456,   // 2026-12-03T13:20:00.123456
+            4_107_542_399_999_999,   // 2100-02-28T23:59:59.999999
+            -1,                      // 1969-12-31T23:59:59.999999
             253_402_300_799_999_999, // 9999-12-31T23:59:59.999999
         ] {
             let text = format_timestamp(micros);
@@ -551,9 +555,18 @@ mod tests {
             2026-12-03T13:20:00.012000Z < 61\n\
             # dropped chunks=4\n";
         let capture = parse(text).expect("valid");
-        assert_eq!(capture.meta("line").and_then(|m| m.get("protocol")), Some("gilbarco"));
-        assert_eq!(capture.meta("pump").and_then(|m| m.get("position")), Some("3"));
-        assert_eq!(capture.notes, vec!["provenance: made by hand for this test"]);
+        assert_eq!(
+            capture.meta("line").and_then(|m| m.get("protocol")),
+            Some("gilbarco")
+        );
+        assert_eq!(
+            capture.meta("pump").and_then(|m| m.get("position")),
+            Some("3")
+        );
+        assert_eq!(
+            capture.notes,
+            vec!["provenance: made by hand for this test"]
+        );
         assert_eq!(capture.dropped(), 4);
         assert_eq!(capture.records.len(), 2);
         assert_eq!(capture.records[1].direction, Direction::Received);

@@ -54,8 +54,9 @@ pub struct PositionSetup {
     pub pump: PumpSetup,
     /// How long a dispatch may stay open while its pump is idle and not authorized.
     pub idle_dispatch_limit: Duration,
-    /// The protocol of the pump's line, for checking commands before they are accepted.
-    pub protocol: crate::config::Protocol,
+    /// What the pump's line can take (its protocol and settings), for checking commands
+    /// before they are accepted.
+    pub commands: crate::protocols::CommandRules,
 }
 
 /// A nozzle's grade and the price the station sells it at.
@@ -886,7 +887,7 @@ mod tests {
                 nozzles: vec![(NozzleId(1), GradeId(2))],
             },
             idle_dispatch_limit: Duration::from_secs(60),
-            protocol: crate::config::Protocol::Dart,
+            commands: crate::protocols::CommandRules::Dart,
         }
     }
 

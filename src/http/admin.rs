@@ -14,6 +14,7 @@
 //!   dispensing is closed at once.
 //! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
 //!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
+//! - `GET|POST /api/lines/{name}/capture`: field captures, see [`super::admin_capture`].
 //! - cancel and attention: see [`super::admin_dispatch`]; sales: see
 //!   [`super::admin_sales`]; sign-in, users, tokens, audit: see [`super::admin_access`].
 
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin_access;
+use super::admin_capture;
 use super::admin_dispatch;
 use super::admin_sales;
 use super::error::{json_response, ApiError, HttpResponse};
@@ -40,6 +42,7 @@ use crate::access::sessions::Sessions;
 use crate::access::throttle::Throttle;
 use crate::access::tokens::TokenChecker;
 use crate::access::Role;
+use crate::capture::Captures;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
 use crate::journal::Journal;
@@ -60,6 +63,8 @@ pub struct AdminContext {
     pub pos_plans: Arc<Result<Vec<PosPlan>, String>>,
     /// Identities, sessions and the gate.
     pub access: Arc<AccessState>,
+    /// Every line's field capture switch.
+    pub captures: Arc<Captures>,
 }
 
 /// The admin listener's access state.
@@ -114,6 +119,8 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Post, "/api/tokens", MANAGER, "token.add", |c| Box::pin(admin_access::add_token(c))),
     route(Verb::Post, "/api/tokens/{name}/revoke", MANAGER, "token.revoke", |c| Box::pin(admin_access::revoke_token(c))),
     route(Verb::Get, "/api/audit", MANAGER, "audit.list", |c| Box::pin(admin_access::audit(c))),
+    route(Verb::Get, "/api/lines/{name}/capture", MANAGER, "line.capture.show", |c| Box::pin(admin_capture::show(c))),
+    route(Verb::Post, "/api/lines/{name}/capture", MANAGER, "line.capture", |c| Box::pin(admin_capture::switch(c))),
 ];
 
 /// Routes an admin request through the pipeline of [`super::routes`].
