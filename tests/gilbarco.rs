@@ -3,15 +3,19 @@
 //! line and a Gilbarco line at once, positions numbered across both), totals through the
 //! admin API, and a restart in the middle of a Gilbarco dispatch (docs/sale-lifecycle.md).
 
+use std::time::Duration;
+
 use forecourtd::lab::sandbox::CardHolder;
 use forecourtd::sale::SaleStatus;
 use hyper::StatusCode;
-use pump_protocols::{NozzleId, PositionId, SimAction};
+use pump_protocols::{NozzleId, PositionId, PumpStatus, SimAction};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::support::payments::{reference, PaySetup, PayStation};
-use crate::support::{get, has_payable, ready_to_authorize};
+use crate::support::{
+    free_port, get, has_payable, post, ready_to_authorize, ChildDaemon, Rig, PATIENCE,
+};
 
 /// One DART pump (position 1) and two Gilbarco pumps (positions 2 and 3, addresses 1, 2).
 fn mixed() -> PaySetup {
@@ -170,4 +174,120 @@ async fn regression_presets_on_an_8_digit_loop_are_checked_with_the_lines_digits
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     s.station.stop().await;
+}
+
+/// The rules of docs/sale-lifecycle.md on a Gilbarco line: a dispatch that finishes while
+/// the daemon is down is booked once, with the pump's figures, after the restart; another
+/// restart books nothing more (no phantom sale), and the position sells again (no wedge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gilbarco_dispatch_that_ends_while_the_daemon_is_down_is_booked_once() {
+    let rig = Rig::mixed(1, 1);
+    let (public, admin) = (free_port(), free_port());
+    let daemon = ChildDaemon::start(&rig, public, admin).await;
+    let idle = |p: &Value| {
+        p["order_state"] == json!("unavailable")
+            && (p["pump_status"] == json!("idle") || p["pump_status"] == json!("completed"))
+            && p["dispatch"].is_null()
+    };
+    daemon.wait_position(2, "idle", idle).await;
+    let (status, body) = post(
+        &daemon.admin,
+        "/api/positions/2/authorize",
+        json!({ "amount": "8000", "attendant": "8" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    rig.real_flow(2).await;
+    rig.act(2, SimAction::LiftNozzle(NozzleId(2))).await;
+    daemon
+        .wait_position(2, "filling", |p| p["pump_status"] == json!("filling"))
+        .await;
+    daemon.kill().await;
+
+    // The pump reaches the preset on its own while nobody polls it.
+    let (sim, address) = rig.pump_of(2);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let view = sim.view().await.expect("view");
+        let pump = view.iter().find(|p| p.address == address).expect("pump");
+        if pump.status == PumpStatus::Completed {
+            assert_eq!(pump.amount.to_string(), "8000.00");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pump never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rig.act(2, SimAction::HangNozzle).await;
+
+    let daemon = ChildDaemon::start(&rig, public, admin).await;
+    let position = daemon
+        .wait_position(2, "payable after restart", |p| {
+            p["order_state"] == json!("payable")
+        })
+        .await;
+    assert_eq!(
+        decimal(&position["payable"][0]["amount"]),
+        Decimal::from(8000),
+        "{position}"
+    );
+    // The totals read through the admin API grew by exactly the sale (the pump started at 0).
+    let totals = &position["totals"][1];
+    assert_eq!(totals["nozzle"], json!(2), "{position}");
+    assert_eq!(decimal(&totals["amount"]), Decimal::from(8000));
+    assert_eq!(
+        decimal(&totals["volume"]),
+        decimal(&position["payable"][0]["volume"])
+    );
+    let (status, order) = get(&daemon.public, "/pay-mp?apies=29&pos=2").await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(sales_of(&daemon, 2).await.len(), 1);
+
+    // Another restart: the pump's last sale is not booked again.
+    assert!(daemon.terminate().await.success());
+    let daemon = ChildDaemon::start(&rig, public, admin).await;
+    daemon
+        .wait_position(2, "online again", |p| p["last_heard_ms_ago"].is_number())
+        .await;
+    let (_, again) = get(&daemon.public, "/pay-mp?apies=29&pos=2").await;
+    assert_eq!(again["external_reference"], order["external_reference"]);
+    assert_eq!(sales_of(&daemon, 2).await.len(), 1, "no phantom sale");
+
+    // And the position is not wedged: it sells again.
+    daemon
+        .wait_position(2, "idle", |p| p["dispatch"].is_null())
+        .await;
+    let (status, body) = post(
+        &daemon.admin,
+        "/api/positions/2/authorize",
+        json!({ "volume": "2", "attendant": "7" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    rig.act(2, SimAction::LiftNozzle(NozzleId(1))).await;
+    daemon
+        .wait_position(2, "a second sale", |p| {
+            p["payable"].as_array().is_some_and(|s| s.len() == 2)
+        })
+        .await;
+    rig.act(2, SimAction::HangNozzle).await;
+    let sales = sales_of(&daemon, 2).await;
+    assert_eq!(sales.len(), 2);
+    assert_eq!(decimal(&sales[0]["volume"]), Decimal::from(2), "{sales:?}");
+    assert!(daemon.terminate().await.success());
+}
+
+/// Position `n`'s sales, newest first.
+async fn sales_of(daemon: &ChildDaemon, n: u16) -> Vec<Value> {
+    let (status, sales) = get(&daemon.admin, "/api/sales?limit=100").await;
+    assert_eq!(status, StatusCode::OK, "{sales}");
+    sales
+        .as_array()
+        .expect("sales")
+        .iter()
+        .filter(|s| s["position"] == json!(n))
+        .cloned()
+        .collect()
 }
