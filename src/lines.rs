@@ -195,6 +195,7 @@ where
         &mut self,
         command: LineCommand,
     ) -> Result<(), mpsc::error::SendError<Message>> {
+        self.capture.command(command.address, &command.command);
         let Err(e) = self.master.submit(command.address, command.command.clone()) else {
             return Ok(());
         };

@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod captures;
 mod config;
 mod crash_safety;
 mod gilbarco;

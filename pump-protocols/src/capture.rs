@@ -18,12 +18,19 @@
 //! # provenance: free text saying how the capture was made
 //! 2026-12-03T13:20:00.123456Z > 50 20 FA
 //! 2026-12-03T13:20:00.131002Z < 50 70 FA
+//! 2026-12-03T13:20:01.002117Z ! 80 authorize amount=5000
 //! ```
 //!
 //! - A record: an RFC 3339 UTC timestamp with exactly six fractional digits (µs), one
 //!   space, `>` (the controller wrote these bytes to the line) or `<` (it read them from
 //!   the line), one space, the bytes as two-digit uppercase hex separated by single spaces.
 //!   A record is one write or one read as the port delivered it, not a protocol frame.
+//! - A command record: the timestamp, `!`, the pump's bus address (decimal) and the
+//!   neutral command the daemon handed the master then ([`format_command`]): `status`,
+//!   `filling_info`, `reset`, `stop`, `suspend`, `resume`, `switch_off`, `totals N`,
+//!   `prices N=PRICE …`, `authorize [amount=X|volume=X] [nozzles=N,…]`. The bytes alone
+//!   cannot tell a replay when the daemon asked for what; with these the master is
+//!   driven exactly as it was, so a capture from the line's opening replays byte for byte.
 //! - A line starting with `#` is a comment. A comment of the form `# KIND k=v k=v…`, every
 //!   word after the kind holding a `=`, is a header entry ([`Meta`]); any other comment is a
 //!   free note. The first line must be `# forecourtd capture 1`.
@@ -35,8 +42,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::model::{LineMaster, PumpEvent, PumpEventKind, PumpStatus};
-use crate::units::BusAddress;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use crate::model::{
+    Authorization, LineMaster, Preset, PumpCommand, PumpEvent, PumpEventKind, PumpStatus,
+};
+use crate::units::{BusAddress, Money, NozzleId, UnitPrice, Volume};
 
 /// The first line of every capture file.
 pub const MAGIC: &str = "# forecourtd capture 1";
@@ -60,15 +73,42 @@ impl Direction {
     }
 }
 
-/// One chunk of bytes on the line.
+/// One chunk of bytes on the line, or a command the daemon gave the master.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// Microseconds since the Unix epoch, UTC.
     pub at_micros: i64,
-    /// Which way.
-    pub direction: Direction,
-    /// The bytes, as one read or write delivered them.
-    pub bytes: Vec<u8>,
+    /// What happened.
+    pub kind: RecordKind,
+}
+
+/// What a [`Record`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordKind {
+    /// Bytes, as one read or write delivered them.
+    Bytes {
+        /// Which way.
+        direction: Direction,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// A command submitted to the master.
+    Command {
+        /// The pump.
+        pump: BusAddress,
+        /// The command.
+        command: PumpCommand,
+    },
+}
+
+impl Record {
+    /// A record of bytes.
+    pub fn bytes(at_micros: i64, direction: Direction, bytes: Vec<u8>) -> Self {
+        Self {
+            at_micros,
+            kind: RecordKind::Bytes { direction, bytes },
+        }
+    }
 }
 
 /// A structured header (or mid-file) comment: `# KIND k=v …`.
@@ -201,7 +241,14 @@ pub fn parse_record(line: &str) -> Result<Record, String> {
     let direction = match parts.next() {
         Some(">") => Direction::Sent,
         Some("<") => Direction::Received,
-        other => return Err(format!("direction {other:?} is neither > nor <")),
+        Some("!") => {
+            let (pump, command) = parse_command(parts.next().unwrap_or_default())?;
+            return Ok(Record {
+                at_micros,
+                kind: RecordKind::Command { pump, command },
+            });
+        }
+        other => return Err(format!("direction {other:?} is neither >, < nor !")),
     };
     let hex = parts.next().unwrap_or_default();
     let mut bytes = Vec::with_capacity(hex.len() / 3 + 1);
@@ -212,23 +259,122 @@ pub fn parse_record(line: &str) -> Result<Record, String> {
             .ok_or_else(|| format!("{word:?} is not a two-digit hex byte"))?;
         bytes.push(byte);
     }
-    Ok(Record {
-        at_micros,
-        direction,
-        bytes,
-    })
+    Ok(Record::bytes(at_micros, direction, bytes))
 }
 
 /// One record as a line of the format (without the newline).
 pub fn format_record(record: &Record) -> String {
-    let mut out = String::with_capacity(30 + record.bytes.len() * 3);
-    out.push_str(&format_timestamp(record.at_micros));
-    out.push(' ');
-    out.push(record.direction.symbol());
-    for byte in &record.bytes {
-        out.push_str(&format!(" {byte:02X}"));
+    let mut out = format_timestamp(record.at_micros);
+    match &record.kind {
+        RecordKind::Bytes { direction, bytes } => {
+            out.push(' ');
+            out.push(direction.symbol());
+            for byte in bytes {
+                out.push_str(&format!(" {byte:02X}"));
+            }
+        }
+        RecordKind::Command { pump, command } => {
+            out.push_str(&format!(" ! {} {}", pump.0, format_command(command)));
+        }
     }
     out
+}
+
+/// A neutral command in the words of a command record.
+pub fn format_command(command: &PumpCommand) -> String {
+    match command {
+        PumpCommand::ReturnStatus => "status".into(),
+        PumpCommand::ReturnFillingInfo => "filling_info".into(),
+        PumpCommand::Reset => "reset".into(),
+        PumpCommand::Stop => "stop".into(),
+        PumpCommand::Suspend => "suspend".into(),
+        PumpCommand::Resume => "resume".into(),
+        PumpCommand::SwitchOff => "switch_off".into(),
+        PumpCommand::ReadTotals(nozzle) => format!("totals {}", nozzle.0),
+        PumpCommand::SetPrices(prices) => {
+            let mut out = "prices".to_owned();
+            for (nozzle, price) in prices {
+                out.push_str(&format!(" {}={price}", nozzle.0));
+            }
+            out
+        }
+        PumpCommand::Authorize(a) => {
+            let mut out = "authorize".to_owned();
+            match a.preset {
+                Some(Preset::Amount(m)) => out.push_str(&format!(" amount={m}")),
+                Some(Preset::Volume(v)) => out.push_str(&format!(" volume={v}")),
+                None => {}
+            }
+            if !a.nozzles.is_empty() {
+                let nozzles: Vec<String> = a.nozzles.iter().map(|n| n.0.to_string()).collect();
+                out.push_str(&format!(" nozzles={}", nozzles.join(",")));
+            }
+            out
+        }
+    }
+}
+
+/// The pump and command of a command record's text (after the `!`).
+pub fn parse_command(text: &str) -> Result<(BusAddress, PumpCommand), String> {
+    let mut words = text.split(' ');
+    let pump = words
+        .next()
+        .and_then(|w| w.parse::<u8>().ok())
+        .map(BusAddress)
+        .ok_or_else(|| format!("{text:?}: a command record starts with the pump address"))?;
+    let name = words.next().unwrap_or_default();
+    let rest: Vec<&str> = words.collect();
+    let decimal = |value: &str| {
+        Decimal::from_str(value).map_err(|_| format!("{value:?} is not a decimal number"))
+    };
+    let nozzle = |value: &str| {
+        value
+            .parse::<u8>()
+            .map(NozzleId)
+            .map_err(|_| format!("{value:?} is not a nozzle number"))
+    };
+    let command = match (name, rest.as_slice()) {
+        ("status", []) => PumpCommand::ReturnStatus,
+        ("filling_info", []) => PumpCommand::ReturnFillingInfo,
+        ("reset", []) => PumpCommand::Reset,
+        ("stop", []) => PumpCommand::Stop,
+        ("suspend", []) => PumpCommand::Suspend,
+        ("resume", []) => PumpCommand::Resume,
+        ("switch_off", []) => PumpCommand::SwitchOff,
+        ("totals", [n]) => PumpCommand::ReadTotals(nozzle(n)?),
+        ("prices", pairs) => {
+            let mut prices = Vec::new();
+            for pair in pairs {
+                let (n, p) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("{pair:?} is not NOZZLE=PRICE"))?;
+                prices.push((nozzle(n)?, UnitPrice::new(decimal(p)?)));
+            }
+            PumpCommand::SetPrices(prices)
+        }
+        ("authorize", words) => {
+            let mut authorization = Authorization::default();
+            for word in words {
+                match word.split_once('=') {
+                    Some(("amount", v)) => {
+                        authorization.preset = Some(Preset::Amount(Money::new(decimal(v)?)))
+                    }
+                    Some(("volume", v)) => {
+                        authorization.preset = Some(Preset::Volume(Volume::new(decimal(v)?)))
+                    }
+                    Some(("nozzles", list)) => {
+                        for n in list.split(',') {
+                            authorization.nozzles.push(nozzle(n)?);
+                        }
+                    }
+                    _ => return Err(format!("{word:?} is not amount=, volume= or nozzles=")),
+                }
+            }
+            PumpCommand::Authorize(authorization)
+        }
+        _ => return Err(format!("{text:?} is not a command")),
+    };
+    Ok((pump, command))
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -339,6 +485,17 @@ pub enum ReplayItem {
         /// The bytes.
         bytes: Vec<u8>,
     },
+    /// A command the daemon gave the master, submitted again.
+    Command {
+        /// Time since the first record.
+        at: Duration,
+        /// The pump.
+        pump: BusAddress,
+        /// The command.
+        command: PumpCommand,
+        /// Why the master refused it now, if it did.
+        refused: Option<String>,
+    },
     /// A pump's status changed (`from` is `None` for the first status heard).
     State {
         /// Time since the first record.
@@ -400,6 +557,18 @@ impl fmt::Display for ReplayItem {
                 ),
             },
             ReplayItem::Received { at, bytes } => write!(f, "{} < {}", secs(at), hex(bytes)),
+            ReplayItem::Command {
+                at,
+                pump,
+                command,
+                refused,
+            } => {
+                write!(f, "{} ! pump {pump}: {}", secs(at), format_command(command))?;
+                match refused {
+                    Some(why) => write!(f, "   (refused: {why})"),
+                    None => Ok(()),
+                }
+            }
             ReplayItem::State { at, pump, from, to } => match from {
                 Some(from) => write!(
                     f,
@@ -460,21 +629,38 @@ pub fn replay(master: &mut dyn LineMaster, records: &[Record], origin: Instant) 
                 _ => break,
             }
         }
-        match record.direction {
-            Direction::Sent => {
+        match &record.kind {
+            RecordKind::Bytes {
+                direction: Direction::Sent,
+                bytes,
+            } => {
                 let sent = master.poll_transmit(now);
                 items.push(ReplayItem::Sent {
                     at: offset,
-                    captured: record.bytes.clone(),
+                    captured: bytes.clone(),
                     master: sent,
                 });
             }
-            Direction::Received => {
+            RecordKind::Bytes {
+                direction: Direction::Received,
+                bytes,
+            } => {
                 items.push(ReplayItem::Received {
                     at: offset,
-                    bytes: record.bytes.clone(),
+                    bytes: bytes.clone(),
                 });
-                master.handle_input(&record.bytes, now);
+                master.handle_input(bytes, now);
+            }
+            RecordKind::Command { pump, command } => {
+                items.push(ReplayItem::Command {
+                    at: offset,
+                    pump: *pump,
+                    command: command.clone(),
+                    refused: master
+                        .submit(*pump, command.clone())
+                        .err()
+                        .map(|e| e.to_string()),
+                });
             }
         }
         drain(master, origin, &mut statuses, &mut items);
@@ -569,8 +755,13 @@ mod tests {
         );
         assert_eq!(capture.dropped(), 4);
         assert_eq!(capture.records.len(), 2);
-        assert_eq!(capture.records[1].direction, Direction::Received);
-        assert_eq!(capture.records[1].bytes, vec![0x61]);
+        assert_eq!(
+            capture.records[1].kind,
+            RecordKind::Bytes {
+                direction: Direction::Received,
+                bytes: vec![0x61]
+            }
+        );
         assert_eq!(
             capture.records[1].at_micros - capture.records[0].at_micros,
             12_000
@@ -578,6 +769,47 @@ mod tests {
         for record in &capture.records {
             assert_eq!(parse_record(&format_record(record)).as_ref(), Ok(record));
         }
+    }
+
+    #[test]
+    fn commands_round_trip_through_their_words() {
+        let money = Money::new(Decimal::new(500_000, 2));
+        for command in [
+            PumpCommand::ReturnStatus,
+            PumpCommand::ReturnFillingInfo,
+            PumpCommand::Reset,
+            PumpCommand::Stop,
+            PumpCommand::Suspend,
+            PumpCommand::Resume,
+            PumpCommand::SwitchOff,
+            PumpCommand::ReadTotals(NozzleId(2)),
+            PumpCommand::SetPrices(vec![
+                (NozzleId(1), UnitPrice::new(Decimal::new(145_000, 2))),
+                (NozzleId(2), UnitPrice::new(Decimal::new(1_720, 0))),
+            ]),
+            PumpCommand::Authorize(Authorization::default()),
+            PumpCommand::Authorize(Authorization {
+                preset: Some(Preset::Amount(money)),
+                nozzles: vec![NozzleId(1), NozzleId(3)],
+            }),
+            PumpCommand::Authorize(Authorization {
+                preset: Some(Preset::Volume(Volume::new(Decimal::new(3, 0)))),
+                nozzles: vec![],
+            }),
+        ] {
+            let record = Record {
+                at_micros: 7,
+                kind: RecordKind::Command {
+                    pump: BusAddress(0x50),
+                    command,
+                },
+            };
+            let line = format_record(&record);
+            assert_eq!(parse_record(&line).as_ref(), Ok(&record), "{line}");
+        }
+        assert!(parse_command("80 authorize amount=x").is_err());
+        assert!(parse_command("80 fly").is_err());
+        assert!(parse_command("pump stop").is_err());
     }
 
     #[test]

@@ -18,7 +18,8 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use pump_protocols::capture::{Direction, Record};
+use pump_protocols::capture::{Direction, Record, RecordKind};
+use pump_protocols::{BusAddress, PumpCommand};
 use serde_json::{json, Value};
 
 use self::writer::{Writer, WriterStats};
@@ -85,10 +86,27 @@ impl CaptureTap {
         if !self.on.load(Ordering::Relaxed) || bytes.is_empty() {
             return;
         }
-        let record = Record {
-            at_micros: jiff::Timestamp::now().as_microsecond(),
+        self.push(RecordKind::Bytes {
             direction,
             bytes: bytes.to_vec(),
+        });
+    }
+
+    /// Records a command handed to the line's master, if a capture is on. Never waits.
+    pub fn command(&self, pump: BusAddress, command: &PumpCommand) {
+        if !self.on.load(Ordering::Relaxed) {
+            return;
+        }
+        self.push(RecordKind::Command {
+            pump,
+            command: command.clone(),
+        });
+    }
+
+    fn push(&self, kind: RecordKind) {
+        let record = Record {
+            at_micros: jiff::Timestamp::now().as_microsecond(),
+            kind,
         };
         let guard = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         if let (Some((chunks, _)), Some((_, stats))) = (&guard.running, &guard.latest) {

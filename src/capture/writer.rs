@@ -191,15 +191,15 @@ mod tests {
     use super::*;
 
     fn record(n: i64) -> Record {
-        Record {
-            at_micros: 1_796_304_000_000_000 + n,
-            direction: if n % 2 == 0 {
+        Record::bytes(
+            1_796_304_000_000_000 + n,
+            if n % 2 == 0 {
                 Direction::Sent
             } else {
                 Direction::Received
             },
-            bytes: vec![0x50, 0x20, 0xFA],
-        }
+            vec![0x50, 0x20, 0xFA],
+        )
     }
 
     #[test]
