@@ -567,7 +567,7 @@ async fn pay(car: &Car, n: usize) {
             .forecourt
             .snapshot()
             .positions
-            .get(&PositionId(u16::from(car.position)))
+            .get(&PositionId(car.position))
             .and_then(|p| p.payable.last().map(|s| s.id))
         else {
             return;
