@@ -1189,7 +1189,10 @@ fn a_station_with_dart_and_gilbarco_lines() {
 #[test]
 fn a_line_capture_is_validated_and_its_relative_path_starts_at_the_config_directory() {
     let config = loaded(&gilbarco("\ncapture = { path = \"captures/line1.cap\" }"));
-    let capture = config.lines()[0].capture.clone().expect("capture configured");
+    let capture = config.lines()[0]
+        .capture
+        .clone()
+        .expect("capture configured");
     assert!(capture.path.is_absolute(), "{}", capture.path.display());
     assert!(capture.path.ends_with("captures/line1.cap"));
     assert_eq!(
@@ -1216,7 +1219,9 @@ fn a_line_capture_is_validated_and_its_relative_path_starts_at_the_config_direct
     }
     let found = issues(&gilbarco("\ncapture = { path = \"x\", size = 1 }"));
     assert!(
-        found.iter().any(|i| i.contains("capture") && i.contains("size")),
+        found
+            .iter()
+            .any(|i| i.contains("capture") && i.contains("size")),
         "{found:?}"
     );
 }

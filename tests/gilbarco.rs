@@ -291,3 +291,37 @@ async fn sales_of(daemon: &ChildDaemon, n: u16) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// Regression: while a Gilbarco pump with two grades at different prices delivered, the
+/// live volume was reported as 0 (the loop reads money only, and which grade is flowing is
+/// not known until the sale is read); it is unknown (`null`), never a made-up zero, while
+/// the live amount moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_gilbarco_live_volume_is_unknown_rather_than_zero() {
+    let s = PayStation::start(mixed()).await;
+    wait_ready(&s, 2).await;
+    s.rig.real_flow(2).await;
+    let (status, body) = s
+        .station
+        .authorize(2, json!({ "amount": "5000", "attendant": "7" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.rig.act(2, SimAction::LiftNozzle(NozzleId(2))).await;
+    s.station
+        .wait_for("live money on position 2", |snap| {
+            snap.positions
+                .get(&PositionId(2))
+                .and_then(|p| p.running)
+                .is_some_and(|r| !r.amount.is_zero())
+        })
+        .await;
+    let running = positions(&s)
+        .await
+        .into_iter()
+        .find(|p| p["position"] == json!(2))
+        .map(|p| p["running"].clone())
+        .expect("position 2");
+    assert!(running["volume"].is_null(), "{running}");
+    assert!(decimal(&running["amount"]) > Decimal::ZERO, "{running}");
+    s.station.stop().await;
+}

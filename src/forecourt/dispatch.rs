@@ -154,8 +154,8 @@ impl ActiveDispatch {
 /// Running figures of the dispatch in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Running {
-    /// Volume so far.
-    pub volume: Volume,
+    /// Volume so far, when the pump's protocol tells it while fuel flows.
+    pub volume: Option<Volume>,
     /// Amount so far.
     pub amount: Money,
 }
@@ -1129,7 +1129,7 @@ mod tests {
         online(&mut state, now, PumpStatus::Filling);
         state.on_pump_event(
             &PumpEventKind::Filling {
-                volume: Volume::new(Decimal::new(100, 2)),
+                volume: Some(Volume::new(Decimal::new(100, 2))),
                 amount: Money::new(Decimal::new(80000, 2)),
             },
             now,

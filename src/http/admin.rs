@@ -373,7 +373,7 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
         "order_state": order,
         "nozzle_out": state.nozzle_out.map(|n| n.0),
         "running": state.running.map(|r| json!({
-            "volume": json_decimal(r.volume.value()),
+            "volume": r.volume.map(|v| json_decimal(v.value())),
             "amount": json_decimal(r.amount.value()),
         })),
         "last_heard_ms_ago": state

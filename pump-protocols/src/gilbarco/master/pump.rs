@@ -403,7 +403,8 @@ impl PumpLink {
 
     /// Real-time money while busy (§4.3): a `Filling` when it moved. The loop carries no
     /// live volume; it is money ÷ price (rounded down) when the price is known (programmed
-    /// by this master or read with the totals, and one grade or one price for all), else 0.
+    /// by this master or read with the totals, and one grade or one price for all), else
+    /// unknown (`None`).
     pub(super) fn on_money(&mut self, raw: u64, now: Instant, sink: &mut Sink<'_>) {
         self.last_money_read = Some(now);
         if self.last_money == Some(raw) {
@@ -418,8 +419,7 @@ impl PumpLink {
             .and_then(|p| amount.value().checked_div(self.price(p).value()))
             .map(|v| {
                 Volume::new(v.round_dp_with_strategy(u32::from(d.volume), RoundingStrategy::ToZero))
-            })
-            .unwrap_or(Volume::ZERO);
+            });
         self.emit(sink, PumpEventKind::Filling { volume, amount });
     }
 
