@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pump_protocols::capture::Direction;
-
 use pump_protocols::{CommandFailure, LineMaster, PumpEvent, PumpEventKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;

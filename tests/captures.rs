@@ -85,7 +85,15 @@ fn states(replayed: &Replayed) -> Vec<PumpStatus> {
 /// What every replayed whole-dispatch capture shows: the master's writes reproduced byte
 /// for byte, the pump going through a dispatch, and exactly one sale with these figures.
 fn assert_one_sale(replayed: &Replayed, amount: Decimal, volume: Decimal) {
-    assert_eq!(replayed.divergences(), 0, "{:#?}", replayed.items);
+    let around: Vec<String> = replayed
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.is_divergence())
+        .flat_map(|(n, _)| replayed.items[n.saturating_sub(6)..=n].iter())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(replayed.divergences(), 0, "{around:#?}");
     let sales = sales(replayed);
     assert_eq!(sales.len(), 1, "{sales:?}");
     assert_eq!(sales[0].amount.value(), amount);

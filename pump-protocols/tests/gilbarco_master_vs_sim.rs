@@ -272,6 +272,38 @@ fn money_preset_from_idle_stops_exactly_on_the_preset() {
     assert_eq!(completions(&line.events, P1).len(), 1);
 }
 
+/// Regression: once its sale was read, a pump whose customer still held the nozzle went
+/// from end of sale to call and was reported `Calling`, a dispatch in progress, so the
+/// finished sale could not be paid until the nozzle was hung up. It stays `Completed`.
+#[test]
+fn regression_a_sale_read_while_the_nozzle_is_still_in_hand_stays_completed() {
+    let mut line = standard();
+    line.submit(
+        P1,
+        authorize(Some(Preset::Amount(Money::from_raw(1_000, 2))), vec![]),
+    );
+    line.run_until(secs(2), reports(P1, PumpStatus::Authorized));
+    line.act(P1, SimAction::LiftNozzle(N1));
+    line.run_until(secs(60), completed(P1, 1));
+    // The sale is read (the pump goes back to call) and polled for a while, nozzle in hand.
+    line.run_for(secs(3));
+    assert_eq!(line.view(P1).state, PumpState::Call);
+    let statuses: Vec<PumpStatus> = of(&line.events, P1)
+        .filter_map(|k| match k {
+            E::StatusChanged(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    let end = statuses
+        .iter()
+        .position(|s| *s == PumpStatus::Completed)
+        .expect("completed");
+    assert_eq!(statuses[end..], [PumpStatus::Completed], "{statuses:?}");
+    line.act(P1, SimAction::HangNozzle);
+    line.run_until(secs(2), reports(P1, PumpStatus::Idle));
+    assert_eq!(completions(&line.events, P1).len(), 1);
+}
+
 #[test]
 fn volume_preset_limited_to_one_grade_on_a_calling_pump() {
     let mut line = standard();

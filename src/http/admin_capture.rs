@@ -66,10 +66,15 @@ pub async fn switch(call: Call) -> Result<HttpResponse, ApiError> {
                 .settings_for(call.param(0), body.max_bytes, body.keep)
                 .ok_or(ApiError::NotFound)?;
             let by = call.caller()?.to_string();
-            tap.start(settings, &by).map_err(|e| match e {
-                e @ CaptureError::Running(_) => ApiError::Conflict(e.to_string()),
-                e @ CaptureError::Io { .. } => ApiError::Unavailable(e.to_string()),
-            })?;
+            // Opening (and rotating away) the file is disk work: off the async workers.
+            let starting = tap.clone();
+            tokio::task::spawn_blocking(move || starting.start(settings, &by))
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("capture start: {e}")))?
+                .map_err(|e| match e {
+                    e @ CaptureError::Running(_) => ApiError::Conflict(e.to_string()),
+                    e @ CaptureError::Io { .. } => ApiError::Unavailable(e.to_string()),
+                })?;
         }
         Action::Stop => {
             if let Some(thread) = tap.stop() {
