@@ -174,8 +174,10 @@ where
     async fn write_queued(&mut self, port: &mut T, at: Instant) -> io::Result<()> {
         let writes = async {
             while let Some(bytes) = self.master.poll_transmit(at) {
-                port.write_all(&bytes).await?;
+                // Stamped before the write, at the time the master sent it (a replay
+                // starts its answer deadline there).
                 self.capture.record(Direction::Sent, &bytes);
+                port.write_all(&bytes).await?;
             }
             port.flush().await
         };
