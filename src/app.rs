@@ -31,6 +31,7 @@ use crate::access::sessions::{SessionSettings, Sessions};
 use crate::access::throttle::Throttle;
 use crate::access::tokens::{self, TokenChecker};
 use crate::access::Role;
+use crate::capture::{CaptureTap, Captures};
 use crate::chain::publisher::{ChainStatus, Publisher};
 use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
@@ -85,6 +86,7 @@ pub struct Daemon {
     payment_shutdown: CancellationToken,
     payment_tasks: TaskTracker,
     journal_watch: TaskTracker,
+    captures: Arc<Captures>,
 }
 
 /// Longest the whole shutdown may take; the unit's `TimeoutStopSec=` leaves room above it.
@@ -207,7 +209,7 @@ pub fn position_setups(config: &Config) -> Vec<PositionSetup> {
             stale_limit: line.stale_limit,
             pump: pump.setup(),
             idle_dispatch_limit: crate::forecourt::dispatch::IDLE_DISPATCH_LIMIT,
-            protocol: line.protocol,
+            commands: crate::protocols::CommandRules::of(line),
             nozzles: pump
                 .nozzles
                 .iter()
@@ -396,6 +398,13 @@ impl Daemon {
         supervisor.spawn(&actor_tasks, "forecourt", actor.run(actor_shutdown.clone()));
         actor_tasks.close();
 
+        let capture_dir = config
+            .database()
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("captures");
+        let captures = Arc::new(Captures::start(config.lines(), &capture_dir));
         let line_shutdown = CancellationToken::new();
         let line_tasks = TaskTracker::new();
         for (line, master, commands) in line_inputs {
@@ -409,6 +418,9 @@ impl Daemon {
                 reopen_backoff_max: line.reopen_backoff_max,
                 heartbeat: liveness.register(&format!("line {}", line.name)),
                 metrics: metrics.line(&line.name),
+                capture: captures
+                    .tap(&line.name)
+                    .unwrap_or_else(|| CaptureTap::disabled(&line.name)),
             };
             supervisor.spawn(
                 &line_tasks,
@@ -553,6 +565,7 @@ impl Daemon {
                 cashiers: cashier_directory,
                 payments: applier,
                 pos_plans: Arc::new(pos_sync::plans(&config)),
+                captures: captures.clone(),
                 access: Arc::new(access_state(
                     &config,
                     token_checker,
@@ -639,6 +652,7 @@ impl Daemon {
             payment_shutdown,
             payment_tasks,
             journal_watch,
+            captures,
         };
         // Ready only once the actor runs and every line is open or retrying.
         let started = tokio::time::timeout(START_DEADLINE, daemon.liveness.started(STARTED_CHECK));
@@ -731,6 +745,7 @@ impl Daemon {
             self.payment_tasks.wait().await;
             self.line_shutdown.cancel();
             self.line_tasks.wait().await;
+            self.captures.stop_all().await;
             self.actor_shutdown.cancel();
             self.actor_tasks.wait().await;
         };

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod admin_client;
 pub mod app;
+pub mod capture;
 pub mod chain;
 pub mod cli_access;
 pub mod cli_station;
@@ -24,6 +25,7 @@ pub mod mercadopago;
 pub mod metrics;
 pub mod payments;
 pub mod protocols;
+pub mod replay;
 pub mod sale;
 pub mod secret;
 pub mod shift_report;

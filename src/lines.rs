@@ -15,13 +15,16 @@
 //! service watchdog sees a stuck line (see [`crate::liveness`]).
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pump_protocols::capture::Direction;
 use pump_protocols::{CommandFailure, LineMaster, PumpEvent, PumpEventKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::CaptureTap;
 use crate::forecourt::{LineCommand, Message};
 use crate::liveness::Heartbeat;
 use crate::metrics::LineMetrics;
@@ -65,6 +68,8 @@ pub struct LineTask<T> {
     pub heartbeat: Heartbeat,
     /// The line's metrics, fed from the master's counters.
     pub metrics: LineMetrics,
+    /// The line's field capture switch (docs/captures.md).
+    pub capture: Arc<CaptureTap>,
 }
 
 impl<T> LineTask<T>
@@ -154,6 +159,7 @@ where
                         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "port closed"));
                     }
                     let data = buffer.get(..n).unwrap_or_default();
+                    self.capture.record(Direction::Received, data);
                     self.master.handle_input(data, now());
                 }
                 command = self.commands.recv() => match command {
@@ -173,6 +179,9 @@ where
     async fn write_queued(&mut self, port: &mut T, at: Instant) -> io::Result<()> {
         let writes = async {
             while let Some(bytes) = self.master.poll_transmit(at) {
+                // Stamped before the write, at the time the master sent it (a replay
+                // starts its answer deadline there).
+                self.capture.record(Direction::Sent, &bytes);
                 port.write_all(&bytes).await?;
             }
             port.flush().await
@@ -192,6 +201,7 @@ where
         &mut self,
         command: LineCommand,
     ) -> Result<(), mpsc::error::SendError<Message>> {
+        self.capture.command(command.address, &command.command);
         let Err(e) = self.master.submit(command.address, command.command.clone()) else {
             return Ok(());
         };
@@ -299,6 +309,7 @@ mod tests {
             reopen_backoff_max: Duration::from_secs(5),
             heartbeat,
             metrics: LineMetrics::detached("line1"),
+            capture: CaptureTap::disabled("line1"),
         };
         (task, events, commands_tx)
     }

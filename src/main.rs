@@ -193,6 +193,9 @@ enum Command {
     /// Headquarters: load every station's events from JetStream into PostgreSQL,
     /// exactly once (docs/chain.md).
     HqSink(forecourtd::chain::hq_sink::HqSinkArgs),
+    /// Feed a field capture to the protocol master offline; print its frames, events and
+    /// state changes.
+    Replay(forecourtd::replay::ReplayArgs),
     /// A local stand-in for the Mercado Pago API and app, for tests and the demo.
     Sandbox(forecourtd::lab::sandbox::SandboxArgs),
     /// Run simulated pumps on a new pseudo-terminal; actions come from stdin.
@@ -409,6 +412,7 @@ fn main() -> ExitCode {
             }
         },
         Command::HqSink(args) => run_async(hq_sink(args)),
+        Command::Replay(args) => forecourtd::replay::run(args),
         Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(simulate::simulate(args)),
         Command::Demo(args) => run_async(demo::demo(args)),

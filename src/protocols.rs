@@ -2,7 +2,9 @@
 //! protocol; everything else sees [`LineMaster`] and [`LineSimulator`].
 
 use pump_protocols::dart::{self, DartMaster, DartMasterSettings, DartSimulator, SerialSettings};
-use pump_protocols::gilbarco::{GilbarcoMaster, GilbarcoMasterSettings};
+use pump_protocols::gilbarco::{
+    DigitMode, GilbarcoMaster, GilbarcoMasterSettings, GilbarcoSimulator, SimPumpSetup, SimSettings,
+};
 use pump_protocols::{
     BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, PumpCommand, PumpSetup, UnitPrice,
 };
@@ -29,6 +31,20 @@ fn serial(line: &Line) -> SerialSettings {
     }
 }
 
+/// The Gilbarco master settings of a configured line.
+fn gilbarco_settings(line: &Line) -> GilbarcoMasterSettings {
+    GilbarcoMasterSettings {
+        status_timeout: line.response_timeout,
+        poll_interval: line.poll_interval,
+        offline_after_misses: line.offline_after_misses,
+        retries: line.retries,
+        echo: line.echo,
+        digits: line.digits,
+        serial: serial(line),
+        ..GilbarcoMasterSettings::default()
+    }
+}
+
 /// The master for a configured line.
 pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
     match line.protocol {
@@ -45,33 +61,43 @@ pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
             };
             Ok(Box::new(DartMaster::new(settings, line.pump_setups())?))
         }
-        Protocol::Gilbarco => {
-            let settings = GilbarcoMasterSettings {
-                status_timeout: line.response_timeout,
-                poll_interval: line.poll_interval,
-                offline_after_misses: line.offline_after_misses,
-                retries: line.retries,
-                echo: line.echo,
-                digits: line.digits,
-                serial: serial(line),
-                ..GilbarcoMasterSettings::default()
-            };
-            Ok(Box::new(GilbarcoMaster::new(settings, line.pump_setups())?))
-        }
+        Protocol::Gilbarco => Ok(Box::new(GilbarcoMaster::new(
+            gilbarco_settings(line),
+            line.pump_setups(),
+        )?)),
     }
 }
 
-/// Checks a command against what the pump can take, before it is accepted from an
-/// attendant: a preset with more digits or decimals than the pump's fields, or a nozzle it
-/// does not have, is refused here with the reason, never rounded or dropped later.
-pub fn check_command(
-    protocol: Protocol,
-    pump: &PumpSetup,
-    command: &PumpCommand,
-) -> Result<(), String> {
-    match protocol {
-        Protocol::Dart => dart::check_command(pump, command),
-        Protocol::Gilbarco => pump_protocols::gilbarco::check_command(pump, command),
+/// What the pumps of one line can take: its protocol with the line's own settings (a
+/// Gilbarco loop in 8-digit mode takes longer presets than one in 6-digit mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandRules {
+    /// Wayne DART.
+    Dart,
+    /// Gilbarco two-wire, with the line's master settings.
+    Gilbarco(Box<GilbarcoMasterSettings>),
+}
+
+impl CommandRules {
+    /// The rules of a configured line.
+    pub fn of(line: &Line) -> Self {
+        match line.protocol {
+            Protocol::Dart => CommandRules::Dart,
+            Protocol::Gilbarco => CommandRules::Gilbarco(Box::new(gilbarco_settings(line))),
+        }
+    }
+
+    /// Checks a command against what the pump can take, before it is accepted from an
+    /// attendant: a preset with more digits or decimals than the pump's fields, or a
+    /// nozzle it does not have, is refused here with the reason, never rounded or dropped
+    /// later.
+    pub fn check(&self, pump: &PumpSetup, command: &PumpCommand) -> Result<(), String> {
+        match self {
+            CommandRules::Dart => dart::check_command(pump, command),
+            CommandRules::Gilbarco(settings) => {
+                pump_protocols::gilbarco::check_command_with(settings, pump, command)
+            }
+        }
     }
 }
 
@@ -90,15 +116,42 @@ pub fn demo_simulator(pumps: u8) -> anyhow::Result<Box<dyn LineSimulator>> {
 
 /// The pumps of [`demo_simulator`] as their concrete type, for a harness that wraps them.
 pub fn demo_dart(pumps: u8) -> anyhow::Result<DartSimulator> {
-    let price = |text: &str| -> anyhow::Result<UnitPrice> {
-        Ok(UnitPrice::new(text.parse::<rust_decimal::Decimal>()?))
-    };
-    let nozzles = [
-        (NozzleId(1), price(DEMO_PRICE_SUPER)?),
-        (NozzleId(2), price(DEMO_PRICE_INFINIA)?),
-    ];
+    let nozzles = demo_nozzles()?;
     let simulator =
         DartSimulator::with_pumps(pumps, BusAddress(0x50), Decimals::default(), &nozzles)
             .map_err(|e| anyhow::anyhow!("simulated pumps: {e}"))?;
     Ok(simulator)
+}
+
+/// Nozzle 1 super, nozzle 2 infinia, at the demo prices.
+fn demo_nozzles() -> anyhow::Result<[(NozzleId, UnitPrice); 2]> {
+    let price = |text: &str| -> anyhow::Result<UnitPrice> {
+        Ok(UnitPrice::new(text.parse::<rust_decimal::Decimal>()?))
+    };
+    Ok([
+        (NozzleId(1), price(DEMO_PRICE_SUPER)?),
+        (NozzleId(2), price(DEMO_PRICE_INFINIA)?),
+    ])
+}
+
+/// Field widths of the simulated Gilbarco loop: 8-digit ("extended") mode, whose 6-digit
+/// prices and 8-digit sales carry the demo's peso prices with two decimals
+/// (docs/protocols/gilbarco.md §4.1).
+pub const DEMO_GILBARCO_DIGITS: DigitMode = DigitMode::Eight;
+
+/// Simulated Gilbarco pumps for the demo and the tests: `pumps` pumps (1..=16) numbered
+/// from 1, the same two nozzles, prices and decimals as [`demo_simulator`]'s, in
+/// [`DEMO_GILBARCO_DIGITS`] mode.
+pub fn demo_gilbarco_simulator(pumps: u8) -> anyhow::Result<Box<dyn LineSimulator>> {
+    let nozzles = demo_nozzles()?;
+    let setups = (1..=pumps)
+        .map(|n| SimPumpSetup::new(BusAddress(n), Decimals::default(), nozzles.to_vec()))
+        .collect();
+    let settings = SimSettings {
+        digits: DEMO_GILBARCO_DIGITS,
+        ..SimSettings::default()
+    };
+    let simulator = GilbarcoSimulator::new(setups, settings)
+        .map_err(|e| anyhow::anyhow!("simulated Gilbarco pumps: {e}"))?;
+    Ok(Box::new(simulator))
 }

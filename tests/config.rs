@@ -1225,3 +1225,43 @@ fn the_chain_uplink_is_off_by_default_and_checked_when_configured() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn a_line_capture_is_validated_and_its_relative_path_starts_at_the_config_directory() {
+    let config = loaded(&gilbarco("\ncapture = { path = \"captures/line1.cap\" }"));
+    let capture = config.lines()[0]
+        .capture
+        .clone()
+        .expect("capture configured");
+    assert!(capture.path.is_absolute(), "{}", capture.path.display());
+    assert!(capture.path.ends_with("captures/line1.cap"));
+    assert_eq!(
+        (capture.max_bytes, capture.keep),
+        (
+            forecourtd::config::CaptureSettings::DEFAULT_MAX_BYTES,
+            forecourtd::config::CaptureSettings::DEFAULT_KEEP
+        )
+    );
+    assert_eq!(loaded(&gilbarco("")).lines()[0].capture, None);
+
+    let found = issues(&gilbarco(
+        "\ncapture = { path = \"\", max_bytes = 100, keep = 101 }",
+    ));
+    for expected in [
+        "lines[0].capture.path: must not be empty",
+        "lines[0].capture.max_bytes",
+        "lines[0].capture.keep",
+    ] {
+        assert!(
+            found.iter().any(|i| i.starts_with(expected)),
+            "{expected} not in {found:?}"
+        );
+    }
+    let found = issues(&gilbarco("\ncapture = { path = \"x\", size = 1 }"));
+    assert!(
+        found
+            .iter()
+            .any(|i| i.contains("capture") && i.contains("size")),
+        "{found:?}"
+    );
+}

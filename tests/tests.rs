@@ -3,10 +3,12 @@
 mod support;
 
 mod access;
+mod captures;
 mod chain;
 mod config;
 mod console;
 mod crash_safety;
+mod gilbarco;
 mod hints;
 mod layout;
 mod maintenance;

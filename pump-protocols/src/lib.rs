@@ -5,6 +5,7 @@
 //! logic is tested with ordinary `#[test]`s and a fake clock, and the daemon brings the
 //! I/O (see docs/architecture.md, "Data flow").
 //!
+//! - [`capture`]: the text format of field captures and their offline replay.
 //! - [`crc`]: CRC-16/ARC with its published check value.
 //! - [`units`]: addresses, nozzles, grades and exact fixed-point quantities.
 //! - [`model`]: the protocol-neutral pump model (status, commands, events) and the
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod capture;
 pub mod crc;
 pub mod dart;
 pub mod gilbarco;

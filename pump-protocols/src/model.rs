@@ -191,8 +191,11 @@ pub enum PumpEventKind {
     },
     /// Running figures of the current dispatch.
     Filling {
-        /// Volume so far.
-        volume: Volume,
+        /// Volume so far; `None` when the protocol cannot tell it while fuel flows
+        /// (Gilbarco's real-time reading is money only, and the grade in use, hence the
+        /// price, is not known until the sale is read: docs/protocols/gilbarco.md §4.3).
+        /// Never a made-up zero.
+        volume: Option<Volume>,
         /// Amount so far.
         amount: Money,
     },

@@ -1032,7 +1032,7 @@ fn decimals_convert_both_ways_and_overflow_is_invalid() {
             E::StatusChanged(PumpStatus::Authorized),
             E::StatusChanged(PumpStatus::Filling),
             E::Filling {
-                volume: Volume::new(dec("0.428")),
+                volume: Some(Volume::new(dec("0.428"))),
                 amount: Money::new(dec("3477"))
             }
         ]
@@ -1395,11 +1395,11 @@ fn a_dispatch_ends_in_exactly_one_transaction_completed() {
             },
             E::StatusChanged(PumpStatus::Filling),
             E::Filling {
-                volume: Volume::new(dec("10.00")),
+                volume: Some(Volume::new(dec("10.00"))),
                 amount: Money::new(dec("14.59"))
             },
             E::Filling {
-                volume: Volume::new(dec("13.71")),
+                volume: Some(Volume::new(dec("13.71"))),
                 amount: Money::new(dec("20.00"))
             },
         ]

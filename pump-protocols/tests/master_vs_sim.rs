@@ -204,7 +204,10 @@ fn completions(events: &[PumpEvent], pump: BusAddress) -> Vec<CompletedTransacti
 fn fillings(events: &[PumpEvent], pump: BusAddress) -> Vec<(Volume, Money)> {
     of(events, pump)
         .filter_map(|k| match k {
-            E::Filling { volume, amount } => Some((*volume, *amount)),
+            E::Filling {
+                volume: Some(volume),
+                amount,
+            } => Some((*volume, *amount)),
             _ => None,
         })
         .collect()

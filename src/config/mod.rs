@@ -393,6 +393,8 @@ pub struct Line {
     pub digits: DigitMode,
     /// Longest wait between attempts to reopen a failed port.
     pub reopen_backoff_max: Duration,
+    /// Record every byte of the line from the start (`capture = { … }`), if configured.
+    pub capture: Option<CaptureSettings>,
     /// The pumps on this line, in file order.
     pub pumps: Vec<Pump>,
 }
@@ -402,6 +404,25 @@ impl Line {
     pub fn pump_setups(&self) -> Vec<PumpSetup> {
         self.pumps.iter().map(Pump::setup).collect()
     }
+}
+
+/// Where and how much of a line's traffic is recorded (docs/captures.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSettings {
+    /// The current capture file; rotated ones are `PATH.1` (newest) to `PATH.keep`.
+    pub path: PathBuf,
+    /// Size in bytes at which the current file is rotated (4 KiB to 1 GB; default 10 MB).
+    pub max_bytes: u64,
+    /// Rotated files kept besides the current one (0 to 100; default 4), so a line's
+    /// captures never take more than `max_bytes × (keep + 1)`.
+    pub keep: u32,
+}
+
+impl CaptureSettings {
+    /// Default size at which a capture file is rotated: about a day of a busy DART line.
+    pub const DEFAULT_MAX_BYTES: u64 = 10_000_000;
+    /// Default number of rotated files kept.
+    pub const DEFAULT_KEEP: u32 = 4;
 }
 
 /// One `[[lines.pumps]]`: a pump (fuelling position) on a line.

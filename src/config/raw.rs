@@ -349,9 +349,23 @@ pub struct RawLine {
     pub digits: Option<i64>,
     /// Longest wait between attempts to reopen the port.
     pub reopen_backoff_max_ms: Option<i64>,
+    /// `capture = { path, max_bytes, keep }`: record the line's bytes from the start.
+    pub capture: Option<RawCapture>,
     /// `[[lines.pumps]]`.
     #[serde(default)]
     pub pumps: Vec<Lenient<RawPump>>,
+}
+
+/// `capture = { path, max_bytes, keep }` of a `[[lines]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawCapture {
+    /// The capture file (rotated files get `.1`, `.2`, … after it).
+    pub path: Option<String>,
+    /// Size at which the file is rotated.
+    pub max_bytes: Option<i64>,
+    /// Rotated files kept besides the current one.
+    pub keep: Option<i64>,
 }
 
 /// One `[[lines.pumps]]` entry.

@@ -233,7 +233,7 @@ pub(crate) fn validate(
     let logging = section(&mut r, raw.logging, "logging").and_then(|l| logging(&mut r, l));
 
     let grades = forecourt::grades(&mut r, raw.grades);
-    let lines = forecourt::lines(&mut r, raw.lines, &grades);
+    let lines = forecourt::lines(&mut r, raw.lines, &grades, ctx.base_dir);
 
     if let Some(station) = &station {
         positions_names(&mut r, station, lines.positions.keys().copied());
@@ -630,7 +630,7 @@ fn attendants(r: &mut Report, raw: Vec<Lenient<super::raw::RawAttendant>>) -> Ve
 }
 
 /// `path` as is when absolute, else relative to the configuration file's directory.
-fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+pub(crate) fn resolve(base_dir: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         p.to_owned()

@@ -55,8 +55,9 @@ pub struct PositionSetup {
     pub pump: PumpSetup,
     /// How long a dispatch may stay open while its pump is idle and not authorized.
     pub idle_dispatch_limit: Duration,
-    /// The protocol of the pump's line, for checking commands before they are accepted.
-    pub protocol: crate::config::Protocol,
+    /// What the pump's line can take (its protocol and settings), for checking commands
+    /// before they are accepted.
+    pub commands: crate::protocols::CommandRules,
 }
 
 /// A nozzle's grade and the price the station sells it at.
@@ -155,8 +156,8 @@ impl ActiveDispatch {
 /// Running figures of the dispatch in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Running {
-    /// Volume so far.
-    pub volume: Volume,
+    /// Volume so far, when the pump's protocol tells it while fuel flows.
+    pub volume: Option<Volume>,
     /// Amount so far.
     pub amount: Money,
 }
@@ -945,7 +946,7 @@ mod tests {
                 nozzles: vec![(NozzleId(1), GradeId(2))],
             },
             idle_dispatch_limit: Duration::from_secs(60),
-            protocol: crate::config::Protocol::Dart,
+            commands: crate::protocols::CommandRules::Dart,
         }
     }
 
@@ -1233,7 +1234,7 @@ mod tests {
         online(&mut state, now, PumpStatus::Filling);
         state.on_pump_event(
             &PumpEventKind::Filling {
-                volume: Volume::new(Decimal::new(100, 2)),
+                volume: Some(Volume::new(Decimal::new(100, 2))),
                 amount: Money::new(Decimal::new(80000, 2)),
             },
             now,

@@ -734,12 +734,14 @@ impl Forecourt {
             preset,
             nozzles: Vec::new(),
         };
-        crate::protocols::check_command(
-            state.setup.protocol,
-            &state.setup.pump,
-            &PumpCommand::Authorize(authorization.clone()),
-        )
-        .map_err(|reason| RequestRefused::NotForThisPump { position, reason })?;
+        state
+            .setup
+            .commands
+            .check(
+                &state.setup.pump,
+                &PumpCommand::Authorize(authorization.clone()),
+            )
+            .map_err(|reason| RequestRefused::NotForThisPump { position, reason })?;
         let line = state.setup.line.clone();
         if self.lines.get(&line).is_none_or(|s| s.is_closed()) {
             return Err(ForecourtError::LineDown(line));

@@ -17,6 +17,7 @@
 //! - `GET  /api/status`: `{"mercadopago": {"healthy", "last_success", "failing_since",
 //!   "last_failure": {"kind", "status", "at", "message"}, …}}`.
 //! - shifts: see [`super::admin_shifts`]; prices: see [`super::admin_prices`].
+//! - `GET|POST /api/lines/{name}/capture`: field captures, see [`super::admin_capture`].
 //! - cancel and attention: see [`super::admin_dispatch`]; sales: see
 //!   [`super::admin_sales`]; sign-in, users, tokens, audit: see [`super::admin_access`].
 
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin_access;
+use super::admin_capture;
 use super::admin_console;
 use super::admin_dispatch;
 use super::admin_prices;
@@ -48,6 +50,7 @@ use crate::access::sessions::Sessions;
 use crate::access::throttle::Throttle;
 use crate::access::tokens::TokenChecker;
 use crate::access::Role;
+use crate::capture::Captures;
 use crate::chain::publisher::ChainStatus;
 use crate::forecourt::dispatch::{OrderState, PositionState, RequestRefused};
 use crate::forecourt::{ForecourtError, ForecourtHandle, Snapshot};
@@ -83,6 +86,8 @@ pub struct AdminContext {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The chain uplink's status, when `[chain]` is configured.
     pub chain: Option<ChainStatus>,
+    /// Every line's field capture switch.
+    pub captures: Arc<Captures>,
 }
 
 /// Station facts from the configuration, for shifts and prices.
@@ -187,6 +192,8 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Post, "/api/tokens", MANAGER, "token.add", |c| Box::pin(admin_access::add_token(c))),
     route(Verb::Post, "/api/tokens/{name}/revoke", MANAGER, "token.revoke", |c| Box::pin(admin_access::revoke_token(c))),
     route(Verb::Get, "/api/audit", MANAGER, "audit.list", |c| Box::pin(admin_access::audit(c))),
+    route(Verb::Get, "/api/lines/{name}/capture", MANAGER, "line.capture.show", |c| Box::pin(admin_capture::show(c))),
+    route(Verb::Post, "/api/lines/{name}/capture", MANAGER, "line.capture", |c| Box::pin(admin_capture::switch(c))),
 ];
 
 /// Routes an admin request through the pipeline of [`super::routes`].
@@ -461,7 +468,7 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
         "order_state": order,
         "nozzle_out": state.nozzle_out.map(|n| n.0),
         "running": state.running.map(|r| json!({
-            "volume": json_decimal(r.volume.value()),
+            "volume": r.volume.map(|v| json_decimal(v.value())),
             "amount": json_decimal(r.amount.value()),
         })),
         "last_heard_ms_ago": state

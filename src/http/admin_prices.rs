@@ -139,7 +139,10 @@ pub async fn set(call: Call) -> Result<HttpResponse, ApiError> {
             continue;
         }
         let command = PumpCommand::SetPrices(PriceBook::nozzle_prices(&grades, &nozzles));
-        crate::protocols::check_command(state.setup.protocol, &state.setup.pump, &command)
+        state
+            .setup
+            .commands
+            .check(&state.setup.pump, &command)
             .map_err(|reason| {
                 ApiError::BadRequest(format!(
                     "the pump of position {} cannot take these prices: {reason}",

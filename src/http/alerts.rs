@@ -146,7 +146,7 @@ mod tests {
                 nozzles: Vec::new(),
             },
             idle_dispatch_limit: Duration::from_secs(60),
-            protocol: crate::config::Protocol::Dart,
+            commands: crate::protocols::CommandRules::Dart,
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod admin_access;
+pub mod admin_capture;
 pub mod admin_console;
 pub mod admin_dispatch;
 pub mod admin_prices;

@@ -1,7 +1,8 @@
 //! `forecourtd demo`: the whole station on one machine, with no hardware and no
 //! credentials.
 //!
-//! Simulated DART pumps run on a pseudo-terminal; the real daemon opens it as it would open
+//! Simulated DART pumps run on a pseudo-terminal (and, with `--gilbarco N`, simulated
+//! Gilbarco pumps on a second one: a mixed station); the real daemon opens them as it would open
 //! an RS-485 adapter, from a configuration generated here (and validated like any other).
 //! A local Mercado Pago sandbox stands in for the API and the customer's app. Scripted cars
 //! then go through the pumps: the attendant authorizes through the admin API, the customer
@@ -76,6 +77,17 @@ pub struct StationSpec {
     pub admin: String,
     /// Mercado Pago, if payments are to be confirmed.
     pub payments: Option<PaymentSpec>,
+    /// A Gilbarco line after the DART ones, if any.
+    pub gilbarco: Option<GilbarcoLineSpec>,
+}
+
+/// A simulated Gilbarco loop in a generated configuration.
+#[derive(Debug, Clone)]
+pub struct GilbarcoLineSpec {
+    /// Its device.
+    pub device: PathBuf,
+    /// Pumps on it, addresses 1..=pumps; their positions follow the DART lines' ones.
+    pub pumps: u8,
 }
 
 /// A station configuration for simulated lines: two nozzles per pump (1 super, 2
@@ -148,21 +160,42 @@ document_number = "28999111"
         database = spec.database.display().to_string(),
     );
     let mut position = 1;
-    for (index, device) in spec.devices.iter().enumerate() {
+    let mut index = 0;
+    for device in &spec.devices {
         text.push_str(&format!(
             "\n[[lines]]\nname = \"line{}\"\ndevice = {:?}\nprotocol = \"dart\"\n",
             index + 1,
             device.display().to_string()
         ));
+        index += 1;
         for pump in 0..spec.pumps_per_line {
-            text.push_str(&format!(
-                "\n[[lines.pumps]]\naddress = 0x{:02X}\nposition = {position}\nnozzles = {{ \"1\" = \"super\", \"2\" = \"infinia\" }}\n",
-                0x50 + pump
-            ));
+            text.push_str(&pump_toml(&format!("0x{:02X}", 0x50 + pump), position));
+            position += 1;
+        }
+    }
+    if let Some(gilbarco) = &spec.gilbarco {
+        let digits = match protocols::DEMO_GILBARCO_DIGITS {
+            pump_protocols::gilbarco::DigitMode::Six => 6,
+            pump_protocols::gilbarco::DigitMode::Eight => 8,
+        };
+        // A pseudo-terminal takes any rate; a real loop needs an adapter that does 5787.
+        text.push_str(&format!(
+            "\n[[lines]]\nname = \"line{}\"\ndevice = {:?}\nprotocol = \"gilbarco\"\ndigits = {digits}\n",
+            index + 1,
+            gilbarco.device.display().to_string()
+        ));
+        for pump in 1..=gilbarco.pumps {
+            text.push_str(&pump_toml(&pump.to_string(), position));
             position += 1;
         }
     }
     text
+}
+
+fn pump_toml(address: &str, position: u16) -> String {
+    format!(
+        "\n[[lines.pumps]]\naddress = {address}\nposition = {position}\nnozzles = {{ \"1\" = \"super\", \"2\" = \"infinia\" }}\n"
+    )
 }
 
 /// Writes the sandbox's credentials where the generated configuration reads them.
@@ -197,6 +230,13 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
     let sim_shutdown = CancellationToken::new();
     let sim = spawn_sim_line(protocols::demo_simulator(args.pumps)?, sim_shutdown.clone())
         .context("starting the simulated pumps")?;
+    let gilbarco = match args.gilbarco {
+        0 => None,
+        n => Some(
+            spawn_sim_line(protocols::demo_gilbarco_simulator(n)?, sim_shutdown.clone())
+                .context("starting the simulated Gilbarco pumps")?,
+        ),
+    };
     let sandbox = Sandbox::start(demo_sandbox_settings())
         .await
         .context("starting the Mercado Pago sandbox")?;
@@ -231,6 +271,10 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
             refund_duplicates: true,
             source_news: "webhooks",
         }),
+        gilbarco: gilbarco.as_ref().map(|g| GilbarcoLineSpec {
+            device: g.path().to_path_buf(),
+            pumps: args.gilbarco,
+        }),
     });
     let config = Config::from_toml_str(&text, temp.path())
         .map_err(|e| anyhow::anyhow!("generated configuration is invalid:\n{e}"))?;
@@ -241,8 +285,9 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
     print_banner(
         &daemon,
         &database,
-        sim.path(),
-        args.pumps,
+        &sim,
+        gilbarco.as_ref(),
+        &args,
         sandbox.base_url(),
     );
 
@@ -260,15 +305,21 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
         public_url.clone(),
     ));
     let mut cars = Vec::new();
-    for pump in 1..=args.pumps {
+    let dart_pumps = (1..=args.pumps).map(|n| (sim.clone(), BusAddress(0x4F + n)));
+    let gilbarco_pumps = gilbarco
+        .iter()
+        .flat_map(|g| (1..=args.gilbarco).map(|n| (g.clone(), BusAddress(n))));
+    for (index, (sim, address)) in dart_pumps.chain(gilbarco_pumps).enumerate() {
+        let position = u16::try_from(index + 1).unwrap_or(u16::MAX);
         cars.push(tokio::spawn(drive_cars(Car {
-            sim: sim.clone(),
+            sim,
+            address,
+            position,
             sandbox: sandbox.clone(),
             forecourt: daemon.forecourt.clone(),
             admin_url: admin_url.clone(),
             admin_token: admin_token.clone(),
             public_url: public_url.clone(),
-            pump,
             pause,
             shutdown: cars_shutdown.clone(),
         })));
@@ -319,11 +370,30 @@ pub async fn run(args: DemoArgs, pause: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(daemon: &Daemon, database: &Path, device: &Path, pumps: u8, sandbox: &str) {
+fn print_banner(
+    daemon: &Daemon,
+    database: &Path,
+    dart: &SimLineHandle,
+    gilbarco: Option<&SimLineHandle>,
+    args: &DemoArgs,
+    sandbox: &str,
+) {
     println!(
-        "forecourtd demo: {pumps} simulated DART pump(s) on {}",
-        device.display()
+        "forecourtd demo: {} simulated DART pump(s) on {} (positions 1..{})",
+        args.pumps,
+        dart.path().display(),
+        args.pumps
     );
+    if let Some(g) = gilbarco {
+        println!(
+            "                 {} simulated Gilbarco pump(s) on {} (positions {}..{})",
+            args.gilbarco,
+            g.path().display(),
+            u16::from(args.pumps) + 1,
+            u16::from(args.pumps) + u16::from(args.gilbarco)
+        );
+    }
+    let pumps = u16::from(args.pumps) + u16::from(args.gilbarco);
     println!("  journal         {}", database.display());
     println!("  Mercado Pago    {sandbox} (local sandbox)");
     println!(
@@ -392,7 +462,10 @@ struct Car {
     admin_url: String,
     admin_token: Secret,
     public_url: String,
-    pump: u8,
+    /// The pump's bus address on its simulated line.
+    address: BusAddress,
+    /// Its position number.
+    position: u16,
     pause: Duration,
     shutdown: CancellationToken,
 }
@@ -408,13 +481,13 @@ impl Car {
 
 /// One pump's stream of cars: authorize with a preset, lift, fill, hang up, pay.
 async fn drive_cars(car: Car) {
-    let address = BusAddress(0x4F + car.pump);
-    let position = PositionId(u16::from(car.pump));
+    let address = car.address;
+    let position = PositionId(car.position);
     let presets = ["5000", "8000", "12000", "3000"];
-    let mut n: usize = usize::from(car.pump);
+    let mut n: usize = usize::from(car.position);
     loop {
         if !car
-            .wait(Duration::from_millis(700) * u32::from(car.pump) + car.pause)
+            .wait(Duration::from_millis(700) * u32::from(car.position) + car.pause)
             .await
         {
             return;
@@ -423,7 +496,7 @@ async fn drive_cars(car: Car) {
         let preset = presets.get(n % presets.len()).copied().unwrap_or("5000");
         let attendant = if n % 2 == 0 { "7" } else { "8" };
         let body = json!({ "amount": preset, "attendant": attendant });
-        let path = format!("/api/positions/{}/authorize", car.pump);
+        let path = format!("/api/positions/{}/authorize", car.position);
         match admin_client::call_as(
             &car.admin_url,
             Some(&car.admin_token),
@@ -436,7 +509,7 @@ async fn drive_cars(car: Car) {
             Ok((status, _)) if status.is_success() => {
                 println!(
                     "pos {}: attendant {attendant} authorizes ${preset}",
-                    car.pump
+                    car.position
                 );
             }
             Ok((status, answer)) => {
@@ -487,14 +560,14 @@ async fn drive_cars(car: Car) {
 async fn pay(car: &Car, n: usize) {
     let url = format!(
         "{}/pay-mp?apies={STORE_ID}&pos={}",
-        car.public_url, car.pump
+        car.public_url, car.position
     );
     if n % 7 == 0 {
         let Some(sale) = car
             .forecourt
             .snapshot()
             .positions
-            .get(&PositionId(u16::from(car.pump)))
+            .get(&PositionId(car.position))
             .and_then(|p| p.payable.last().map(|s| s.id))
         else {
             return;
@@ -512,7 +585,7 @@ async fn pay(car: &Car, n: usize) {
         {
             println!(
                 "pos {}: customer pays cash; sale {sale} settled at the counter",
-                car.pump
+                car.position
             );
         }
         return;
@@ -531,14 +604,14 @@ async fn pay(car: &Car, n: usize) {
         {
             Ok(ScanOutcome::Paid { payment, .. }) => println!(
                 "pos {}: customer scans and pays ${} with card {}: {} ({})",
-                car.pump,
+                car.position,
                 payment.transaction_amount,
                 card.name(),
                 payment.status,
                 payment.status_detail
             ),
-            Ok(other) => println!("pos {}: scan: {other:?}", car.pump),
-            Err(e) => println!("pos {}: scan failed: {e}", car.pump),
+            Ok(other) => println!("pos {}: scan: {other:?}", car.position),
+            Err(e) => println!("pos {}: scan failed: {e}", car.position),
         }
     }
 }
@@ -555,9 +628,13 @@ pub struct DemoArgs {
     /// Address of the admin listener.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub admin: std::net::SocketAddr,
-    /// Simulated positions (pumps).
-    #[arg(long, default_value_t = 4)]
+    /// Simulated DART positions (pumps), on the first pseudo-terminal.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=32))]
     pub pumps: u8,
+    /// Simulated Gilbarco pumps on a second pseudo-terminal line (a mixed station);
+    /// their positions follow the DART ones. 0 for none.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub gilbarco: u8,
     /// Stop after this many sales (0 = run until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     pub sales: u32,

@@ -17,7 +17,7 @@ use forecourtd::admin_client;
 use forecourtd::app::Daemon;
 use forecourtd::config::Config;
 use forecourtd::forecourt::{ForecourtHandle, Snapshot};
-use forecourtd::lab::demo::{station_config_toml, StationSpec};
+use forecourtd::lab::demo::{station_config_toml, GilbarcoLineSpec, StationSpec};
 use forecourtd::lab::sim_line::{spawn_sim_line, SimLineHandle};
 use forecourtd::protocols;
 use forecourtd::secret::Secret;
@@ -49,8 +49,11 @@ pub struct Rig {
     pub dir: tempfile::TempDir,
     /// Stops the simulator.
     pub sim_shutdown: CancellationToken,
-    /// Number of pumps.
+    /// Number of DART pumps (positions 1..=pumps).
     pub pumps: u8,
+    /// A simulated Gilbarco loop and its number of pumps (addresses 1.., positions after
+    /// the DART ones), for mixed stations.
+    pub gilbarco: Option<(SimLineHandle, u8)>,
 }
 
 impl Rig {
@@ -84,6 +87,47 @@ impl Rig {
             dir: tempfile::tempdir().expect("temporary directory"),
             sim_shutdown,
             pumps,
+            gilbarco: None,
+        }
+    }
+
+    /// A mixed station: `dart` DART pumps on one line (positions 1..=dart) and `gilbarco`
+    /// Gilbarco pumps on a second (addresses 1..=gilbarco, positions after the DART ones),
+    /// all flowing at [`FAST_FLOW`].
+    pub fn mixed(dart: u8, gilbarco: u8) -> Rig {
+        let mut rig = Rig::new(dart);
+        let mut simulator =
+            protocols::demo_gilbarco_simulator(gilbarco).expect("simulated Gilbarco pumps");
+        for pump in 1..=gilbarco {
+            simulator
+                .act(
+                    BusAddress(pump),
+                    SimAction::SetFlowRate(Volume::new(Decimal::from(FAST_FLOW))),
+                    std::time::Instant::now(),
+                )
+                .expect("flow rate");
+        }
+        let sim = spawn_sim_line(simulator, rig.sim_shutdown.clone()).expect("pseudo-terminal");
+        rig.gilbarco = Some((sim, gilbarco));
+        rig
+    }
+
+    /// The Gilbarco line of a generated configuration, if the rig has one.
+    pub fn gilbarco_spec(&self) -> Option<GilbarcoLineSpec> {
+        self.gilbarco.as_ref().map(|(sim, pumps)| GilbarcoLineSpec {
+            device: sim.path().to_path_buf(),
+            pumps: *pumps,
+        })
+    }
+
+    /// The simulated line and bus address of position `n`.
+    pub fn pump_of(&self, n: u16) -> (&SimLineHandle, BusAddress) {
+        match &self.gilbarco {
+            Some((sim, _)) if n > u16::from(self.pumps) => (
+                sim,
+                BusAddress(u8::try_from(n - u16::from(self.pumps)).expect("small position")),
+            ),
+            _ => (&self.sim, address(n)),
         }
     }
 
@@ -106,6 +150,7 @@ impl Rig {
             public: public.to_owned(),
             admin: admin.to_owned(),
             payments: None,
+            gilbarco: self.gilbarco_spec(),
         }))
     }
 
@@ -129,10 +174,8 @@ impl Rig {
 
     /// Applies a simulator action on position `n`'s pump.
     pub async fn act(&self, n: u16, action: SimAction) {
-        self.sim
-            .act(address(n), action)
-            .await
-            .expect("simulator action");
+        let (sim, address) = self.pump_of(n);
+        sim.act(address, action).await.expect("simulator action");
     }
 }
 

@@ -25,8 +25,10 @@ use super::{
 /// How the station is set up.
 #[derive(Debug, Clone)]
 pub struct PaySetup {
-    /// Simulated pumps.
+    /// Simulated DART pumps.
     pub pumps: u8,
+    /// Simulated Gilbarco pumps on a second line (positions after the DART ones).
+    pub gilbarco: u8,
     /// `order` or `preference`.
     pub mode: &'static str,
     /// Seconds before the reconciler searches a served sale.
@@ -41,6 +43,7 @@ impl Default for PaySetup {
     fn default() -> Self {
         Self {
             pumps: 2,
+            gilbarco: 0,
             mode: "order",
             // Far in the future: tests that want the reconciler ask for it.
             reconcile_after_secs: 3600,
@@ -78,7 +81,10 @@ pub struct PayStation {
 impl PayStation {
     /// Starts pumps, sandbox and daemon.
     pub async fn start(setup: PaySetup) -> PayStation {
-        let rig = Rig::new(setup.pumps);
+        let rig = match setup.gilbarco {
+            0 => Rig::new(setup.pumps),
+            n => Rig::mixed(setup.pumps, n),
+        };
         let sandbox = Sandbox::start(sandbox_settings()).await.expect("sandbox");
         let station = start_daemon(&rig, &sandbox, &setup).await;
         PayStation {
@@ -113,6 +119,7 @@ impl PayStation {
                 refund_duplicates: setup.refund_duplicates,
                 source_news: setup.source_news,
             }),
+            gilbarco: rig.gilbarco_spec(),
         })
     }
 

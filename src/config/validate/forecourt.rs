@@ -6,17 +6,18 @@
 //! sells it. It never reads files or the environment.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, UnitPrice};
 use rust_decimal::Decimal;
 
 use super::protocol::{parse_digits, parse_protocol, Limits, STANDARD_BAUDS};
-use super::{BrokenKeys, Report, Seen, MAX_NAME};
-use crate::config::raw::{Lenient, RawGrade, RawLine, RawPrice, RawPump};
+use super::{resolve, BrokenKeys, Report, Seen, MAX_NAME};
+use crate::config::raw::{Lenient, RawCapture, RawGrade, RawLine, RawPrice, RawPump};
 use crate::config::{
-    DataBits, Grade, GradeUnit, Line, OnNak, Parity, Protocol, Pump, StopBits, TxWrap,
+    CaptureSettings, DataBits, Grade, GradeUnit, Line, OnNak, Parity, Protocol, Pump, StopBits,
+    TxWrap,
 };
 
 /// The validated grades, by key, and the keys whose section did not parse.
@@ -173,7 +174,12 @@ fn price(r: &mut Report, raw: RawPrice, path: &str) -> Option<UnitPrice> {
 }
 
 /// Validates `[[lines]]` and their pumps against `grades`.
-pub(crate) fn lines(r: &mut Report, raw: Vec<Lenient<RawLine>>, grades: &Grades) -> Lines {
+pub(crate) fn lines(
+    r: &mut Report,
+    raw: Vec<Lenient<RawLine>>,
+    grades: &Grades,
+    base_dir: &Path,
+) -> Lines {
     if raw.is_empty() {
         r.error(
             "lines",
@@ -197,6 +203,7 @@ pub(crate) fn lines(r: &mut Report, raw: Vec<Lenient<RawLine>>, grades: &Grades)
             &prefix,
             i,
             grades,
+            base_dir,
             &mut names,
             &mut positions,
             &mut out,
@@ -214,6 +221,7 @@ fn line(
     prefix: &str,
     index: usize,
     grades: &Grades,
+    base_dir: &Path,
     names: &mut Seen<String>,
     positions: &mut Seen<PositionId>,
     out: &mut Lines,
@@ -337,6 +345,10 @@ fn line(
         100..=3_600_000,
         &p("reopen_backoff_max_ms"),
     );
+    let capture = match l.capture {
+        None => Some(None),
+        Some(c) => capture(r, c, base_dir, &p("capture")).map(Some),
+    };
 
     if l.pumps.is_empty() {
         r.error(
@@ -387,7 +399,47 @@ fn line(
         echo,
         digits: digits?,
         reopen_backoff_max: reopen_backoff_max?,
+        capture: capture?,
         pumps: pumps_ok.then_some(pumps)?,
+    })
+}
+
+/// `capture = { path, max_bytes, keep }` of a line.
+fn capture(
+    r: &mut Report,
+    c: RawCapture,
+    base_dir: &Path,
+    prefix: &str,
+) -> Option<CaptureSettings> {
+    let p = |key: &str| format!("{prefix}.{key}");
+    let path = r.required(c.path, &p("path")).and_then(|path| {
+        if path.trim().is_empty() {
+            r.error(p("path"), "must not be empty");
+            None
+        } else {
+            Some(resolve(base_dir, &path))
+        }
+    });
+    let max_bytes = r
+        .int(
+            c.max_bytes,
+            CaptureSettings::DEFAULT_MAX_BYTES as i64,
+            4096..=1_000_000_000,
+            &p("max_bytes"),
+        )
+        .and_then(|v| u64::try_from(v).ok());
+    let keep = r
+        .int(
+            c.keep,
+            i64::from(CaptureSettings::DEFAULT_KEEP),
+            0..=100,
+            &p("keep"),
+        )
+        .and_then(|v| u32::try_from(v).ok());
+    Some(CaptureSettings {
+        path: path?,
+        max_bytes: max_bytes?,
+        keep: keep?,
     })
 }
 

@@ -437,7 +437,7 @@ impl PumpLink {
             self.emit(
                 sink,
                 PumpEventKind::Filling {
-                    volume: Volume::from_raw(volume.into(), d.volume),
+                    volume: Some(Volume::from_raw(volume.into(), d.volume)),
                     amount: Money::from_raw(amount.into(), d.amount),
                 },
             );

@@ -89,6 +89,9 @@ pub(super) struct PumpLink {
     /// The status last reported to the daemon.
     pub reported: PumpStatus,
     nozzle_up: bool,
+    /// The pump went from its end of sale straight to call: the customer still holds the
+    /// nozzle of the sale just read, which is over, not a new call (see `on_state`).
+    sale_in_hand: bool,
     /// A finished sale waiting to be read, with the failed reads so far.
     completion: Option<u32>,
     /// A sale ended this session and its read was given up: evidence that the pump's last
@@ -115,6 +118,7 @@ impl PumpLink {
             state: None,
             reported: PumpStatus::Offline,
             nozzle_up: false,
+            sale_in_hand: false,
             completion: None,
             unread: false,
             last_money_read: None,
@@ -348,6 +352,18 @@ impl PumpLink {
             return;
         };
         let previous = self.state.replace(state);
+        // Reading a sale takes the pump from its end of sale to call while the nozzle is
+        // still in hand (§3): that is the finished sale, not a new call, until the nozzle
+        // is hung up or the pump is authorized again. Reported as `Calling` it would make
+        // the sale unpayable (in process) until the customer hangs up.
+        self.sale_in_hand = state == PumpState::Call
+            && (previous.is_some_and(PumpState::is_end_of_sale)
+                || (self.sale_in_hand && previous == Some(PumpState::Call)));
+        let model = if self.sale_in_hand {
+            PumpStatus::Completed
+        } else {
+            model
+        };
         let lifted = matches!(state, PumpState::Call | PumpState::Busy);
         let hung = state == PumpState::Idle || state.is_end_of_sale();
         if lifted && !self.nozzle_up {
@@ -422,7 +438,8 @@ impl PumpLink {
 
     /// Real-time money while busy (§4.3): a `Filling` when it moved. The loop carries no
     /// live volume; it is money ÷ price (rounded down) when the price is known (programmed
-    /// by this master or read with the totals, and one grade or one price for all), else 0.
+    /// by this master or read with the totals, and one grade or one price for all), else
+    /// unknown (`None`).
     pub(super) fn on_money(&mut self, raw: u64, now: Instant, sink: &mut Sink<'_>) {
         self.last_money_read = Some(now);
         if self.last_money == Some(raw) {
@@ -437,8 +454,7 @@ impl PumpLink {
             .and_then(|p| amount.value().checked_div(self.price(p).value()))
             .map(|v| {
                 Volume::new(v.round_dp_with_strategy(u32::from(d.volume), RoundingStrategy::ToZero))
-            })
-            .unwrap_or(Volume::ZERO);
+            });
         self.emit(sink, PumpEventKind::Filling { volume, amount });
     }
 
