@@ -38,7 +38,7 @@ use crate::http::admin::{AccessState, AdminContext};
 use crate::http::guard::GuardSettings;
 use crate::http::hint_gate::{HintGate, HintRates};
 use crate::http::notifications::{NotificationEndpoint, NotificationSettings};
-use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderSettings};
+use crate::http::order::{Cashier, GradeInfo, LoyaltySettings, OrderRenderer, OrderSettings};
 use crate::http::routes::MetricsAccess;
 use crate::http::server::{self, Limits};
 use crate::http::{AdminHandler, PublicHandler};
@@ -348,10 +348,20 @@ impl Daemon {
                 protocols::build_master(line).with_context(|| format!("line {}", line.name))?;
             line_inputs.push((line.clone(), master, rx));
         }
-        let (actor, forecourt) =
-            Forecourt::new(position_setups(&config), line_senders, journal.clone())
-                .await
-                .context("loading the forecourt state from the journal")?;
+        let mut order = order_settings(&config);
+        order.attendants = cashiers(&journal).await?;
+        let order = Arc::new(order);
+        let renderer = Arc::new(OrderRenderer {
+            settings: order.clone(),
+        });
+        let (actor, forecourt) = Forecourt::new(
+            position_setups(&config),
+            line_senders,
+            journal.clone(),
+            renderer,
+        )
+        .await
+        .context("loading the forecourt state from the journal")?;
         let supervisor = Supervisor::default();
         let liveness = Arc::new(Liveness::default());
         let actor = actor.with_heartbeat(liveness.register("forecourt"));
@@ -447,9 +457,6 @@ impl Daemon {
         }
 
         let mp = config.mercadopago();
-        let mut order = order_settings(&config);
-        order.attendants = cashiers(&journal).await?;
-        let order = Arc::new(order);
         let preferences = match (mp.mode, &applier) {
             (MpMode::Preference, Some(applier)) => Some(Preferences::new(
                 applier.client.clone(),

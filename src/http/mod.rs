@@ -66,45 +66,52 @@ impl Handler for PublicHandler {
             return Box::pin(async { ApiError::NotFound.into_response() });
         }
         let snapshot = self.forecourt.snapshot();
-        let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
-        // The query may carry the order token: only the location goes to the logs.
-        let query = request.uri().query().map(loggable_query);
-        let answer = order::handle(&request, &snapshot, &self.order, now());
+        let answer = match order::handle(&request, &snapshot, &self.order, now()) {
+            Ok(answer) => answer,
+            Err(error) => return Box::pin(std::future::ready(error.into_response())),
+        };
+        let sale = answer.sale;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // The query may carry the order token: only the location goes to the logs.
+            let query = request.uri().query().map(loggable_query);
+            let user_agent = request.headers().get(hyper::header::USER_AGENT);
+            tracing::debug!(%peer, ?query, ?user_agent, status = answer.status, ?sale,
+                "order call");
+        }
+        let Some(sale_id) = sale else {
+            return Box::pin(std::future::ready(order::response(&answer)));
+        };
+        let Some(preferences) = self.preferences.clone() else {
+            self.served.record(sale_id, jiff::Timestamp::now());
+            return Box::pin(std::future::ready(order::response(&answer)));
+        };
+        // Preference mode: the answer is the sale's preference id, made once per sale.
+        let sale = snapshot
+            .positions
+            .values()
+            .flat_map(|p| &p.payable)
+            .find(|s| s.id == sale_id)
+            .cloned();
         let served = self.served.clone();
-        let preferences = self.preferences.clone();
         let settings = self.order.clone();
         Box::pin(async move {
-            let (response, sale) = match answer {
-                Ok(served) => served,
-                Err(error) => {
-                    if let ApiError::Order { kind, .. } = &error {
-                        tracing::info!(%peer, ?query, ?user_agent, answer = kind.as_str(),
-                            "order call");
-                    }
-                    return error.into_response();
-                }
+            let Some(sale) = sale else {
+                return order::response(&answer);
             };
-            let response = match preferences {
-                None => response,
-                Some(preferences) => {
-                    let title = order::item_title(&sale, &settings);
-                    match preferences.preference_for(&sale, title).await {
-                        Ok(id) => error::json_response(
-                            hyper::StatusCode::OK,
-                            &serde_json::json!({ "preference_id": id }),
-                        ),
-                        Err(e) => {
-                            tracing::warn!(sale = sale.id, error = %e, "order call answered timeout");
-                            return ApiError::order(error::OrderErrorKind::Timeout, e.to_string())
-                                .into_response();
-                        }
-                    }
+            let title = order::item_title(&sale, &settings);
+            match preferences.preference_for(&sale, title).await {
+                Ok(id) => {
+                    served.record(sale.id, jiff::Timestamp::now());
+                    error::json_response(
+                        hyper::StatusCode::OK,
+                        &serde_json::json!({ "preference_id": id }),
+                    )
                 }
-            };
-            tracing::info!(%peer, ?query, ?user_agent, sale = sale.id,
-                reference = %sale.external_reference, "order call answered with the sale");
-            served.record(sale.id, jiff::Timestamp::now());
-            response
+                Err(e) => {
+                    tracing::warn!(sale = sale.id, error = %e, "order call answered timeout");
+                    ApiError::order(error::OrderErrorKind::Timeout, e.to_string()).into_response()
+                }
+            }
         })
     }
 }

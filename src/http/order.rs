@@ -5,17 +5,22 @@
 //! parameters, a silent pump (`timeout`), a dispatch in process, the latest unpaid sale
 //! (200 with the seed-003 `order` object and its `loyalty` block), otherwise
 //! `unavailable`. It never waits on a pump, the journal or Mercado Pago, so the phone
-//! always gets an answer at once.
+//! always gets an answer at once. Answers are rendered by [`OrderRenderer`] when a
+//! position changes and kept as bytes in the snapshot; a request only checks its
+//! parameters and picks the bytes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
 use jiff::tz::TimeZone;
 use pump_protocols::{GradeId, PositionId};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use super::error::{json_response, ApiError, HttpResponse, OrderErrorKind};
+use super::error::{json_bytes_response, ApiError, HttpResponse, OrderErrorKind};
+use crate::forecourt::answers::{AnswerRenderer, OrderAnswer};
 use crate::forecourt::dispatch::OrderState;
 use crate::forecourt::Snapshot;
 use crate::sale::Sale;
@@ -137,18 +142,13 @@ pub fn parse_location(query: Option<&str>, settings: &OrderSettings) -> Result<L
     })
 }
 
-/// Answers a call for `location` from `snapshot` at `now`; with the sale served, if any.
-pub fn answer(
-    snapshot: &Snapshot,
-    location: Location,
+/// What the order endpoint answers for a position in `state`: the order body of the
+/// sale offered, or the error (docs/order-endpoint.md).
+pub fn decide<'a>(
+    state: OrderState<'a>,
     settings: &OrderSettings,
-    now: std::time::Instant,
-) -> Result<(HttpResponse, Sale), ApiError> {
-    let state = snapshot
-        .positions
-        .get(&location.position)
-        .ok_or_else(|| invalid(format!("unknown position {}", location.position)))?;
-    match state.order_state(now) {
+) -> Result<(Value, &'a Sale), ApiError> {
+    match state {
         OrderState::Timeout => Err(ApiError::order(
             OrderErrorKind::Timeout,
             "the pump does not answer",
@@ -161,27 +161,59 @@ pub fn answer(
             OrderErrorKind::Unavailable,
             "nothing in process or pending payment at this position",
         )),
-        OrderState::Payable(sale) => Ok((
-            json_response(StatusCode::OK, &order_body(sale, settings)),
-            sale.clone(),
-        )),
+        OrderState::Payable(sale) => Ok((order_body(sale, settings), sale)),
     }
 }
 
-/// Handles a request on the order path; with the sale served, if any.
+/// Renders each position's answer when the forecourt changes (see
+/// [`crate::forecourt::answers`]), with the same bytes [`decide`] gives.
+pub struct OrderRenderer {
+    /// Settings of the order body.
+    pub settings: Arc<OrderSettings>,
+}
+
+impl AnswerRenderer for OrderRenderer {
+    fn render(&self, state: OrderState<'_>) -> OrderAnswer {
+        match decide(state, &self.settings) {
+            Ok((body, sale)) => OrderAnswer {
+                status: StatusCode::OK.as_u16(),
+                body: Bytes::from(body.to_string()),
+                sale: Some(sale.id),
+            },
+            Err(error) => OrderAnswer {
+                status: error.status().as_u16(),
+                body: Bytes::from(error.body().to_string()),
+                sale: None,
+            },
+        }
+    }
+}
+
+/// The ready answer for a call at `now`: the request is checked (method, parameters,
+/// token), the answer itself was rendered when the position last changed.
 pub fn handle(
-    request: &Request<bytes::Bytes>,
+    request: &Request<Bytes>,
     snapshot: &Snapshot,
     settings: &OrderSettings,
     now: std::time::Instant,
-) -> Result<(HttpResponse, Sale), ApiError> {
+) -> Result<Arc<OrderAnswer>, ApiError> {
     if !settings.allowed_methods.contains(request.method()) {
         return Err(ApiError::MethodNotAllowed(allowed_header(
             &settings.allowed_methods,
         )));
     }
     let location = parse_location(request.uri().query(), settings)?;
-    answer(snapshot, location, settings, now)
+    snapshot
+        .answers
+        .get(&location.position)
+        .map(|answer| answer.at(now).clone())
+        .ok_or_else(|| invalid(format!("unknown position {}", location.position)))
+}
+
+/// An answer as it goes on the wire.
+pub fn response(answer: &OrderAnswer) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    json_bytes_response(status, answer.body.clone())
 }
 
 fn allowed_header(methods: &[Method]) -> &'static str {
