@@ -546,7 +546,11 @@ impl Daemon {
             server::serve(
                 public,
                 public_handler,
-                Limits::default(),
+                Limits {
+                    max_connections: config.listen().public_max_connections,
+                    write_timeout: config.listen().write_timeout,
+                    ..Limits::default()
+                },
                 None,
                 http_shutdown.clone(),
             ),
@@ -555,6 +559,8 @@ impl Daemon {
         // listener is loopback-only, so it may take longer than a public request.
         let admin_limits = Limits {
             request_timeout: ADMIN_REQUEST_TIMEOUT,
+            max_connections: config.listen().admin_max_connections,
+            write_timeout: config.listen().write_timeout,
             ..Limits::default()
         };
         supervisor.spawn(

@@ -18,6 +18,7 @@ pub mod order;
 pub mod routes;
 pub mod server;
 pub mod tls;
+pub mod write_timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
