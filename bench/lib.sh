@@ -3,7 +3,9 @@
 # the load generator on core 1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATION="$ROOT/target/release/examples/bench_station"
+# BENCH_PROFILE=debug measures a debug build (quicker to build, slower to run).
+PROFILE="${BENCH_PROFILE:-release}"
+STATION="$ROOT/target/$PROFILE/examples/bench_station"
 WORK="$(mktemp -d)"
 STATION_PID=""
 cleanup() {
@@ -29,7 +31,9 @@ need() {
 }
 
 build() {
-    (cd "$ROOT" && cargo build --release --quiet --example bench_station)
+    local flag="--release"
+    [ "$PROFILE" = release ] || flag=""
+    (cd "$ROOT" && cargo build $flag --quiet --example bench_station)
 }
 
 # Starts `bench_station serve` pinned to core 0 with its stdin on fd 3; sets STATION_PID

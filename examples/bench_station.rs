@@ -96,6 +96,7 @@ fn start_line(o: &Options, paced: bool) -> anyhow::Result<SimLineHandle> {
         )
         .context("flow rate")?;
     }
+    let paced = paced && std::env::var_os("BENCH_UNPACED").is_none();
     let pacing = paced.then(|| Pacing::eleven_bit(o.baud));
     let (tx, rx) = std::sync::mpsc::channel();
     // Named, so the idle bench can leave the simulator's CPU time out of the daemon's.
@@ -157,9 +158,19 @@ async fn wait_for(
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .with_context(|| format!("waiting for {what}"))
+    let waited = tokio::time::timeout(Duration::from_secs(60), wait).await;
+    if waited.is_err() {
+        let snapshot = daemon.forecourt.snapshot();
+        let mut statuses = std::collections::BTreeMap::new();
+        for state in snapshot.positions_now() {
+            let heard = state.last_heard.is_some();
+            *statuses
+                .entry((state.pump_status.as_str(), heard))
+                .or_insert(0) += 1;
+        }
+        bail!("waiting for {what}: (status, heard) of the positions: {statuses:?}");
+    }
+    Ok(())
 }
 
 fn idle(snapshot: &Snapshot, n: u16) -> bool {
@@ -338,6 +349,12 @@ async fn latency(o: &Options) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match o.mode.as_str() {
         "serve" => serve(&o).await,
         "cycle" => cycle(&o).await,

@@ -251,8 +251,16 @@ impl Link {
             .to_master
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.stats.answers.fetch_add(1, Ordering::Relaxed);
-        let due = self.cross(bytes.len(), at);
-        self.to_master.push_back((due, bytes));
+        if self.pacing.is_none() {
+            self.to_master.push_back((at, bytes));
+            return;
+        }
+        // Character by character, as a UART hands them over: the master sees a long
+        // answer arriving (and stretches its deadline) instead of silence, then all of it.
+        for byte in bytes {
+            let due = self.cross(1, at);
+            self.to_master.push_back((due, vec![byte]));
+        }
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -315,8 +323,12 @@ async fn run<T>(
         while let Some(bytes) = simulator.poll_transmit(at) {
             link.pumps_sent(bytes, at);
         }
+        let mut arrived = Vec::new();
         while let Some((_, bytes)) = Link::arrived(&mut link.to_master, at) {
-            if let Err(e) = master.write_all(&bytes).await {
+            arrived.extend_from_slice(&bytes);
+        }
+        if !arrived.is_empty() {
+            if let Err(e) = master.write_all(&arrived).await {
                 tracing::warn!(error = %e, "simulator write failed");
             }
         }
@@ -380,9 +392,24 @@ mod tests {
         link.pumps_sent(vec![0x50, 0x70, 0xFA], t0);
         let poll = Link::arrived(&mut link.to_pumps, t0 + Duration::from_millis(4));
         assert!(poll.is_some_and(|(due, _)| due == t0 + Duration::from_nanos(3_437_500)));
-        assert!(Link::arrived(&mut link.to_master, t0 + Duration::from_millis(6)).is_none());
-        let eot = Link::arrived(&mut link.to_master, t0 + Duration::from_millis(7));
-        assert!(eot.is_some_and(|(due, _)| due == t0 + Duration::from_nanos(6_875_000)));
+        // Nothing of the answer before the poll has crossed.
+        assert!(Link::arrived(&mut link.to_master, t0 + Duration::from_millis(3)).is_none());
+        let mut eot = Vec::new();
+        while let Some((due, bytes)) =
+            Link::arrived(&mut link.to_master, t0 + Duration::from_millis(7))
+        {
+            eot.push((due - t0, bytes));
+        }
+        let poll = Duration::from_nanos(3_437_500);
+        let character = Pacing::eleven_bit(9600).wire_time(1);
+        assert_eq!(
+            eot,
+            vec![
+                (poll + character, vec![0x50]),
+                (poll + character * 2, vec![0x70]),
+                (poll + character * 3, vec![0xFA]),
+            ]
+        );
         assert_eq!(stats.bytes_from_master() + stats.bytes_to_master(), 6);
         assert_eq!(stats.answers(), 1);
     }
