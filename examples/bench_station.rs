@@ -96,7 +96,6 @@ fn start_line(o: &Options, paced: bool) -> anyhow::Result<SimLineHandle> {
         )
         .context("flow rate")?;
     }
-    let paced = paced && std::env::var_os("BENCH_UNPACED").is_none();
     let pacing = paced.then(|| Pacing::eleven_bit(o.baud));
     let (tx, rx) = std::sync::mpsc::channel();
     // Named, so the idle bench can leave the simulator's CPU time out of the daemon's.
