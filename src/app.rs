@@ -41,7 +41,7 @@ use crate::http::cashiers::{self, Cashier, Cashiers};
 use crate::http::guard::GuardSettings;
 use crate::http::hint_gate::{HintGate, HintRates};
 use crate::http::notifications::{NotificationEndpoint, NotificationSettings};
-use crate::http::order::{GradeInfo, LoyaltySettings, OrderSettings};
+use crate::http::order::{GradeInfo, LoyaltySettings, OrderRenderer, OrderSettings};
 use crate::http::routes::MetricsAccess;
 use crate::http::server::{self, Limits};
 use crate::http::{AdminHandler, PublicHandler};
@@ -353,10 +353,25 @@ impl Daemon {
                 protocols::build_master(line).with_context(|| format!("line {}", line.name))?;
             line_inputs.push((line.clone(), master, rx));
         }
-        let (actor, forecourt) =
-            Forecourt::new(position_setups(&config), line_senders, journal.clone())
+        let mut order = order_settings(&config);
+        order.attendants = Cashiers::new(
+            cashiers::load(&journal)
                 .await
-                .context("loading the forecourt state from the journal")?;
+                .context("reading the attendants")?,
+        );
+        let cashier_directory = order.attendants.clone();
+        let order = Arc::new(order);
+        let renderer = Arc::new(OrderRenderer {
+            settings: order.clone(),
+        });
+        let (actor, forecourt) = Forecourt::new(
+            position_setups(&config),
+            line_senders,
+            journal.clone(),
+            renderer,
+        )
+        .await
+        .context("loading the forecourt state from the journal")?;
         let supervisor = Supervisor::default();
         let liveness = Arc::new(Liveness::default());
         let actor = actor
@@ -465,14 +480,6 @@ impl Daemon {
         }
 
         let mp = config.mercadopago();
-        let mut order = order_settings(&config);
-        order.attendants = Cashiers::new(
-            cashiers::load(&journal)
-                .await
-                .context("reading the attendants")?,
-        );
-        let cashier_directory = order.attendants.clone();
-        let order = Arc::new(order);
         let preferences = match (mp.mode, &applier) {
             (MpMode::Preference, Some(applier)) => Some(Preferences::new(
                 applier.client.clone(),
@@ -594,7 +601,11 @@ impl Daemon {
             server::serve(
                 public,
                 public_handler,
-                Limits::default(),
+                Limits {
+                    max_connections: config.listen().public_max_connections,
+                    write_timeout: config.listen().write_timeout,
+                    ..Limits::default()
+                },
                 None,
                 http_shutdown.clone(),
             ),
@@ -603,6 +614,8 @@ impl Daemon {
         // listener is loopback-only, so it may take longer than a public request.
         let admin_limits = Limits {
             request_timeout: ADMIN_REQUEST_TIMEOUT,
+            max_connections: config.listen().admin_max_connections,
+            write_timeout: config.listen().write_timeout,
             ..Limits::default()
         };
         supervisor.spawn(

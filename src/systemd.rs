@@ -50,8 +50,7 @@ pub fn watchdog_interval() -> Option<Duration> {
 pub fn status_line(snapshot: &Snapshot, health: &Health) -> String {
     let positions = snapshot.positions.len();
     let online = snapshot
-        .positions
-        .values()
+        .positions_now()
         .filter(|p| p.pump_status != PumpStatus::Offline && p.last_heard.is_some())
         .count();
     let unpaid: usize = snapshot.positions.values().map(|p| p.payable.len()).sum();

@@ -243,6 +243,13 @@ pub struct Listen {
     /// Reverse proxies in front of the public listener whose `X-Forwarded-For` names the
     /// real client (for per-source limits); empty: the peer address is the client.
     pub public_trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connections the public listener serves at once; more get a 503 and are closed.
+    pub public_max_connections: usize,
+    /// Connections the admin listener serves at once; more get a 503 and are closed.
+    pub admin_max_connections: usize,
+    /// Time an answer's write may make no progress before the connection is closed (a
+    /// client that never reads).
+    pub write_timeout: std::time::Duration,
 }
 
 /// `[database]`: the journal.

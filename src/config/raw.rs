@@ -289,6 +289,12 @@ pub struct RawListen {
     pub admin: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For` the public listener believes.
     pub public_trusted_proxies: Option<Vec<String>>,
+    /// Connections the public listener serves at once.
+    pub public_max_connections: Option<i64>,
+    /// Connections the admin listener serves at once.
+    pub admin_max_connections: Option<i64>,
+    /// Time an answer's write may stall before the connection is closed.
+    pub write_timeout_ms: Option<i64>,
 }
 
 /// `[database]`.

@@ -485,13 +485,49 @@ fn listen(r: &mut Report, l: RawListen) -> Option<Listen> {
         );
         return None;
     }
-    let public_trusted_proxies = access::trusted_proxies(r, l.public_trusted_proxies)?;
+    let public_trusted_proxies = access::trusted_proxies(r, l.public_trusted_proxies);
+    let mut cap = |value: Option<i64>, default: i64, path: &str| {
+        r.int(value, default, 1..=MAX_CONNECTIONS, path)
+            .and_then(|v| usize::try_from(v).ok())
+    };
+    let public_max_connections = cap(
+        l.public_max_connections,
+        DEFAULT_PUBLIC_MAX_CONNECTIONS,
+        "listen.public_max_connections",
+    );
+    let admin_max_connections = cap(
+        l.admin_max_connections,
+        DEFAULT_ADMIN_MAX_CONNECTIONS,
+        "listen.admin_max_connections",
+    );
+    let write_timeout = r.millis(
+        l.write_timeout_ms,
+        DEFAULT_WRITE_TIMEOUT_MS,
+        100..=600_000,
+        "listen.write_timeout_ms",
+    );
     Some(Listen {
         public,
         admin,
-        public_trusted_proxies,
+        public_trusted_proxies: public_trusted_proxies?,
+        public_max_connections: public_max_connections?,
+        admin_max_connections: admin_max_connections?,
+        write_timeout: write_timeout?,
     })
 }
+
+/// Public connections served at once by default: far above what Mercado Pago and a
+/// station make, far below what fits in the box's memory (about 16 KiB each).
+const DEFAULT_PUBLIC_MAX_CONNECTIONS: i64 = 256;
+
+/// Admin connections by default: a few consoles, the POS and the CLI.
+const DEFAULT_ADMIN_MAX_CONNECTIONS: i64 = 64;
+
+/// Beyond this, a cap no longer bounds anything on a station box.
+const MAX_CONNECTIONS: i64 = 16_384;
+
+/// A phone on a poor link still takes a 1 KiB answer well within ten seconds.
+const DEFAULT_WRITE_TIMEOUT_MS: i64 = 10_000;
 
 /// Finished notifications are kept a month: long enough to answer a dispute about a
 /// delivery, short enough that the inbox stays small.

@@ -897,7 +897,16 @@ impl PositionState {
             Some(at) => now.saturating_duration_since(at) > self.setup.stale_limit,
             None => true,
         };
-        if silent || self.pump_status == PumpStatus::Offline || self.record_failed {
+        if silent {
+            return OrderState::Timeout;
+        }
+        self.order_state_when_heard()
+    }
+
+    /// What the order endpoint must answer for this position while its pump is heard
+    /// (the part of [`PositionState::order_state`] that does not move with the clock).
+    pub fn order_state_when_heard(&self) -> OrderState<'_> {
+        if self.pump_status == PumpStatus::Offline || self.record_failed {
             return OrderState::Timeout;
         }
         if self.pump_status.is_dispatch_in_progress() || self.dispatch.is_some() || self.recording {
@@ -924,12 +933,12 @@ pub enum OrderState<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use pump_protocols::CompletionReason;
     use rust_decimal::Decimal;
 
-    fn setup() -> PositionSetup {
+    pub(in crate::forecourt) fn setup() -> PositionSetup {
         PositionSetup {
             position: PositionId(3),
             line: "line1".into(),
@@ -993,7 +1002,7 @@ mod tests {
         })
     }
 
-    fn sale(id: SaleId) -> Sale {
+    pub(in crate::forecourt) fn sale(id: SaleId) -> Sale {
         Sale {
             id,
             external_reference: format!("ST29P03T{id:06}"),

@@ -10,6 +10,7 @@
 //! payable. If the journal fails, the record is kept in memory, retried, and logged in
 //! full, and the position answers `timeout` meanwhile: a sale is never dropped.
 
+pub mod answers;
 pub mod dispatch;
 pub mod evidence;
 pub mod prices;
@@ -33,6 +34,7 @@ use crate::journal::{
 };
 use crate::liveness::Heartbeat;
 use crate::sale::SaleId;
+use answers::{AnswerRenderer, Answers, PreparedAnswer};
 use dispatch::{
     ActiveDispatch, DispatchEnded, DispatchId, Effect, PositionSetup, PositionState,
     RequestRefused, SaleToRecord, Unproven,
@@ -56,13 +58,36 @@ pub struct LineCommand {
     pub command: PumpCommand,
 }
 
-/// The immutable picture of the forecourt that readers get.
+/// The immutable picture of the forecourt that readers get. A new one is published only
+/// when some position changed.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Every configured position.
     pub positions: BTreeMap<PositionId, PositionState>,
     /// The station's prices and the sets scheduled.
     pub prices: PriceBook,
+    /// The order endpoint's answer for every position, rendered from `positions`.
+    pub answers: BTreeMap<PositionId, PreparedAnswer>,
+}
+
+impl Snapshot {
+    /// When the pump of `position` last answered. Fresher than the copy in `positions`,
+    /// which is as of the snapshot's publication.
+    pub fn last_heard(&self, position: PositionId) -> Option<Instant> {
+        match self.answers.get(&position) {
+            Some(answer) => answer.heard.get(),
+            None => self.positions.get(&position).and_then(|p| p.last_heard),
+        }
+    }
+
+    /// Every position as it stands now: as published, with when its pump last answered.
+    pub fn positions_now(&self) -> impl Iterator<Item = PositionState> + '_ {
+        self.positions.iter().map(|(position, state)| {
+            let mut state = state.clone();
+            state.last_heard = self.last_heard(*position);
+            state
+        })
+    }
 }
 
 /// Why an attendant's request failed.
@@ -277,6 +302,7 @@ pub struct Forecourt {
     pending: Vec<SaleToRecord>,
     rx: mpsc::Receiver<Message>,
     publish: watch::Sender<Arc<Snapshot>>,
+    answers: Answers,
     heartbeat: Heartbeat,
     price_book: PriceBook,
     sweeps: Vec<station::Sweep>,
@@ -285,11 +311,13 @@ pub struct Forecourt {
 
 impl Forecourt {
     /// Builds the actor from the configured positions, loading unpaid sales and open
-    /// dispatches from the journal so a restart serves the same orders.
+    /// dispatches from the journal so a restart serves the same orders. `renderer` turns
+    /// each position's state into the order endpoint's answer when it changes.
     pub async fn new(
         setups: Vec<PositionSetup>,
         lines: HashMap<String, mpsc::Sender<LineCommand>>,
         journal: Journal,
+        renderer: Arc<dyn AnswerRenderer>,
     ) -> Result<(Self, ForecourtHandle), ForecourtError> {
         let mut positions = BTreeMap::new();
         let mut by_address = HashMap::new();
@@ -366,7 +394,9 @@ impl Forecourt {
         }
         let price_book = station::load_prices(&journal, &mut positions).await?;
         let (tx, rx) = mpsc::channel(1024);
+        let mut answers = Answers::new(renderer, crate::lines::now());
         let snapshot = Arc::new(Snapshot {
+            answers: answers.prepare(&positions),
             positions: positions.clone(),
             prices: price_book.clone(),
         });
@@ -379,6 +409,7 @@ impl Forecourt {
             pending: Vec::new(),
             rx,
             publish,
+            answers,
             heartbeat: Heartbeat::detached("forecourt"),
             price_book,
             sweeps: Vec::new(),
@@ -432,11 +463,24 @@ impl Forecourt {
         self.publish_snapshot();
     }
 
-    fn publish_snapshot(&self) {
-        self.publish.send_replace(Arc::new(Snapshot {
+    /// Publishes the state when it differs from the last snapshot: readers (and the
+    /// order endpoint's answers) only change with the forecourt, never with the tick.
+    fn publish_snapshot(&mut self) {
+        let unchanged = {
+            let published = self.publish.borrow();
+            !answers::changed(&published.positions, &mut self.positions)
+                && published.prices == self.price_book
+                && !self.answers.stale()
+        };
+        if unchanged {
+            return;
+        }
+        let snapshot = Snapshot {
+            answers: self.answers.prepare(&self.positions),
             positions: self.positions.clone(),
             prices: self.price_book.clone(),
-        }));
+        };
+        self.publish.send_replace(Arc::new(snapshot));
     }
 
     async fn handle(&mut self, message: Message) {
@@ -444,9 +488,7 @@ impl Forecourt {
             Message::Pump { line, event } => self.on_pump_event(&line, event).await,
             Message::Heard { line, pumps } => {
                 for (address, at) in pumps {
-                    if let Some(state) = self.position_mut(&line, address) {
-                        state.last_heard = Some(at);
-                    }
+                    self.heard(&line, address, at);
                 }
             }
             Message::Authorize {
@@ -490,6 +532,16 @@ impl Forecourt {
         }
     }
 
+    /// The pump at `address` answered at `at`: readers see it without a new snapshot.
+    fn heard(&mut self, line: &str, address: BusAddress, at: Instant) {
+        let Some(state) = self.position_mut(line, address) else {
+            return;
+        };
+        state.last_heard = Some(at);
+        let position = state.setup.position;
+        self.answers.heard(position).set(Some(at));
+    }
+
     fn position_mut(&mut self, line: &str, address: BusAddress) -> Option<&mut PositionState> {
         let position = self.by_address.get(&(line.to_owned(), address))?;
         self.positions.get_mut(position)
@@ -513,7 +565,10 @@ impl Forecourt {
             }
             _ => tracing::debug!(%position, kind = ?event.kind, "pump event"),
         }
-        state.last_heard = Some(event.at);
+        self.heard(line, event.pump, event.at);
+        let Some(state) = self.position_mut(line, event.pump) else {
+            return;
+        };
         let effects = state.on_pump_event(&event.kind, event.at);
         self.apply(position, effects).await;
         if !self.sweeps.is_empty() {

@@ -495,9 +495,8 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
 pub fn positions_json(snapshot: &Snapshot, now: Instant) -> Value {
     Value::Array(
         snapshot
-            .positions
-            .values()
-            .map(|state| position_json(state, now))
+            .positions_now()
+            .map(|state| position_json(&state, now))
             .collect(),
     )
 }

@@ -93,6 +93,15 @@ impl ApiError {
         }
     }
 
+    /// The kind of refusal, as the order-answer metrics name it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ApiError::Order { kind, .. } => kind.as_str(),
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            _ => "other_error",
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -139,12 +148,16 @@ impl ApiError {
         self.kind_and_message().1
     }
 
+    /// The JSON body: `{"error":{"type":…,"message":…}}`.
+    pub fn body(&self) -> serde_json::Value {
+        let (kind, message) = self.kind_and_message();
+        json!({ "error": { "type": kind, "message": message } })
+    }
+
     /// The HTTP answer.
     pub fn into_response(self) -> HttpResponse {
         let status = self.status();
-        let (kind, message) = self.kind_and_message();
-        let body = json!({ "error": { "type": kind, "message": message } });
-        let mut response = json_response(status, &body);
+        let mut response = json_response(status, &self.body());
         match self {
             ApiError::MethodNotAllowed(allowed) => {
                 response
@@ -169,7 +182,12 @@ impl ApiError {
 
 /// A JSON answer with the given status.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    let mut response = Response::new(full(body.to_string()));
+    json_bytes_response(status, Bytes::from(body.to_string()))
+}
+
+/// A JSON answer from a body already serialized (a clone of `Bytes` copies nothing).
+pub fn json_bytes_response(status: StatusCode, body: Bytes) -> HttpResponse {
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response
         .headers_mut()

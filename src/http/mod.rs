@@ -25,6 +25,7 @@ pub mod order;
 pub mod routes;
 pub mod server;
 pub mod tls;
+pub mod write_timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,63 +78,61 @@ impl Handler for PublicHandler {
         }
         let metrics = self.metrics.clone();
         let snapshot = self.forecourt.snapshot();
-        let user_agent = request.headers().get(hyper::header::USER_AGENT).cloned();
-        // The query may carry the order token: only the location goes to the logs.
-        let query = request.uri().query().map(loggable_query);
-        let answer = order::handle(&request, &snapshot, &self.order, now());
+        let answer = match order::handle(&request, &snapshot, &self.order, now()) {
+            Ok(answer) => answer,
+            Err(error) => {
+                metrics.order_answer(error.label());
+                return Box::pin(std::future::ready(error.into_response()));
+            }
+        };
+        let sale = answer.sale;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // The query may carry the order token: only the location goes to the logs.
+            let query = request.uri().query().map(loggable_query);
+            let user_agent = request.headers().get(hyper::header::USER_AGENT);
+            tracing::debug!(%peer, ?query, ?user_agent, status = answer.status, ?sale,
+                "order call");
+        }
+        let Some(sale_id) = sale else {
+            metrics.order_answer(answer.label);
+            return Box::pin(std::future::ready(order::response(&answer)));
+        };
+        let Some(preferences) = self.preferences.clone() else {
+            metrics.order_answer(answer.label);
+            self.served.record(sale_id, jiff::Timestamp::now());
+            return Box::pin(std::future::ready(order::response(&answer)));
+        };
+        // Preference mode: the answer is the sale's preference id, made once per sale.
+        let sale = snapshot
+            .positions
+            .values()
+            .flat_map(|p| &p.payable)
+            .find(|s| s.id == sale_id)
+            .cloned();
         let served = self.served.clone();
-        let preferences = self.preferences.clone();
         let settings = self.order.clone();
         Box::pin(async move {
-            let (response, sale) = match answer {
-                Ok(served) => served,
-                Err(error) => {
-                    metrics.order_answer(order_error_label(&error));
-                    if let ApiError::Order { kind, .. } = &error {
-                        tracing::info!(%peer, ?query, ?user_agent, answer = kind.as_str(),
-                            "order call");
-                    }
-                    return error.into_response();
-                }
+            let Some(sale) = sale else {
+                metrics.order_answer(answer.label);
+                return order::response(&answer);
             };
-            let preferences_mode = preferences.is_some();
-            let response = match preferences {
-                None => response,
-                Some(preferences) => {
-                    let title = order::item_title(&sale, &settings);
-                    match preferences.preference_for(&sale, title).await {
-                        Ok(id) => error::json_response(
-                            hyper::StatusCode::OK,
-                            &serde_json::json!({ "preference_id": id }),
-                        ),
-                        Err(e) => {
-                            metrics.order_answer(error::OrderErrorKind::Timeout.as_str());
-                            tracing::warn!(sale = sale.id, error = %e, "order call answered timeout");
-                            return ApiError::order(error::OrderErrorKind::Timeout, e.to_string())
-                                .into_response();
-                        }
-                    }
+            let title = order::item_title(&sale, &settings);
+            match preferences.preference_for(&sale, title).await {
+                Ok(id) => {
+                    metrics.order_answer("preference");
+                    served.record(sale.id, jiff::Timestamp::now());
+                    error::json_response(
+                        hyper::StatusCode::OK,
+                        &serde_json::json!({ "preference_id": id }),
+                    )
                 }
-            };
-            tracing::info!(%peer, ?query, ?user_agent, sale = sale.id,
-                reference = %sale.external_reference, "order call answered with the sale");
-            served.record(sale.id, jiff::Timestamp::now());
-            metrics.order_answer(if preferences_mode {
-                "preference"
-            } else {
-                "order"
-            });
-            response
+                Err(e) => {
+                    metrics.order_answer(error::OrderErrorKind::Timeout.as_str());
+                    tracing::warn!(sale = sale.id, error = %e, "order call answered timeout");
+                    ApiError::order(error::OrderErrorKind::Timeout, e.to_string()).into_response()
+                }
+            }
         })
-    }
-}
-
-/// The `answer` label of an order call that was refused.
-fn order_error_label(error: &ApiError) -> &'static str {
-    match error {
-        ApiError::Order { kind, .. } => kind.as_str(),
-        ApiError::MethodNotAllowed(_) => "method_not_allowed",
-        _ => "other_error",
     }
 }
 

@@ -5,17 +5,23 @@
 //! parameters, a silent pump (`timeout`), a dispatch in process, the latest unpaid sale
 //! (200 with the seed-003 `order` object and its `loyalty` block), otherwise
 //! `unavailable`. It never waits on a pump, the journal or Mercado Pago, so the phone
-//! always gets an answer at once.
+//! always gets an answer at once. Answers are rendered by [`OrderRenderer`] when a
+//! position changes and kept as bytes in the snapshot; a request only checks its
+//! parameters and picks the bytes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
 use jiff::tz::TimeZone;
 use pump_protocols::{GradeId, PositionId};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use super::error::{json_response, ApiError, HttpResponse, OrderErrorKind};
+use super::error::{json_bytes_response, ApiError, HttpResponse, OrderErrorKind};
+use crate::forecourt::answers::{AnswerRenderer, OrderAnswer};
 use crate::forecourt::dispatch::OrderState;
 use crate::forecourt::Snapshot;
 use crate::sale::Sale;
@@ -95,8 +101,8 @@ pub fn parse_location(query: Option<&str>, settings: &OrderSettings) -> Result<L
     let mut store = None;
     let mut position = None;
     let mut token = None;
-    for (key, value) in form_pairs(query.unwrap_or_default()) {
-        let slot = match key.as_str() {
+    for (key, value) in decoded_pairs(query.unwrap_or_default()) {
+        let slot = match key.as_ref() {
             "apies" | "locationId" => &mut store,
             "pos" | "positionId" => &mut position,
             "token" => &mut token,
@@ -130,18 +136,13 @@ pub fn parse_location(query: Option<&str>, settings: &OrderSettings) -> Result<L
     })
 }
 
-/// Answers a call for `location` from `snapshot` at `now`; with the sale served, if any.
-pub fn answer(
-    snapshot: &Snapshot,
-    location: Location,
+/// What the order endpoint answers for a position in `state`: the order body of the
+/// sale offered, or the error (docs/order-endpoint.md).
+pub fn decide<'a>(
+    state: OrderState<'a>,
     settings: &OrderSettings,
-    now: std::time::Instant,
-) -> Result<(HttpResponse, Sale), ApiError> {
-    let state = snapshot
-        .positions
-        .get(&location.position)
-        .ok_or_else(|| invalid(format!("unknown position {}", location.position)))?;
-    match state.order_state(now) {
+) -> Result<(Value, &'a Sale), ApiError> {
+    match state {
         OrderState::Timeout => Err(ApiError::order(
             OrderErrorKind::Timeout,
             "the pump does not answer",
@@ -154,27 +155,65 @@ pub fn answer(
             OrderErrorKind::Unavailable,
             "nothing in process or pending payment at this position",
         )),
-        OrderState::Payable(sale) => Ok((
-            json_response(StatusCode::OK, &order_body(sale, settings)),
-            sale.clone(),
-        )),
+        OrderState::Payable(sale) => Ok((order_body(sale, settings), sale)),
     }
 }
 
-/// Handles a request on the order path; with the sale served, if any.
+/// Renders each position's answer when the forecourt changes (see
+/// [`crate::forecourt::answers`]), with the same bytes [`decide`] gives.
+pub struct OrderRenderer {
+    /// Settings of the order body.
+    pub settings: Arc<OrderSettings>,
+}
+
+impl AnswerRenderer for OrderRenderer {
+    fn generation(&self) -> u64 {
+        self.settings.attendants.version()
+    }
+
+    fn render(&self, state: OrderState<'_>) -> OrderAnswer {
+        match decide(state, &self.settings) {
+            Ok((body, sale)) => OrderAnswer {
+                status: StatusCode::OK.as_u16(),
+                body: Bytes::from(body.to_string()),
+                sale: Some(sale.id),
+                label: "order",
+            },
+            Err(error) => OrderAnswer {
+                status: error.status().as_u16(),
+                body: Bytes::from(error.body().to_string()),
+                sale: None,
+                label: error.label(),
+            },
+        }
+    }
+}
+
+/// The ready answer for a call at `now`: the request is checked (method, parameters,
+/// token), the answer itself was rendered when the position last changed.
 pub fn handle(
-    request: &Request<bytes::Bytes>,
+    request: &Request<Bytes>,
     snapshot: &Snapshot,
     settings: &OrderSettings,
     now: std::time::Instant,
-) -> Result<(HttpResponse, Sale), ApiError> {
+) -> Result<Arc<OrderAnswer>, ApiError> {
     if !settings.allowed_methods.contains(request.method()) {
         return Err(ApiError::MethodNotAllowed(allowed_header(
             &settings.allowed_methods,
         )));
     }
     let location = parse_location(request.uri().query(), settings)?;
-    answer(snapshot, location, settings, now)
+    snapshot
+        .answers
+        .get(&location.position)
+        .map(|answer| answer.at(now).clone())
+        .ok_or_else(|| invalid(format!("unknown position {}", location.position)))
+}
+
+/// An answer as it goes on the wire.
+pub fn response(answer: &OrderAnswer) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    json_bytes_response(status, answer.body.clone())
 }
 
 fn allowed_header(methods: &[Method]) -> &'static str {
@@ -301,14 +340,26 @@ fn loyalty_body(
 
 /// Splits an `application/x-www-form-urlencoded` query into decoded pairs.
 pub fn form_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    decoded_pairs(query)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
+}
+
+/// The pairs of a query, borrowed where nothing needs decoding (the order call's usual
+/// `apies=29&pos=3` allocates nothing).
+fn decoded_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k), decode(v))
+    })
+}
+
+fn decode(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'%' || b == b'+') {
+        Cow::Owned(percent_decode(s))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 fn percent_decode(s: &str) -> String {

@@ -7,6 +7,12 @@
 //! request head is checked before hyper parses it ([`head`]), so garbage and oversized
 //! headers get a JSON answer too. Shutdown stops
 //! accepting, lets requests in progress finish, and gives up after a deadline.
+//!
+//! Under a flood the listener stays bounded: at most [`Limits::max_connections`] are
+//! served at once, and a connection over the cap gets a JSON 503 at once and is closed
+//! (rather than left waiting: a waiting socket holds memory too, and the client learns
+//! to retry instead of timing out). A client that stops reading its answer is cut off
+//! after [`Limits::write_timeout`] ([`WriteTimeout`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,12 +30,14 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, HttpResponse};
 use super::head;
+use super::write_timeout::WriteTimeout;
 
 /// Bounds on what one client may make a listener do.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +50,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// How long shutdown waits for requests in progress.
     pub drain_timeout: Duration,
+    /// Connections served at once; more get a 503 and are closed.
+    pub max_connections: usize,
+    /// Time a write of the answer may make no progress before the connection is closed.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -51,8 +63,41 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
     }
+}
+
+/// Connections served at once by default: far above what Mercado Pago and a station's
+/// staff make, far below what fits in the box's memory (about 16 KiB each).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// Default time a write may stall: a phone on a poor link still takes a 1 KiB answer
+/// well within it.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a connection over the cap gets, in one write, before it is closed.
+fn over_capacity() -> &'static [u8] {
+    static ANSWER: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        let body = ApiError::Unavailable("too many connections; try again".to_owned())
+            .body()
+            .to_string();
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    });
+    &ANSWER
+}
+
+/// Answers a connection over the cap without a task: one non-blocking write (a fresh
+/// socket's send buffer always takes it), then close.
+fn refuse(stream: TcpStream, peer: SocketAddr) {
+    tracing::debug!(%peer, "connection over the cap refused");
+    let _ = stream.try_write(over_capacity());
 }
 
 /// Bytes hyper buffers for one connection's headers; its minimum. Real Mercado Pago
@@ -78,6 +123,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -91,10 +137,18 @@ pub async fn serve(
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refuse(stream, peer);
+            continue;
+        };
+        // Small answers go out at once instead of waiting for Nagle's timer.
+        let _ = stream.set_nodelay(true);
+        let stream = WriteTimeout::new(stream, limits.write_timeout);
         let handler = handler.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match tls {
                 None => serve_connection(stream, handler, peer, limits, watcher).await,
                 Some(acceptor) => {
@@ -183,5 +237,80 @@ async fn answer(
             *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
             response
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    struct Hello;
+
+    impl Handler for Hello {
+        fn handle(&self, _request: Request<Bytes>, _peer: SocketAddr) -> HandlerFuture {
+            Box::pin(async {
+                super::super::error::json_response(StatusCode::OK, &serde_json::json!({}))
+            })
+        }
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut text = Vec::new();
+        let _ = stream.read_to_end(&mut text).await;
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_cap_gets_a_json_503_and_a_slot_frees_on_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let limits = Limits {
+            max_connections: 1,
+            ..Limits::default()
+        };
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            Arc::new(Hello),
+            limits,
+            None,
+            shutdown.clone(),
+        ));
+        let mut first = TcpStream::connect(addr).await.expect("first");
+        // The first connection holds the only slot until it ends.
+        first
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let mut head = [0u8; 12];
+        first.read_exact(&mut head).await.expect("first answer");
+        assert_eq!(&head, b"HTTP/1.1 200");
+
+        let mut second = TcpStream::connect(addr).await.expect("second");
+        let answer = read_all(&mut second).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(json["error"]["type"], "unavailable");
+
+        drop(first);
+        // The slot comes back once the first connection's task has ended.
+        let answer = loop {
+            let mut third = TcpStream::connect(addr).await.expect("third");
+            third
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .expect("request");
+            let answer = read_all(&mut third).await;
+            if !answer.starts_with("HTTP/1.1 503") {
+                break answer;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        shutdown.cancel();
+        server.await.expect("server");
     }
 }

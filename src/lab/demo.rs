@@ -430,7 +430,8 @@ async fn watch_positions(forecourt: ForecourtHandle, public_url: String) {
             _ = tick.tick() => {}
         }
         let snapshot = snapshots.borrow_and_update().clone();
-        for (position, state) in &snapshot.positions {
+        for state in snapshot.positions_now() {
+            let position = state.setup.position;
             let (label, detail) = match state.order_state(now()) {
                 OrderState::Timeout => ("timeout", String::new()),
                 OrderState::InProcess => ("in_process", String::new()),
@@ -443,7 +444,7 @@ async fn watch_positions(forecourt: ForecourtHandle, public_url: String) {
                     ),
                 ),
             };
-            let previous = last.insert(*position, label.to_owned());
+            let previous = last.insert(position, label.to_owned());
             if previous.as_deref() != Some(label) {
                 println!(
                     "pos {position}: {} → {label}{detail}",
