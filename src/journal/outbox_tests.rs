@@ -130,3 +130,81 @@ async fn sent_events_leave_the_backlog_and_are_pruned_unsent_ones_stay() {
     let report = journal.prune(far).await.expect("prune");
     assert_eq!(report.outbox, 0, "the unsent one is never pruned");
 }
+
+#[tokio::test]
+async fn shifts_and_price_changes_reach_the_outbox_with_their_readings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = open(&dir).await;
+    let reading = NozzleTotals {
+        position: pump_protocols::PositionId(1),
+        nozzle: pump_protocols::NozzleId(1),
+        grade: None,
+        volume: Some(pump_protocols::Volume::new(rust_decimal::Decimal::from(
+            1000,
+        ))),
+        amount: None,
+        error: None,
+    };
+    let shift = journal
+        .open_shift(NewShift {
+            code: "M".to_owned(),
+            at: ts("2026-11-22T06:00:00Z"),
+            by: "attendant:7".to_owned(),
+            totals: vec![reading.clone()],
+        })
+        .await
+        .expect("open");
+    journal
+        .close_shift(
+            ts("2026-11-22T14:00:00Z"),
+            "attendant:7".to_owned(),
+            vec![reading],
+        )
+        .await
+        .expect("close");
+    let set = journal
+        .add_price_set(NewPriceSet {
+            prices: [(
+                pump_protocols::GradeId(1),
+                pump_protocols::UnitPrice::new(rust_decimal::Decimal::from(1500)),
+            )]
+            .into_iter()
+            .collect(),
+            effective_at: ts("2026-11-22T15:00:00Z"),
+            created_by: "manager:ana".to_owned(),
+        })
+        .await
+        .expect("price set");
+    journal
+        .activate_price_set(set.id, ts("2026-11-22T15:00:00Z"))
+        .await
+        .expect("activate");
+    for step in [PumpStep::Sent, PumpStep::Confirmed] {
+        journal
+            .price_set_pump_step(
+                set.id,
+                pump_protocols::PositionId(1),
+                ts("2026-11-22T15:00:01Z"),
+                step,
+            )
+            .await
+            .expect("step");
+    }
+
+    let events = journal.outbox_unsent(100).await.expect("unsent");
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "shift_opened",
+            "shift_closed",
+            "price_set_added",
+            "price_set_activated",
+            "price_set_confirmed"
+        ]
+    );
+    assert_eq!(events[0].subject, format!("shift:{}", shift.id));
+    assert_eq!(events[1].payload["totals"][0]["volume"], json!("1000"));
+    assert_eq!(events[2].payload["prices"]["1"], json!("1500"));
+    assert_eq!(events[4].payload["position"], json!(1));
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use pump_protocols::{GradeId, PositionId, UnitPrice};
 use rusqlite::{params, Connection};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::{JournalError, Result};
 use super::row::{decimal_text, parse_decimal, time_text, RowReader};
@@ -122,7 +122,8 @@ fn pumps(conn: &Connection, id: PriceSetId) -> Result<Vec<PumpProgress>> {
 
 /// Records a new price set.
 pub(crate) fn add(conn: &Connection, now: Timestamp, new: &NewPriceSet) -> Result<PriceSetRecord> {
-    conn.execute(
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
         "INSERT INTO price_sets (prices, effective_at, created_at, created_by) \
          VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -132,8 +133,22 @@ pub(crate) fn add(conn: &Connection, now: Timestamp, new: &NewPriceSet) -> Resul
             new.created_by
         ],
     )?;
-    let id = conn.last_insert_rowid();
-    get(conn, id)?.ok_or(JournalError::PriceSetNotFound(id))
+    let id = tx.last_insert_rowid();
+    let record = get(&tx, id)?.ok_or(JournalError::PriceSetNotFound(id))?;
+    super::outbox::record(
+        &tx,
+        now,
+        "price_set_added",
+        &format!("price_set:{id}"),
+        json!({
+            "price_set": id,
+            "prices": serde_json::from_str::<Value>(&prices_text(&new.prices)).unwrap_or(Value::Null),
+            "effective_at": time_text(new.effective_at),
+            "by": new.created_by,
+        }),
+    )?;
+    tx.commit()?;
+    Ok(record)
 }
 
 /// One price set.
@@ -165,13 +180,24 @@ pub(crate) fn all(conn: &Connection) -> Result<Vec<PriceSetRecord>> {
 
 /// Marks a price set as the station's prices from `at`.
 pub(crate) fn activate(conn: &Connection, id: PriceSetId, at: Timestamp) -> Result<()> {
-    let changed = conn.execute(
+    let tx = conn.unchecked_transaction()?;
+    let changed = tx.execute(
         "UPDATE price_sets SET activated_at = ?2 WHERE id = ?1 AND activated_at IS NULL",
         params![id, time_text(at)],
     )?;
-    if changed == 0 && get(conn, id)?.is_none() {
+    if changed == 0 && get(&tx, id)?.is_none() {
         return Err(JournalError::PriceSetNotFound(id));
     }
+    if changed > 0 {
+        super::outbox::record(
+            &tx,
+            at,
+            "price_set_activated",
+            &format!("price_set:{id}"),
+            json!({ "price_set": id }),
+        )?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -194,28 +220,40 @@ pub(crate) fn pump_step(
     at: Timestamp,
     step: &PumpStep,
 ) -> Result<()> {
-    conn.execute(
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
         "INSERT INTO price_set_pumps (price_set_id, position) VALUES (?1, ?2) \
          ON CONFLICT (price_set_id, position) DO NOTHING",
         params![id, position.0],
     )?;
-    let at = time_text(at);
+    let when = time_text(at);
     match step {
-        PumpStep::Sent => conn.execute(
+        PumpStep::Sent => tx.execute(
             "UPDATE price_set_pumps SET sent_at = ?3 \
              WHERE price_set_id = ?1 AND position = ?2",
-            params![id, position.0, at],
+            params![id, position.0, when],
         )?,
-        PumpStep::Confirmed => conn.execute(
+        PumpStep::Confirmed => tx.execute(
             "UPDATE price_set_pumps SET confirmed_at = ?3, last_error = NULL \
              WHERE price_set_id = ?1 AND position = ?2",
-            params![id, position.0, at],
+            params![id, position.0, when],
         )?,
-        PumpStep::Failed(reason) => conn.execute(
+        PumpStep::Failed(reason) => tx.execute(
             "UPDATE price_set_pumps SET last_error = ?3 \
              WHERE price_set_id = ?1 AND position = ?2",
             params![id, position.0, reason],
         )?,
     };
+    if *step == PumpStep::Confirmed {
+        // The price change is applied at this pump: headquarters' price plans close here.
+        super::outbox::record(
+            &tx,
+            at,
+            "price_set_confirmed",
+            &format!("position:{}", position.0),
+            json!({ "price_set": id, "position": position.0 }),
+        )?;
+    }
+    tx.commit()?;
     Ok(())
 }

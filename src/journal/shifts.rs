@@ -192,6 +192,18 @@ pub(crate) fn open(conn: &mut Connection, new: &NewShift) -> Result<Shift> {
     )?;
     let id = tx.last_insert_rowid();
     let shift = get(&tx, id)?.ok_or(JournalError::ShiftNotFound(id))?;
+    super::outbox::record(
+        &tx,
+        new.at,
+        "shift_opened",
+        &format!("shift:{id}"),
+        json!({
+            "shift": id,
+            "code": new.code,
+            "by": new.by,
+            "totals": new.totals.iter().map(NozzleTotals::to_json).collect::<Vec<_>>(),
+        }),
+    )?;
     tx.commit()?;
     Ok(shift)
 }
@@ -215,6 +227,18 @@ pub(crate) fn close(
         params![id, time_text(at), by, totals_text(totals)],
     )?;
     let shift = get(&tx, id)?.ok_or(JournalError::ShiftNotFound(id))?;
+    // Headquarters computes the report from the shift's sales and these readings.
+    super::outbox::record(
+        &tx,
+        at,
+        "shift_closed",
+        &format!("shift:{id}"),
+        json!({
+            "shift": id,
+            "by": by,
+            "totals": totals.iter().map(NozzleTotals::to_json).collect::<Vec<_>>(),
+        }),
+    )?;
     tx.commit()?;
     Ok(shift)
 }
