@@ -325,3 +325,45 @@ async fn regression_gilbarco_live_volume_is_unknown_rather_than_zero() {
     assert!(decimal(&running["amount"]) > Decimal::ZERO, "{running}");
     s.station.stop().await;
 }
+
+/// Prices go through the same admin API on both protocols: a manager's price set is
+/// programmed into the DART pump and the Gilbarco pumps alike, each confirms it, and a
+/// Gilbarco sale is priced and journaled under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_set_reaches_dart_and_gilbarco_pumps_and_prices_a_gilbarco_sale() {
+    let s = PayStation::start(mixed()).await;
+    for n in 1..=3 {
+        wait_ready(&s, n).await;
+    }
+    let (status, set) = post(
+        &s.station.admin,
+        "/api/prices",
+        json!({ "grades": { "super": "1500.00" } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let id = set["price_set"].as_i64().expect("price set id");
+    s.station
+        .wait_for("every pump confirms the new prices", |snap| {
+            (1..=3).all(|n| {
+                snap.positions
+                    .get(&PositionId(n))
+                    .is_some_and(|p| p.pricing.target == Some(id) && p.pricing.confirmed)
+            })
+        })
+        .await;
+
+    let order = sell(&s, 2, json!({ "volume": "2", "attendant": "7" })).await;
+    assert_eq!(
+        decimal(&order["loyalty"]["products"][0]["unit_price"]),
+        Decimal::from(1500),
+        "{order}"
+    );
+    assert_eq!(
+        decimal(&order["items"][0]["unit_price"]),
+        Decimal::from(3000)
+    );
+    let record = s.wait_sale(&reference(&order), SaleStatus::Ready).await;
+    assert_eq!(record.sale.price_set, Some(id));
+    s.station.stop().await;
+}
