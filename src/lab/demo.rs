@@ -405,6 +405,10 @@ fn print_banner(
         daemon.admin_addr
     );
     println!(
+        "  console         http://{}/   (sign in once attendant 7 has a PIN: forecourtd user reset 7)",
+        daemon.admin_addr
+    );
+    println!(
         "  try             curl -s 'http://{}/pay-mp?apies={STORE_ID}&pos=1'",
         daemon.public_addr
     );
