@@ -933,12 +933,12 @@ pub enum OrderState<'a> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use pump_protocols::CompletionReason;
     use rust_decimal::Decimal;
 
-    pub(in crate::forecourt) fn setup() -> PositionSetup {
+    pub(crate) fn setup() -> PositionSetup {
         PositionSetup {
             position: PositionId(3),
             line: "line1".into(),

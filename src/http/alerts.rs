@@ -126,28 +126,16 @@ pub fn alerts(inputs: &AlertInputs<'_>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecourt::dispatch::PositionSetup;
     use crate::mercadopago::health::Failure;
     use crate::sale::{Sale, SaleStatus};
-    use pump_protocols::{BusAddress, Money, NozzleId, PositionId, PumpSetup, UnitPrice, Volume};
+    use pump_protocols::{Money, NozzleId, PositionId, UnitPrice, Volume};
     use rust_decimal::Decimal;
 
     fn position(n: u16, line: &str) -> PositionState {
-        let address = BusAddress(0x50 + u8::try_from(n).unwrap_or(0));
-        PositionState::new(PositionSetup {
-            position: PositionId(n),
-            line: line.to_owned(),
-            address,
-            stale_limit: Duration::from_secs(3),
-            nozzles: Vec::new(),
-            pump: PumpSetup {
-                address,
-                decimals: pump_protocols::Decimals::default(),
-                nozzles: Vec::new(),
-            },
-            idle_dispatch_limit: Duration::from_secs(60),
-            commands: crate::protocols::CommandRules::Dart,
-        })
+        let mut setup = crate::forecourt::dispatch::tests::setup();
+        setup.position = PositionId(n);
+        setup.line = line.to_owned();
+        PositionState::new(setup)
     }
 
     fn sale(id: i64, n: u16, completed_at: Timestamp) -> Sale {

@@ -192,28 +192,17 @@ fn wall_time(now: Timestamp, ago: Duration) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use pump_protocols::{BusAddress, Decimals, PositionId, PumpSetup};
+    use pump_protocols::PositionId;
 
     use super::*;
-    use crate::forecourt::dispatch::{PositionSetup, PositionState};
+    use crate::forecourt::dispatch::PositionState;
     use crate::mercadopago::health::Failure;
 
     fn position(n: u16, line: &str, heard: Option<Instant>, status: PumpStatus) -> PositionState {
-        let address = BusAddress(0x50);
-        let mut state = PositionState::new(PositionSetup {
-            position: PositionId(n),
-            line: line.to_owned(),
-            address,
-            stale_limit: Duration::from_secs(3),
-            nozzles: Vec::new(),
-            pump: PumpSetup {
-                address,
-                decimals: Decimals::default(),
-                nozzles: Vec::new(),
-            },
-            idle_dispatch_limit: Duration::from_secs(60),
-            commands: crate::protocols::CommandRules::Dart,
-        });
+        let mut setup = crate::forecourt::dispatch::tests::setup();
+        setup.position = PositionId(n);
+        setup.line = line.to_owned();
+        let mut state = PositionState::new(setup);
         state.last_heard = heard;
         state.pump_status = status;
         state
