@@ -71,6 +71,11 @@ pub enum PricesAction {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Cancel a price set scheduled for later (manager); it never takes effect.
+    Cancel {
+        /// The price set's id (`prices show` lists the scheduled ones).
+        id: i64,
+    },
 }
 
 impl PricesAction {
@@ -92,6 +97,7 @@ impl PricesAction {
                 }
                 post("/api/prices".to_owned(), body)
             }
+            PricesAction::Cancel { id } => post(format!("/api/prices/{id}/cancel"), json!({})),
         })
     }
 }
@@ -118,6 +124,15 @@ mod tests {
             at: None,
         };
         assert!(bad.request().is_err());
+    }
+
+    #[test]
+    fn cancelling_a_price_set_posts_to_its_route() {
+        let request = PricesAction::Cancel { id: 7 }
+            .request()
+            .expect("well formed");
+        assert_eq!(request.path, "/api/prices/7/cancel");
+        assert_eq!(request.body, Some(json!({})));
     }
 
     #[test]

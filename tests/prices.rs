@@ -1,6 +1,6 @@
 //! Prices: a manager's price set is programmed into idle pumps (never mid-dispatch),
-//! confirmed per pump, carried by every sale, scheduled for a given time, and refused
-//! whole when malformed.
+//! confirmed per pump, carried by every sale, scheduled for a given time (and cancelled
+//! before it, never taking effect), and refused whole when malformed.
 
 use std::sync::Arc;
 
@@ -110,9 +110,9 @@ async fn a_price_change_waits_for_a_filling_pump_and_every_sale_carries_its_pric
     station.stop().await;
 }
 
-#[tokio::test]
-async fn a_scheduled_price_set_takes_effect_at_its_time() {
-    let rig = Rig::new(1);
+/// One pump and a daemon whose wall clock starts at 2026-12-03T08:00:00Z and moves only
+/// when the test sets it.
+async fn start_on_a_manual_clock(rig: &Rig) -> (Station, Arc<ManualClock>) {
     let start: jiff::Timestamp = "2026-12-03T08:00:00Z".parse().expect("time");
     let clock = Arc::new(ManualClock::new(start));
     let text = rig.config_text("127.0.0.1:0", "127.0.0.1:0", |t| t);
@@ -124,6 +124,13 @@ async fn a_scheduled_price_set_takes_effect_at_its_time() {
     station
         .wait_for("pump ready", |s| ready_to_authorize(s, 1))
         .await;
+    (station, clock)
+}
+
+#[tokio::test]
+async fn a_scheduled_price_set_takes_effect_at_its_time() {
+    let rig = Rig::new(1);
+    let (station, clock) = start_on_a_manual_clock(&rig).await;
     let (status, set) = post(
         &station.admin,
         "/api/prices",
@@ -206,5 +213,85 @@ async fn malformed_prices_are_refused_and_change_nothing() {
         num(&shown["current"]["grades"]["super"]),
         Decimal::from(1450)
     );
+    station.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_price_set_never_takes_effect() {
+    let rig = Rig::new(1);
+    let (station, clock) = start_on_a_manual_clock(&rig).await;
+    let schedule = |grades: Value, at: &'static str| {
+        let admin = station.admin.clone();
+        async move {
+            let (status, set) =
+                post(&admin, "/api/prices", json!({ "grades": grades, "at": at })).await;
+            assert_eq!(status, StatusCode::OK, "{set}");
+            set["price_set"].as_i64().expect("id")
+        }
+    };
+    let (_, before) = get(&station.admin, "/api/prices").await;
+    let infinia = num(&before["current"]["grades"]["infinia"]);
+    assert_ne!(infinia, Decimal::from(1800));
+    let withdrawn = schedule(json!({ "infinia": "1800" }), "2026-12-03T06:00:00-03:00").await;
+    let kept = schedule(json!({ "super": "1500" }), "2026-12-03T06:30:00-03:00").await;
+
+    let cancel = |id: i64| {
+        let admin = station.admin.clone();
+        async move { post(&admin, &format!("/api/prices/{id}/cancel"), json!({})).await }
+    };
+    let (status, body) = cancel(withdrawn).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["price_set"], withdrawn);
+    let (status, body) = cancel(withdrawn).await;
+    assert_eq!(status, StatusCode::CONFLICT, "cancelled twice: {body}");
+    let (status, body) = cancel(9999).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, shown) = get(&station.admin, "/api/prices").await;
+    let scheduled: Vec<i64> = shown["scheduled"]
+        .as_array()
+        .expect("scheduled sets")
+        .iter()
+        .filter_map(|s| s["id"].as_i64())
+        .collect();
+    assert_eq!(scheduled, vec![kept], "{shown}");
+
+    // Past both times: the kept set comes into force after the withdrawn one's time, so
+    // once the pump confirmed it the withdrawn one had its chance and did not take it.
+    clock.set("2026-12-03T10:00:00Z".parse().expect("time"));
+    station
+        .wait_for("the kept set in force and confirmed", |s| {
+            confirmed(s, 1, kept)
+        })
+        .await;
+    let (_, shown) = get(&station.admin, "/api/prices").await;
+    assert_eq!(shown["current"]["price_set"], kept, "{shown}");
+    assert_eq!(
+        num(&shown["current"]["grades"]["infinia"]),
+        infinia,
+        "the withdrawn price never applied: {shown}"
+    );
+    assert_eq!(
+        num(&shown["current"]["grades"]["super"]),
+        Decimal::from(1500)
+    );
+    let (status, body) = cancel(kept).await;
+    assert_eq!(status, StatusCode::CONFLICT, "in force already: {body}");
+
+    let journal = station.daemon.journal();
+    let sets = journal.price_sets().await.expect("journal");
+    let set = sets.iter().find(|s| s.id == withdrawn).expect("journaled");
+    assert_eq!(set.activated_at, None);
+    assert!(set.cancelled_at.is_some());
+    assert!(set.pumps.is_empty(), "no pump was programmed: {set:?}");
+    let events = journal.outbox_unsent(1000).await.expect("outbox");
+    let about = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e.kind == kind && e.payload["price_set"] == withdrawn)
+            .count()
+    };
+    assert_eq!(about("price_set_cancelled"), 1);
+    assert_eq!(about("price_set_activated"), 0);
+    assert_eq!(about("price_set_confirmed"), 0);
     station.stop().await;
 }

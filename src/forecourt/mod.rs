@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::journal::{
     baseline_json, CompletedSale, DispatchClosure, DispatchStage, Journal, NewAttention,
-    NewDispatch, NozzleTotals, PriceSetRecord, SeenCompletion,
+    NewDispatch, NozzleTotals, PriceSetId, PriceSetRecord, SeenCompletion,
 };
 use crate::liveness::Heartbeat;
 use crate::sale::SaleId;
@@ -177,6 +177,13 @@ pub enum Message {
         /// Whether it is in force now.
         reply: oneshot::Sender<Result<bool, ForecourtError>>,
     },
+    /// A scheduled price set was cancelled in the journal.
+    PriceSetCancelled {
+        /// The set.
+        id: PriceSetId,
+        /// Whether it was still scheduled.
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// A cheap handle to the actor.
@@ -282,6 +289,17 @@ impl ForecourtHandle {
             .await
             .map_err(|_| ForecourtError::Stopped)?;
         answer.await.map_err(|_| ForecourtError::Stopped)?
+    }
+
+    /// Tells the actor a price set was cancelled in the journal; true when it was still
+    /// scheduled in the book.
+    pub async fn price_set_cancelled(&self, id: PriceSetId) -> Result<bool, ForecourtError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Message::PriceSetCancelled { id, reply })
+            .await
+            .map_err(|_| ForecourtError::Stopped)?;
+        answer.await.map_err(|_| ForecourtError::Stopped)
     }
 
     /// Tells the actor a sale is no longer payable.
@@ -528,6 +546,9 @@ impl Forecourt {
             Message::PriceSet { set, reply } => {
                 let result = self.price_set(*set).await;
                 let _ = reply.send(result);
+            }
+            Message::PriceSetCancelled { id, reply } => {
+                let _ = reply.send(self.price_set_cancelled(id));
             }
         }
     }

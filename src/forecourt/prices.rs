@@ -2,7 +2,7 @@
 //!
 //! Pure state, no I/O. The station's prices are the configured ones overlaid with every
 //! activated price set in order ([`PriceBook`]); a set effective later waits in
-//! `scheduled`. Each pump has a target (the current set's prices for its nozzles) and
+//! `scheduled` (a cancelled one is dropped from it and never applied). Each pump has a target (the current set's prices for its nozzles) and
 //! the set it last confirmed ([`PumpPrices`]). Prices are programmed only into an idle
 //! pump (never mid-dispatch: [`super::dispatch`] decides when), and a set counts as
 //! applied at a pump only once the pump acknowledged the price block that carried it. A
@@ -76,7 +76,10 @@ impl PriceBook {
             book.apply(set.id, &set.prices);
             history.push((set.id, book.grades.clone()));
         }
-        for set in sets.iter().filter(|s| s.activated_at.is_none()) {
+        let waiting = sets
+            .iter()
+            .filter(|s| s.activated_at.is_none() && s.cancelled_at.is_none());
+        for set in waiting {
             book.schedule(ScheduledSet::from(set));
         }
         (book, history)
@@ -95,6 +98,13 @@ impl PriceBook {
         self.scheduled.retain(|s| s.id != set.id);
         self.scheduled.push(set);
         self.scheduled.sort_by_key(|s| (s.effective_at, s.id));
+    }
+
+    /// Drops a scheduled set (cancelled); true when it was scheduled.
+    pub fn unschedule(&mut self, id: PriceSetId) -> bool {
+        let before = self.scheduled.len();
+        self.scheduled.retain(|s| s.id != id);
+        self.scheduled.len() != before
     }
 
     /// The scheduled sets due at `now`, earliest first (they stay scheduled until

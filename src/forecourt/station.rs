@@ -5,7 +5,7 @@
 //! answers once all are in, or when [`SWEEP_WAIT`] has passed with the missing ones
 //! marked; an offline pump is marked at once. A price set is activated when its time
 //! comes (by the injected wall clock), journaled first, and every position is given the
-//! new target; [`super::dispatch`] programs it into each pump when that pump is idle. At
+//! new target (unless it was cancelled: the journal refuses it and it leaves the book); [`super::dispatch`] programs it into each pump when that pump is idle. At
 //! start, the price book and each pump's confirmed set are loaded from the journal.
 
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use super::dispatch::Effect;
 use super::dispatch::PositionState;
 use super::prices::{PriceBook, PumpPrices, ScheduledSet};
 use super::{Forecourt, ForecourtError};
-use crate::journal::{Journal, NozzleTotals, PriceSetRecord};
+use crate::journal::{Journal, JournalError, NozzleTotals, PriceSetRecord};
 
 /// How long a totals sweep waits for the pumps.
 pub const SWEEP_WAIT: Duration = Duration::from_secs(10);
@@ -145,8 +145,12 @@ impl Forecourt {
             self.price_book.schedule(scheduled);
             return Ok(false);
         }
-        self.activate(scheduled).await?;
-        Ok(true)
+        self.activate(scheduled).await
+    }
+
+    /// A scheduled set was cancelled in the journal: it leaves the book.
+    pub(super) fn price_set_cancelled(&mut self, id: crate::journal::PriceSetId) -> bool {
+        self.price_book.unschedule(id)
     }
 
     /// Activates every scheduled set whose time has come.
@@ -161,18 +165,29 @@ impl Forecourt {
         }
     }
 
-    async fn activate(&mut self, set: ScheduledSet) -> Result<(), ForecourtError> {
-        self.journal
+    /// Makes `set` the station's prices; false when it was cancelled meanwhile (the
+    /// journal refuses to activate it, so it leaves the book unapplied).
+    async fn activate(&mut self, set: ScheduledSet) -> Result<bool, ForecourtError> {
+        match self
+            .journal
             .activate_price_set(set.id, self.clock.now())
             .await
-            .map_err(|e| ForecourtError::Journal(e.to_string()))?;
+        {
+            Ok(()) => {}
+            Err(JournalError::PriceSetCancelled(id)) => {
+                tracing::info!(price_set = id, "price set was cancelled; not applied");
+                self.price_book.unschedule(id);
+                return Ok(false);
+            }
+            Err(e) => return Err(ForecourtError::Journal(e.to_string())),
+        }
         self.price_book.apply(set.id, &set.prices);
         tracing::info!(price_set = set.id, prices = ?self.price_book.grades, "price set in force");
         for state in self.positions.values_mut() {
             let prices = PriceBook::nozzle_prices(&self.price_book.grades, &nozzle_grades(state));
             state.pricing.retarget(Some(set.id), prices);
         }
-        Ok(())
+        Ok(true)
     }
 }
 

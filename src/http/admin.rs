@@ -174,6 +174,7 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Get, "/api/shifts/{id}/report.csv", MANAGER, "shift.report_csv", |c| Box::pin(admin_shifts::report_csv(c))),
     route(Verb::Get, "/api/prices", ATTENDANT, "price.show", |c| Box::pin(admin_prices::show(c))),
     route(Verb::Post, "/api/prices", MANAGER, "price.set", |c| Box::pin(admin_prices::set(c))),
+    route(Verb::Post, "/api/prices/{id}/cancel", MANAGER, "price.cancel", |c| Box::pin(admin_prices::cancel(c))),
     route(Verb::Get, "/api/status", ATTENDANT, "status", |c| Box::pin(status(c))),
     route(Verb::Get, "/api/sales", ATTENDANT, "sale.list", |c| Box::pin(admin_sales::list(c))),
     route(Verb::Get, "/api/sales/{id}", ATTENDANT, "sale.show", |c| Box::pin(admin_sales::show(c))),

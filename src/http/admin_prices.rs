@@ -2,12 +2,15 @@
 //!
 //! - `GET /api/prices`: the prices in force (`current`: set id and every grade's price),
 //!   the sets scheduled for later, and per pump the set it should have, whether it
-//!   confirmed it, and the last failure.
+//!   confirmed it, and the last failure; `grade_names` maps each grade key to its name.
 //! - `POST /api/prices` (manager): `{"grades": {"super": "1500.00"}, "at"?:
 //!   "2026-12-03T06:00:00-03:00"}`. Grades by key or id. A price must be positive and fit
 //!   every pump that sells the grade (its decimals and digits: never rounded), else 400
 //!   and nothing changes. The set is journaled and in force at once, or at `at`; each
 //!   pump is programmed when it is idle.
+//! - `POST /api/prices/{id}/cancel` (manager): withdraws a set scheduled for later; it
+//!   never takes effect. 404 for an unknown set, 409 for one in force or cancelled
+//!   already. Answers `{"price_set", "at", "cancelled_at", "by"}`.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -18,12 +21,13 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::admin::refusal;
+use super::admin::{refusal, StationInfo};
 use super::error::{json_response, ApiError, HttpResponse};
 use super::order::json_decimal;
 use super::routes::Call;
 use crate::forecourt::prices::PriceBook;
-use crate::journal::NewPriceSet;
+use crate::forecourt::Snapshot;
+use crate::journal::{JournalError, NewPriceSet};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,8 +36,7 @@ struct PricesBody {
     at: Option<String>,
 }
 
-fn grades_json(call: &Call, grades: &BTreeMap<GradeId, UnitPrice>) -> Value {
-    let station = &call.context.station;
+fn grades_json(station: &StationInfo, grades: &BTreeMap<GradeId, UnitPrice>) -> Value {
     Value::Object(
         grades
             .iter()
@@ -45,6 +48,14 @@ fn grades_json(call: &Call, grades: &BTreeMap<GradeId, UnitPrice>) -> Value {
 /// `GET /api/prices`.
 pub async fn show(call: Call) -> Result<HttpResponse, ApiError> {
     let snapshot = call.context.forecourt.snapshot();
+    Ok(json_response(
+        StatusCode::OK,
+        &prices_json(&call.context.station, &snapshot),
+    ))
+}
+
+/// What `GET /api/prices` answers (also the console's `prices` event).
+pub fn prices_json(station: &StationInfo, snapshot: &Snapshot) -> Value {
     let book = &snapshot.prices;
     let pumps: Vec<Value> = snapshot
         .positions
@@ -72,18 +83,21 @@ pub async fn show(call: Call) -> Result<HttpResponse, ApiError> {
             json!({
                 "id": s.id,
                 "at": s.effective_at.to_string(),
-                "grades": grades_json(&call, &s.prices),
+                "grades": grades_json(station, &s.prices),
             })
         })
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "current": { "price_set": book.current, "grades": grades_json(&call, &book.grades) },
-            "scheduled": scheduled,
-            "pumps": pumps,
-        }),
-    ))
+    let names: Map<String, Value> = station
+        .grades
+        .iter()
+        .map(|(_, key, name)| (key.clone(), Value::String(name.clone())))
+        .collect();
+    json!({
+        "grade_names": names,
+        "current": { "price_set": book.current, "grades": grades_json(station, &book.grades) },
+        "scheduled": scheduled,
+        "pumps": pumps,
+    })
 }
 
 fn price_of(key: &str, value: &Value) -> Result<UnitPrice, ApiError> {
@@ -176,6 +190,40 @@ pub async fn set(call: Call) -> Result<HttpResponse, ApiError> {
     Ok(json_response(
         StatusCode::OK,
         &json!({ "price_set": id, "at": effective_at.to_string(), "in_force": in_force }),
+    ))
+}
+
+/// `POST /api/prices/{id}/cancel`.
+pub async fn cancel(call: Call) -> Result<HttpResponse, ApiError> {
+    let by = call.caller()?.to_string();
+    let id: i64 = call.param(0).parse().map_err(|_| ApiError::NotFound)?;
+    let now = call.context.clock.now();
+    let record = call
+        .context
+        .journal
+        .cancel_price_set(id, now, by.clone())
+        .await
+        .map_err(|e| match e {
+            JournalError::PriceSetNotFound(_) => ApiError::NotFound,
+            JournalError::PriceSetInForce(_) | JournalError::PriceSetCancelled(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            e => ApiError::Unavailable(format!("journal: {e}")),
+        })?;
+    call.context
+        .forecourt
+        .price_set_cancelled(id)
+        .await
+        .map_err(refusal)?;
+    tracing::info!(price_set = id, by, "scheduled price set cancelled");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "price_set": id,
+            "at": record.effective_at.to_string(),
+            "cancelled_at": now.to_string(),
+            "by": by,
+        }),
     ))
 }
 

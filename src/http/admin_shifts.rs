@@ -7,7 +7,7 @@
 //! - `POST /api/shifts/close`: reads the totalizers again and closes the open shift;
 //!   answers the report.
 //! - `GET /api/shifts` (latest first), `GET /api/shifts/current` (`{"shift": null}` when
-//!   none is open).
+//!   none is open; `open_close`: the least role that opens and closes, for the console).
 //! - `GET /api/shifts/{id}/report` (JSON) and `GET /api/shifts/{id}/report.csv`; `latest`
 //!   for `{id}` names the most recent shift.
 //!
@@ -170,7 +170,10 @@ pub async fn current(call: Call) -> Result<HttpResponse, ApiError> {
         .map_err(journal_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "shift": shift.as_ref().map(shift_json) }),
+        &json!({
+            "shift": shift.as_ref().map(shift_json),
+            "open_close": call.context.station.shift_role.as_str(),
+        }),
     ))
 }
 

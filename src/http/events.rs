@@ -5,6 +5,7 @@
 //! ```text
 //! event: positions          data: the array GET /api/positions answers
 //! event: alerts             data: the array GET /api/alerts answers
+//! event: prices             data: the object GET /api/prices answers
 //! event: session_ended      data: {} — the session that opened the stream ended
 //! : ping                    a comment every PING_EVERY, so both ends notice a dead peer
 //! ```
@@ -12,7 +13,8 @@
 //! `positions` is sent at once, then whenever a snapshot differs from the last one sent
 //! in anything but how long ago each pump answered (that changes on every poll), at most
 //! every [`MIN_GAP`]; `alerts` at once, then when the list changes (checked every
-//! [`ALERT_EVERY`]). The stream ends when the client goes, the daemon shuts down, or the
+//! [`ALERT_EVERY`]); `prices` at once, then when it changes (a set comes into force, a
+//! pump confirms). The stream ends when the client goes, the daemon shuts down, or the
 //! browser session that opened it ends (sign-out, expiry, user disabled); a client then
 //! reconnects and signs in again if asked to (`EventSource` reconnects by itself).
 //!
@@ -34,6 +36,7 @@ use tokio::sync::mpsc;
 
 use super::admin::{positions_json, AdminContext};
 use super::admin_console::current_alerts;
+use super::admin_prices::prices_json;
 use super::error::{ApiError, HttpResponse};
 use super::routes::Call;
 use crate::lines::now;
@@ -110,11 +113,20 @@ async fn produce(context: AdminContext, tx: mpsc::Sender<Bytes>, session: Option
     let mut snapshots = context.forecourt.subscribe();
     let mut sent_positions = Value::Null;
     let mut sent_alerts = Value::Null;
+    let mut sent_prices = Value::Null;
     let mut alert_tick = tokio::time::interval(ALERT_EVERY);
     let mut ping_tick = tokio::time::interval(PING_EVERY);
     ping_tick.reset();
     loop {
-        let positions = positions_json(&snapshots.borrow_and_update(), now());
+        let snapshot = snapshots.borrow_and_update().clone();
+        let positions = positions_json(&snapshot, now());
+        let prices = prices_json(&context.station, &snapshot);
+        if prices != sent_prices {
+            if tx.send(event("prices", &prices)).await.is_err() {
+                return;
+            }
+            sent_prices = prices;
+        }
         let shape = comparable(&positions);
         if shape != sent_positions {
             if tx.send(event("positions", &positions)).await.is_err() {

@@ -137,6 +137,12 @@ pub enum JournalError {
     /// No price set with this id.
     #[error("no price set {0}")]
     PriceSetNotFound(i64),
+    /// The price set is in force already: it can no longer be cancelled.
+    #[error("price set {0} is in force already")]
+    PriceSetInForce(i64),
+    /// The price set was cancelled: it never takes effect.
+    #[error("price set {0} was cancelled")]
+    PriceSetCancelled(i64),
     /// Too many unverified notifications are stored and none can be pruned yet.
     #[error("the store of unverified notifications is full")]
     HintsFull,

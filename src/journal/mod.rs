@@ -281,6 +281,18 @@ impl Journal {
             .await
     }
 
+    /// Cancels a price set that is not in force yet ([`JournalError::PriceSetInForce`],
+    /// [`JournalError::PriceSetCancelled`] otherwise); answers the set as cancelled.
+    pub async fn cancel_price_set(
+        &self,
+        id: PriceSetId,
+        at: Timestamp,
+        by: String,
+    ) -> Result<PriceSetRecord> {
+        self.call(move |db| prices::cancel(&db.conn, id, at, &by))
+            .await
+    }
+
     /// Records a step of programming a price set into the pump of `position`.
     pub async fn price_set_pump_step(
         &self,

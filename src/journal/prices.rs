@@ -4,7 +4,8 @@
 //! Owns `price_sets` and `price_set_pumps`. A set lists only the grades it changes; the
 //! station's prices are the configured ones overlaid with every activated set in order
 //! (the forecourt actor folds them). Activation, sending and confirmation are recorded
-//! as they happen, so a restart knows which pump still needs the current prices.
+//! as they happen, so a restart knows which pump still needs the current prices. A set
+//! cancelled before its time stays journaled (with who and when) but never takes effect.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +59,10 @@ pub struct PriceSetRecord {
     pub created_by: String,
     /// When it became the station's prices.
     pub activated_at: Option<Timestamp>,
+    /// When a manager cancelled it before its time (it never takes effect).
+    pub cancelled_at: Option<Timestamp>,
+    /// Who cancelled it.
+    pub cancelled_by: Option<String>,
     /// Per pump, once programming started.
     pub pumps: Vec<PumpProgress>,
 }
@@ -97,6 +102,8 @@ fn decode(conn: &Connection, row: &rusqlite::Row<'_>) -> Result<PriceSetRecord> 
         created_at: r.time("created_at")?,
         created_by: r.get("created_by")?,
         activated_at: r.opt_time("activated_at")?,
+        cancelled_at: r.opt_time("cancelled_at")?,
+        cancelled_by: r.opt_text("cancelled_by")?,
         pumps: pumps(conn, id)?,
     })
 }
@@ -154,8 +161,8 @@ pub(crate) fn add(conn: &Connection, now: Timestamp, new: &NewPriceSet) -> Resul
 /// One price set.
 pub(crate) fn get(conn: &Connection, id: PriceSetId) -> Result<Option<PriceSetRecord>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, prices, effective_at, created_at, created_by, activated_at \
-         FROM price_sets WHERE id = ?1",
+        "SELECT id, prices, effective_at, created_at, created_by, activated_at, \
+         cancelled_at, cancelled_by FROM price_sets WHERE id = ?1",
     )?;
     let mut rows = stmt.query([id])?;
     match rows.next()? {
@@ -167,8 +174,8 @@ pub(crate) fn get(conn: &Connection, id: PriceSetId) -> Result<Option<PriceSetRe
 /// Every price set, oldest first.
 pub(crate) fn all(conn: &Connection) -> Result<Vec<PriceSetRecord>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, prices, effective_at, created_at, created_by, activated_at \
-         FROM price_sets ORDER BY id",
+        "SELECT id, prices, effective_at, created_at, created_by, activated_at, \
+         cancelled_at, cancelled_by FROM price_sets ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
@@ -182,11 +189,18 @@ pub(crate) fn all(conn: &Connection) -> Result<Vec<PriceSetRecord>> {
 pub(crate) fn activate(conn: &Connection, id: PriceSetId, at: Timestamp) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     let changed = tx.execute(
-        "UPDATE price_sets SET activated_at = ?2 WHERE id = ?1 AND activated_at IS NULL",
+        "UPDATE price_sets SET activated_at = ?2 \
+         WHERE id = ?1 AND activated_at IS NULL AND cancelled_at IS NULL",
         params![id, time_text(at)],
     )?;
-    if changed == 0 && get(&tx, id)?.is_none() {
-        return Err(JournalError::PriceSetNotFound(id));
+    if changed == 0 {
+        match get(&tx, id)? {
+            None => return Err(JournalError::PriceSetNotFound(id)),
+            Some(set) if set.activated_at.is_none() => {
+                return Err(JournalError::PriceSetCancelled(id))
+            }
+            Some(_) => {}
+        }
     }
     if changed > 0 {
         super::outbox::record(
@@ -199,6 +213,43 @@ pub(crate) fn activate(conn: &Connection, id: PriceSetId, at: Timestamp) -> Resu
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Cancels a price set that is not in force yet, in the same transaction as its outbox
+/// event; the journal decides, so a cancel and the set's activation cannot both win.
+pub(crate) fn cancel(
+    conn: &Connection,
+    id: PriceSetId,
+    at: Timestamp,
+    by: &str,
+) -> Result<PriceSetRecord> {
+    let tx = conn.unchecked_transaction()?;
+    let changed = tx.execute(
+        "UPDATE price_sets SET cancelled_at = ?2, cancelled_by = ?3 \
+         WHERE id = ?1 AND activated_at IS NULL AND cancelled_at IS NULL",
+        params![id, time_text(at), by],
+    )?;
+    let record = get(&tx, id)?.ok_or(JournalError::PriceSetNotFound(id))?;
+    if changed == 0 {
+        return Err(if record.activated_at.is_some() {
+            JournalError::PriceSetInForce(id)
+        } else {
+            JournalError::PriceSetCancelled(id)
+        });
+    }
+    super::outbox::record(
+        &tx,
+        at,
+        "price_set_cancelled",
+        &format!("price_set:{id}"),
+        json!({
+            "price_set": id,
+            "effective_at": time_text(record.effective_at),
+            "by": by,
+        }),
+    )?;
+    tx.commit()?;
+    Ok(record)
 }
 
 /// What happened to a price set at one pump.

@@ -92,6 +92,7 @@ pub const MIGRATIONS: &[&str] = &[
     V_SHIFTS,
     V_PRICE_SETS,
     V_OUTBOX,
+    V_PRICE_SET_CANCEL,
 ];
 
 /// The schema version this build writes.
@@ -116,6 +117,12 @@ CREATE TABLE shifts (
 CREATE UNIQUE INDEX shifts_one_open ON shifts ((closed_at IS NULL)) WHERE closed_at IS NULL;
 ALTER TABLE sales ADD COLUMN shift_id INTEGER REFERENCES shifts (id);
 CREATE INDEX sales_by_shift ON sales (shift_id, id) WHERE shift_id IS NOT NULL;
+"#;
+
+// A scheduled price set a manager withdrew before its time: it never takes effect.
+const V_PRICE_SET_CANCEL: &str = r#"
+ALTER TABLE price_sets ADD COLUMN cancelled_at TEXT;
+ALTER TABLE price_sets ADD COLUMN cancelled_by TEXT;
 "#;
 
 const V_PRICE_SETS: &str = r#"

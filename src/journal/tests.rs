@@ -1288,3 +1288,57 @@ async fn a_price_set_records_activation_and_each_pumps_confirmation() {
         Err(JournalError::PriceSetNotFound(99))
     ));
 }
+
+#[tokio::test]
+async fn a_cancelled_price_set_cannot_be_activated_nor_an_active_one_cancelled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = open(&dir).await;
+    let new = |grade: u16| NewPriceSet {
+        prices: [(GradeId(grade), UnitPrice::new(dec("1500.00")))].into(),
+        effective_at: ts("2026-12-04T09:00:00Z"),
+        created_by: "manager:ana".to_owned(),
+    };
+    let withdrawn = journal.add_price_set(new(1)).await.expect("recorded");
+    let kept = journal.add_price_set(new(2)).await.expect("recorded");
+    let at = ts("2026-12-04T08:00:00Z");
+    let cancelled = journal
+        .cancel_price_set(withdrawn.id, at, "manager:ana".to_owned())
+        .await
+        .expect("cancelled");
+    assert_eq!(cancelled.cancelled_at, Some(at));
+    assert_eq!(cancelled.cancelled_by.as_deref(), Some("manager:ana"));
+    assert!(matches!(
+        journal
+            .activate_price_set(withdrawn.id, ts("2026-12-04T09:00:00Z"))
+            .await,
+        Err(JournalError::PriceSetCancelled(id)) if id == withdrawn.id
+    ));
+    assert!(matches!(
+        journal
+            .cancel_price_set(withdrawn.id, at, "manager:ana".to_owned())
+            .await,
+        Err(JournalError::PriceSetCancelled(_))
+    ));
+    journal
+        .activate_price_set(kept.id, ts("2026-12-04T09:00:00Z"))
+        .await
+        .expect("activated");
+    assert!(matches!(
+        journal
+            .cancel_price_set(kept.id, at, "manager:ana".to_owned())
+            .await,
+        Err(JournalError::PriceSetInForce(_))
+    ));
+    assert!(matches!(
+        journal
+            .cancel_price_set(99, at, "manager:ana".to_owned())
+            .await,
+        Err(JournalError::PriceSetNotFound(99))
+    ));
+    let sets = journal.price_sets().await.expect("sets");
+    assert_eq!(
+        sets[0].activated_at, None,
+        "the cancelled set never activated"
+    );
+    assert_eq!(sets[1].cancelled_at, None);
+}
