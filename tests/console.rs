@@ -4,7 +4,9 @@
 //! preset, watch the fill live, see the sale awaiting payment, the customer pays by QR,
 //! settle another sale in cash, and find every manager action out of reach; then a
 //! manager signs in on the same tablet, and the page shows the lost connection when the
-//! daemon goes away. Screenshots of the main screens land in
+//! daemon goes away. Another has a manager change prices and watch each pump confirm them,
+//! cancel a scheduled change, and close the shift with its report checked against the
+//! simulated pumps' totalizers. Screenshots of the main screens land in
 //! `target/test-output/console/` (two of them are in docs/images/ for the README).
 //!
 //! CI installs the browser (`.ci/run`), so there a missing browser fails the test; on a
@@ -109,6 +111,16 @@ async fn open_browser(driver: &Driver, chromium: &Path) -> Client {
         .expect("a browser session")
 }
 
+/// A browser on the console of the admin listener at `admin`.
+async fn open_console(driver: &Driver, chromium: &Path, admin: &str) -> Client {
+    let client = open_browser(driver, chromium).await;
+    client
+        .goto(&format!("{admin}/"))
+        .await
+        .expect("open the console");
+    client
+}
+
 /// Where screenshots go.
 fn output_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output/console");
@@ -196,6 +208,28 @@ async fn page_fetch(client: &Client, method: &str, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Attendant 7 with PIN 1234 and manager "ana" with her password.
+async fn staff(admin: &str) {
+    let (status, body) = post(admin, "/api/users/7/reset", json!({ "pin": "1234" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(
+        admin,
+        "/api/users",
+        json!({ "name": "ana", "role": "manager", "password": "correct horse battery" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// True when nothing matches `css`.
+async fn absent(client: &Client, css: &str) -> bool {
+    client
+        .find_all(Locator::Css(css))
+        .await
+        .expect("lookup")
+        .is_empty()
+}
+
 async fn displayed(client: &Client, css: &str) -> bool {
     client
         .find(Locator::Css(css))
@@ -213,24 +247,12 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
     };
     let pay = PayStation::start(PaySetup::default()).await;
     let admin = pay.station.admin.clone();
-    let (status, body) = post(&admin, "/api/users/7/reset", json!({ "pin": "1234" })).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = post(
-        &admin,
-        "/api/users",
-        json!({ "name": "ana", "role": "manager", "password": "correct horse battery" }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    staff(&admin).await;
     // A real nozzle's pace on pump 1, so the fill is there to be watched.
     pay.rig.real_flow(1).await;
 
     let driver = Driver::start(&chromedriver).await;
-    let client = open_browser(&driver, &chromium).await;
-    client
-        .goto(&format!("{admin}/"))
-        .await
-        .expect("open the console");
+    let client = open_console(&driver, &chromium, &admin).await;
     wait_css(&client, "#login-user", "the sign-in form").await;
     screenshot(&client, "01-login").await;
     assert!(
@@ -290,11 +312,7 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
         .to_owned();
     assert!(dialog.text().await.expect("text").contains(&reference));
     assert!(
-        client
-            .find_all(Locator::Css("#sale-dialog [data-action='void']"))
-            .await
-            .expect("lookup")
-            .is_empty(),
+        absent(&client, "#sale-dialog [data-action='void']").await,
         "an attendant is offered no void"
     );
     screenshot(&client, "03-awaiting-payment").await;
@@ -472,4 +490,274 @@ async fn the_event_stream_follows_the_pumps_and_the_emergency_stop_stops_them() 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, alerts) = get(&station.admin, "/api/alerts").await;
     assert_eq!(alerts, json!([]), "a healthy station has no alerts");
+}
+
+// ---- Shift and prices panels ----
+
+/// A figure as the page shows it in es-AR (`$ 1.500,00`, `18.211,400 l`), as a decimal.
+fn shown_decimal(text: &str) -> rust_decimal::Decimal {
+    let plain = text
+        .replace('\u{a0}', " ")
+        .trim()
+        .trim_start_matches('$')
+        .trim_end_matches(" l")
+        .trim()
+        .replace('.', "")
+        .replace(',', ".");
+    plain
+        .parse()
+        .unwrap_or_else(|_| panic!("a figure, got {text:?}"))
+}
+
+/// The text of `css`'s cell `index` (0-based).
+async fn cell(client: &Client, css: &str, index: usize) -> String {
+    let row = wait_css(client, css, css).await;
+    let cells = row
+        .find_all(Locator::Css("td"))
+        .await
+        .expect("the row's cells");
+    cells[index].text().await.expect("cell text")
+}
+
+/// Waits until nothing matches `css`.
+async fn wait_gone(client: &Client, css: &str, what: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !absent(client, css).await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The next person signs in on the shared tablet (from the forecourt, where sign-in lands).
+async fn hand_over(client: &Client, user: &str, secret: &str) {
+    click(client, "[data-tab='forecourt']").await;
+    click(client, "#switch-user").await;
+    wait_css(client, "body[data-view='login']", "the sign-in form again").await;
+    sign_in(client, user, secret).await;
+}
+
+/// Every nozzle's volume totalizer as the simulated pumps hold it: the ground truth.
+async fn simulator_totals(rig: &Rig) -> Vec<(u16, u8, rust_decimal::Decimal)> {
+    let pumps = rig.sim.view().await.expect("simulator view");
+    let mut out = Vec::new();
+    for n in 1..=2u16 {
+        let pump = pumps
+            .iter()
+            .find(|p| p.address == crate::support::address(n))
+            .expect("simulated pump");
+        for totals in &pump.totals {
+            let volume = totals.volume.expect("a volume total").value();
+            out.push((n, totals.nozzle.0, volume));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_changes_prices_and_closes_the_shift_from_the_console() {
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+    let rig = Rig::new(2);
+    let station = rig.start(|t| t).await;
+    let admin = station.admin.clone();
+    staff(&admin).await;
+    station
+        .wait_for("pumps ready", |s| {
+            crate::support::ready_to_authorize(s, 1) && crate::support::ready_to_authorize(s, 2)
+        })
+        .await;
+
+    let driver = Driver::start(&chromedriver).await;
+    let client = open_console(&driver, &chromium, &admin).await;
+    sign_in(&client, "ana", "correct horse battery").await;
+
+    // The manager opens the shift; the simulator's totalizers are what it opened with.
+    click(&client, "[data-tab='shifts']").await;
+    click(&client, "#shift-open").await;
+    wait_css(
+        &client,
+        "#shift-close",
+        "the open shift with its close button",
+    )
+    .await;
+    let opened = simulator_totals(&rig).await;
+
+    // Pump 2 is filling (no preset) when the prices change: it cannot take them yet.
+    rig.real_flow(2).await;
+    let (status, body) = station.authorize(2, json!({ "attendant": "7" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    rig.act(2, SimAction::LiftNozzle(NozzleId(1))).await;
+    card_in(&client, 2, "filling").await;
+
+    click(&client, "[data-tab='prices']").await;
+    wait_css(&client, "#price-pumps", "the prices panel").await;
+    type_into(&client, "#price-book input[name='super']", "1.500").await;
+    click(&client, "#price-submit").await;
+    let confirmed = |n: u16| {
+        format!(
+            "#price-pumps tr[data-position='{n}'][data-confirmed='true']:not([data-price-set=''])"
+        )
+    };
+    let row = wait_css(
+        &client,
+        &confirmed(1),
+        "pump 1 never confirmed the new prices",
+    )
+    .await;
+    let (_, prices) = get(&admin, "/api/prices").await;
+    let set = prices["current"]["price_set"]
+        .as_i64()
+        .expect("a set in force");
+    assert_eq!(
+        row.attr("data-price-set").await.expect("attribute"),
+        Some(set.to_string())
+    );
+    let super_price = cell(&client, "#price-book tr[data-grade='super']", 1).await;
+    assert_eq!(super_price.replace('\u{a0}', " "), "$ 1.500,00");
+    assert_eq!(
+        cell(&client, "#price-book tr[data-grade='super']", 0).await,
+        prices["grade_names"]["super"].as_str().expect("grade name")
+    );
+    wait_css(
+        &client,
+        "#price-pumps tr[data-position='2'][data-confirmed='false']",
+        "pump 2 pending while it fills",
+    )
+    .await;
+    // The fill ends; pump 2 takes the prices and the panel shows it without a reload.
+    rig.act(2, SimAction::HangNozzle).await;
+    wait_css(&client, &confirmed(2), "pump 2's confirmation never showed").await;
+
+    // A change scheduled for later, then cancelled from the panel: it never takes effect.
+    type_into(&client, "#price-book input[name='infinia']", "1.900").await;
+    click(&client, "#price-form input[value='at']").await;
+    client
+        .execute(
+            "document.querySelector('#price-form input[name=at]').value = '2030-01-01T06:00';",
+            vec![],
+        )
+        .await
+        .expect("set the time");
+    click(&client, "#price-submit").await;
+    wait_css(
+        &client,
+        "#price-scheduled [data-cancel]",
+        "the scheduled change",
+    )
+    .await;
+    screenshot(&client, "08-prices").await;
+    click(&client, "#price-scheduled [data-cancel]").await;
+    click(&client, "#ask-dialog [data-answer='yes']").await;
+    wait_gone(
+        &client,
+        "#price-scheduled [data-cancel]",
+        "the cancelled change stayed listed",
+    )
+    .await;
+    let (_, prices) = get(&admin, "/api/prices").await;
+    assert_eq!(prices["scheduled"], json!([]), "{prices}");
+    assert_eq!(prices["current"]["price_set"], set, "{prices}");
+
+    // A sale at the new price on pump 1, settled in cash; pump 2's sale stays unpaid.
+    full_dispatch(&rig, &station, 1, "3000").await;
+    station
+        .wait_for("pump 1's sale", |s| crate::support::has_payable(s, 1))
+        .await;
+    let (_, ready) = get(&admin, "/api/sales?position=1&status=ready").await;
+    let id = ready[0]["id"].as_i64().expect("a ready sale");
+    let (status, body) = post(
+        &admin,
+        &format!("/api/sales/{id}/settle"),
+        json!({ "note": "cash" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The attendant on the same tablet: no prices panel, no reports; the API refuses them.
+    hand_over(&client, "7", "1234").await;
+    assert!(!displayed(&client, "[data-tab='prices']").await);
+    assert_eq!(page_fetch(&client, "POST", "/api/prices").await, 403);
+    assert_eq!(
+        page_fetch(&client, "POST", &format!("/api/prices/{set}/cancel")).await,
+        403
+    );
+    assert_eq!(
+        page_fetch(&client, "GET", "/api/shifts/latest/report").await,
+        403
+    );
+    click(&client, "[data-tab='shifts']").await;
+    wait_css(&client, "#shift-current", "the shift panel").await;
+    assert!(
+        absent(&client, "#shift-list").await,
+        "past shifts are the manager's"
+    );
+
+    // The manager closes the shift; the report on screen matches the simulator's totalizers.
+    hand_over(&client, "ana", "correct horse battery").await;
+    click(&client, "[data-tab='shifts']").await;
+    click(&client, "#shift-close").await;
+    click(&client, "#ask-dialog [data-answer='yes']").await;
+    wait_css(
+        &client,
+        "#shift-report[data-shift] #shift-nozzles",
+        "the report",
+    )
+    .await;
+    let closed = simulator_totals(&rig).await;
+    let mut dispensed = rust_decimal::Decimal::ZERO;
+    for ((n, nozzle, open), (_, _, close)) in opened.iter().zip(&closed) {
+        let css = format!("#shift-nozzles tr[data-position='{n}'][data-nozzle='{nozzle}']");
+        let row = wait_css(&client, &css, &css).await;
+        let text = row.text().await.expect("row text");
+        let figure = |index: usize| {
+            let client = &client;
+            let css = &css;
+            let text = &text;
+            async move {
+                let shown = cell(client, css, index).await;
+                assert_ne!(shown, "—", "pump {n} nozzle {nozzle} not read: {text}");
+                shown_decimal(&shown)
+            }
+        };
+        let shown_open = figure(2).await;
+        let shown_close = figure(3).await;
+        let shown_moved = figure(4).await;
+        assert_eq!(shown_open, *open, "pump {n} nozzle {nozzle} at open");
+        assert_eq!(shown_close, *close, "pump {n} nozzle {nozzle} at close");
+        assert_eq!(shown_moved, close - open, "pump {n} nozzle {nozzle} moved");
+        dispensed += close - open;
+    }
+    assert!(dispensed > rust_decimal::Decimal::ZERO, "fuel was sold");
+    let total = wait_css(&client, "#shift-total-volume", "the total volume").await;
+    let shown_total = shown_decimal(&total.text().await.expect("text"));
+    assert_eq!(shown_total, dispensed, "every litre dispensed was sold");
+    wait_css(
+        &client,
+        "#shift-report [data-flagged='false']",
+        "the totals reconcile",
+    )
+    .await;
+    let (_, sales) = get(&admin, "/api/sales").await;
+    let sold: rust_decimal::Decimal = sales
+        .as_array()
+        .expect("sales")
+        .iter()
+        .map(|s| {
+            let text = s["amount"].to_string();
+            text.trim_matches('"')
+                .parse::<rust_decimal::Decimal>()
+                .unwrap_or_else(|_| panic!("an amount, got {text}"))
+        })
+        .sum();
+    let amount = wait_css(&client, "#shift-total-amount", "the total amount").await;
+    assert_eq!(shown_decimal(&amount.text().await.expect("text")), sold);
+    let csv = wait_css(&client, "#shift-csv", "the CSV link").await;
+    let href = csv.attr("href").await.expect("href").expect("a link");
+    assert_eq!(page_fetch(&client, "GET", &href).await, 200);
+    screenshot(&client, "09-shift-report").await;
+
+    client.close().await.expect("close the browser");
+    drop(driver);
+    station.stop().await;
 }

@@ -50,6 +50,9 @@ static ASSETS: &[Asset] = &[
     asset!("grid.js", "text/javascript; charset=utf-8"),
     asset!("sales.js", "text/javascript; charset=utf-8"),
     asset!("alerts.js", "text/javascript; charset=utf-8"),
+    asset!("prices.js", "text/javascript; charset=utf-8"),
+    asset!("shifts.js", "text/javascript; charset=utf-8"),
+    asset!("panels.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

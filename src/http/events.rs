@@ -13,8 +13,8 @@
 //! `positions` is sent at once, then whenever a snapshot differs from the last one sent
 //! in anything but how long ago each pump answered (that changes on every poll), at most
 //! every [`MIN_GAP`]; `alerts` at once, then when the list changes (checked every
-//! [`ALERT_EVERY`]); `prices` at once, then when it changes (a set comes into force, a
-//! pump confirms). The stream ends when the client goes, the daemon shuts down, or the
+//! [`ALERT_EVERY`]); `prices` at once, then when the prices or a pump's progress with
+//! them change (a set comes into force or is scheduled or cancelled, a pump confirms). The stream ends when the client goes, the daemon shuts down, or the
 //! browser session that opened it ends (sign-out, expiry, user disabled); a client then
 //! reconnects and signs in again if asked to (`EventSource` reconnects by itself).
 //!
@@ -90,6 +90,20 @@ fn comparable(positions: &Value) -> Value {
     copy
 }
 
+/// The prices as the stream compares them: without each pump's status, which the
+/// `positions` event carries (a pump lifting its nozzle is no news about prices).
+fn pricing_only(prices: &Value) -> Value {
+    let mut copy = prices.clone();
+    if let Some(Value::Array(pumps)) = copy.get_mut("pumps") {
+        for pump in pumps {
+            if let Value::Object(map) = pump {
+                map.remove("pump_status");
+            }
+        }
+    }
+    copy
+}
+
 /// `GET /api/events`.
 pub async fn stream(call: Call) -> Result<HttpResponse, ApiError> {
     call.caller()?;
@@ -120,19 +134,23 @@ async fn produce(context: AdminContext, tx: mpsc::Sender<Bytes>, session: Option
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let positions = positions_json(&snapshot, now());
-        let prices = prices_json(&context.station, &snapshot);
-        if prices != sent_prices {
-            if tx.send(event("prices", &prices)).await.is_err() {
-                return;
-            }
-            sent_prices = prices;
-        }
         let shape = comparable(&positions);
-        if shape != sent_positions {
+        let sent = shape != sent_positions;
+        if sent {
             if tx.send(event("positions", &positions)).await.is_err() {
                 return;
             }
             sent_positions = shape;
+        }
+        let prices = prices_json(&context.station, &snapshot);
+        let pricing = pricing_only(&prices);
+        if pricing != sent_prices {
+            if tx.send(event("prices", &prices)).await.is_err() {
+                return;
+            }
+            sent_prices = pricing;
+        }
+        if sent {
             tokio::time::sleep(MIN_GAP).await;
         }
         tokio::select! {

@@ -75,7 +75,7 @@ export async function logout() {
 }
 
 /**
- * Follows `GET /api/events`. `handlers` has `positions(list)`, `alerts(list)`,
+ * Follows `GET /api/events`. `handlers` has `positions(list)`, `alerts(list)`, `prices(book)`,
  * `connection(live: boolean)` and `ended()` (the session is gone: sign in again).
  * Returns a function that closes the stream.
  */
@@ -89,6 +89,7 @@ export function follow(handlers) {
     source.onopen = () => handlers.connection(true);
     source.addEventListener("positions", (e) => handlers.positions(JSON.parse(e.data)));
     source.addEventListener("alerts", (e) => handlers.alerts(JSON.parse(e.data)));
+    source.addEventListener("prices", (e) => handlers.prices?.(JSON.parse(e.data)));
     source.addEventListener("session_ended", () => {
       close();
       handlers.ended();

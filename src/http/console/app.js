@@ -11,6 +11,9 @@ import { language, setLanguage, t, translate } from "./i18n.js";
 import { noteClosedSales, render } from "./grid.js";
 import { search, showSale } from "./sales.js";
 import { loadAttention, loadFlagged, renderAlerts } from "./alerts.js";
+// Shift and prices panels.
+import { loadPrices, resetPrices, showPrices } from "./prices.js";
+import { loadShifts } from "./shifts.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -111,7 +114,8 @@ function signedIn(me) {
   state.me = me;
   document.body.dataset.role = me.role;
   showWho(me);
-  showTab(state.tab === "flagged" && me.role !== "manager" ? "forecourt" : state.tab);
+  const managerTab = ["flagged", "prices"].includes(state.tab);
+  showTab(managerTab && me.role !== "manager" ? "forecourt" : state.tab);
   state.unfollow?.();
   state.unfollow = follow({
     positions: async (list) => {
@@ -120,6 +124,7 @@ function signedIn(me) {
       redrawGrid();
     },
     alerts: (list) => renderAlerts($("#alerts"), list),
+    prices: (book) => state.tab === "prices" && showPrices(book),
     connection: (live) => {
       const c = $("#connection");
       c.dataset.live = String(live);
@@ -138,6 +143,9 @@ function showTab(tab) {
     sales: () => search($("#sales-search"), $("#sales"), openSale),
     pending: () => loadAttention($("#attention"), state.me?.role, () => showTab("pending"), failed, ask),
     flagged: () => loadFlagged($("#flagged")),
+    // Shift and prices panels.
+    shifts: () => loadShifts($("#shifts-view"), state.me?.role, failed, ask, notice),
+    prices: () => loadPrices($("#prices-view"), failed, ask, notice),
   }[tab];
   load?.().catch(failed);
 }
@@ -256,6 +264,8 @@ function wire() {
     const c = $("#connection");
     c.textContent = t(c.dataset.live === "true" ? "conn.live" : "conn.lost");
     redrawGrid();
+    resetPrices();
+    if (["shifts", "prices"].includes(state.tab)) showTab(state.tab);
   });
 }
 

@@ -241,6 +241,11 @@ export function setLanguage(next) {
   document.documentElement.lang = LOCALES[lang];
 }
 
+/** Adds a panel's words (`{es: {...}, en: {...}}`), kept with the panel's code. */
+export function addWords(words) {
+  for (const [code, table] of Object.entries(words)) Object.assign(WORDS[code], table);
+}
+
 /** The text of `key`, with `{name}` replaced from `vars`. */
 export function t(key, vars = {}) {
   const text = WORDS[lang][key] ?? WORDS.es[key] ?? key;
