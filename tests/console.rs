@@ -7,7 +7,7 @@
 //! daemon goes away. Another has a manager change prices and watch each pump confirm them,
 //! cancel a scheduled change, and close the shift with its report checked against the
 //! simulated pumps' totalizers. Screenshots of the main screens land in
-//! `target/test-output/console/` (two of them are in docs/images/ for the README).
+//! `target/test-output/console/` (four of them are in docs/images/ for the README).
 //!
 //! CI installs the browser (`.ci/run`), so there a missing browser fails the test; on a
 //! developer machine without it the test is skipped with a message.
@@ -756,6 +756,25 @@ async fn a_manager_changes_prices_and_closes_the_shift_from_the_console() {
     let href = csv.attr("href").await.expect("href").expect("a link");
     assert_eq!(page_fetch(&client, "GET", &href).await, 200);
     screenshot(&client, "09-shift-report").await;
+    // On paper the report stands alone: the print rules hide the page's chrome and buttons,
+    // and nothing of the report itself.
+    let script = "const hidden = [];
+        for (const sheet of document.styleSheets) for (const rule of sheet.cssRules) {
+          if (!(rule.media && rule.media.mediaText === 'print')) continue;
+          for (const inner of rule.cssRules) if (inner.style && inner.style.display === 'none')
+            hidden.push(inner.selectorText);
+        }
+        const out = (css) => hidden.some((s) => document.querySelector(css).matches(s));
+        return { chrome: ['#top', '#tabs', '#shift-print', '#shift-csv', '#shift-current',
+                          '#shift-list'].filter((c) => !out(c)),
+                 report: ['#shift-report', '#shift-nozzles', '#shift-total-amount']
+                          .filter(out) };";
+    let print = client.execute(script, vec![]).await.expect("script runs");
+    assert_eq!(
+        print,
+        json!({ "chrome": [], "report": [] }),
+        "print stylesheet"
+    );
 
     client.close().await.expect("close the browser");
     drop(driver);

@@ -188,7 +188,10 @@ export function showReport(report) {
     el(
       "div",
       { class: "actions" },
-      el("a", { class: "button", id: "shift-csv", href: `/api/shifts/${s.id}/report.csv`, download: `shift-${s.id}.csv`, text: t("shift.csv") }),
+      // Reports are the manager's: the close answers one to an attendant, not the CSV.
+      panel.role === "manager"
+        ? el("a", { class: "button", id: "shift-csv", href: `/api/shifts/${s.id}/report.csv`, download: `shift-${s.id}.csv`, text: t("shift.csv") })
+        : null,
       el("button", { type: "button", class: "primary", id: "shift-print", text: t("shift.print"), onclick: () => window.print() }),
     ),
   );
