@@ -68,6 +68,7 @@ addWords({
     "shift.by_attendant": "By attendant",
     "shift.by_grade": "By grade",
     "shift.by_method": "By payment method",
+    "shift.key": "",
     "shift.sales": "Sales",
     "shift.nozzles": "Totalizers per nozzle",
     "shift.position": "Pump",
