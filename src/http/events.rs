@@ -114,7 +114,7 @@ async fn produce(context: AdminContext, tx: mpsc::Sender<Bytes>, session: Option
     let mut ping_tick = tokio::time::interval(PING_EVERY);
     ping_tick.reset();
     loop {
-        let positions = positions_json(&snapshots.borrow_and_update(), now());
+        let positions = positions_json(&snapshots.borrow_and_update(), &context.station, now());
         let shape = comparable(&positions);
         if shape != sent_positions {
             if tx.send(event("positions", &positions)).await.is_err() {
