@@ -50,6 +50,7 @@ static ASSETS: &[Asset] = &[
     asset!("grid.js", "text/javascript; charset=utf-8"),
     asset!("sales.js", "text/javascript; charset=utf-8"),
     asset!("alerts.js", "text/javascript; charset=utf-8"),
+    asset!("grades.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

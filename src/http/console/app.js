@@ -11,6 +11,7 @@ import { language, setLanguage, t, translate } from "./i18n.js";
 import { noteClosedSales, render } from "./grid.js";
 import { search, showSale } from "./sales.js";
 import { loadAttention, loadFlagged, renderAlerts } from "./alerts.js";
+import { chosenGrades, showGradeChoices } from "./grades.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -154,6 +155,7 @@ const actions = {
     form.dataset.position = String(p.position);
     dialog.querySelector("h2").textContent = t("auth.heading", { n: p.position });
     dialog.querySelector(".error").textContent = "";
+    showGradeChoices($("#authorize-grades"), p);
     dialog.showModal();
     $("#authorize-value").focus();
   },
@@ -186,6 +188,8 @@ async function submitAuthorize(event) {
   const typed = String(data.get("value") ?? "").trim();
   const value = language() === "es" ? typed.replace(/\./g, "").replace(",", ".") : typed.replace(/,/g, "");
   const body = mode === "full" ? {} : { [mode]: value };
+  const grades = chosenGrades(form);
+  if (grades.length > 0) body.grades = grades;
   const error = form.querySelector(".error");
   if (mode !== "full" && !(Number.parseFloat(value) > 0)) {
     error.textContent = t("auth.value");
