@@ -79,7 +79,6 @@ pub fn check_authorization(
 mod tests {
     use super::*;
     use crate::forecourt::dispatch::NozzlePrice;
-    use pump_protocols::gilbarco::GilbarcoMasterSettings;
     use pump_protocols::{Money, Preset, UnitPrice};
     use rust_decimal::Decimal;
 
@@ -105,7 +104,7 @@ mod tests {
     }
 
     fn gilbarco() -> crate::protocols::CommandRules {
-        crate::protocols::CommandRules::Gilbarco(Box::new(GilbarcoMasterSettings::default()))
+        crate::protocols::CommandRules::Gilbarco(Box::default())
     }
 
     fn limited(preset: Option<Preset>, nozzles: &[u8]) -> Authorization {

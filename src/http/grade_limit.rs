@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn an_unknown_grade_is_422_and_a_wrong_shape_400() {
-        let unknown = requested_grades(Some(&json!([7])), &station()).unwrap_err();
+        let unknown =
+            requested_grades(Some(&json!([7])), &station()).expect_err("grade 7 is not configured");
         assert_eq!(unknown.status(), hyper::StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(unknown.body()["error"]["type"], "unknown_grade");
         for wrong in [json!(2), json!([true]), json!({"grade": 2})] {
