@@ -219,7 +219,7 @@ async fn start_filling(daemon: &Daemon, line: &SimLineHandle, n: u16) -> anyhow:
     wait_for(daemon, "the pump idle", |s| idle(s, n)).await?;
     daemon
         .forecourt
-        .authorize(PositionId(n), None, Some("7".to_owned()))
+        .authorize(PositionId(n), None, Vec::new(), Some("7".to_owned()))
         .await
         .context("authorize")?;
     line.act(address(n), SimAction::LiftNozzle(NozzleId(1)))

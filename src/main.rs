@@ -90,6 +90,10 @@ enum Command {
         /// Id of the attendant starting the dispatch.
         #[arg(long)]
         attendant: Option<String>,
+        /// Limit the dispatch to this grade (number or name as configured); repeat or
+        /// separate with commas for several. Without it, any grade of the position.
+        #[arg(long = "grade", value_delimiter = ',')]
+        grades: Vec<String>,
         #[command(flatten)]
         admin: AdminTarget,
     },
@@ -329,11 +333,13 @@ fn main() -> ExitCode {
             amount,
             volume,
             attendant,
+            grades,
             admin,
         } => run_async(admin_post(
             admin,
             format!("/api/positions/{position}/authorize"),
-            json!({ "amount": amount, "volume": volume, "attendant": attendant }),
+            json!({ "amount": amount, "volume": volume, "attendant": attendant,
+                    "grades": grades }),
         )),
         Command::Stop { position, admin } => run_async(admin_post(
             admin,

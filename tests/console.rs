@@ -2,7 +2,8 @@
 //! `chromium-driver`) driven over WebDriver, against the daemon with simulated pumps and
 //! the Mercado Pago sandbox. One test walks an attendant's day: sign in, authorize with a
 //! preset, watch the fill live, see the sale awaiting payment, the customer pays by QR,
-//! settle another sale in cash, and find every manager action out of reach; then a
+//! authorize another limited to one grade and see its name on the card, settle that sale
+//! in cash, and find every manager action out of reach; then a
 //! manager signs in on the same tablet, and the page shows the lost connection when the
 //! daemon goes away. Another has a manager change prices and watch each pump confirm them,
 //! cancel a scheduled change, and close the shift with its report checked against the
@@ -167,22 +168,41 @@ async fn type_into(client: &Client, css: &str, text: &str) {
 /// text, with the non-breaking spaces Intl puts in plain.
 async fn field(client: &Client, n: u16, state: &str, name: &str) -> String {
     let css = format!("[data-position='{n}'][data-state='{state}'] [data-field='{name}']");
+    text_shown(
+        client,
+        &css,
+        &format!("position {n} never showed its {name} while {state}"),
+    )
+    .await
+}
+
+/// The text of `css` once it has some, with non-breaking spaces plain; `what` says what
+/// was awaited.
+async fn text_shown(client: &Client, css: &str, what: &str) -> String {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         // A live card changes under the reader: look again until a whole read succeeds.
-        if let Ok(element) = client.find(Locator::Css(&css)).await {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
             if let Ok(text) = element.text().await {
                 if !text.is_empty() {
                     return text.replace('\u{a0}', " ");
                 }
             }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "position {n} never showed its {name} while {state}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The grade name on position `n`'s card once it shows `state`.
+async fn grade_shown(client: &Client, n: u16, state: &str) -> String {
+    let css = format!("[data-position='{n}'][data-state='{state}'] .row.grade .value");
+    text_shown(
+        client,
+        &css,
+        &format!("position {n} never showed a grade while {state}"),
+    )
+    .await
 }
 
 async fn sign_in(client: &Client, user: &str, secret: &str) {
@@ -321,13 +341,21 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
     card_in(&client, 1, "paid").await;
     screenshot(&client, "04-paid").await;
 
-    // Pump 2: a sale settled in cash at the counter.
+    // Pump 2, limited to Infinia: a sale settled in cash at the counter.
     click(&client, "[data-position='2'] [data-action='authorize']").await;
     type_into(&client, "#authorize-value", "1.450").await;
+    click(&client, "#authorize-grades [data-grade='2'] input").await;
+    screenshot(&client, "08-authorize-grade").await;
     click(&client, "#authorize-submit").await;
-    card_in(&client, 2, "authorized").await;
-    pay.rig.act(2, SimAction::LiftNozzle(NozzleId(1))).await;
-    card_in(&client, 2, "awaiting_payment").await;
+    assert_eq!(grade_shown(&client, 2, "authorized").await, "Infinia");
+    let (_, positions) = get(&admin, "/api/positions").await;
+    assert_eq!(
+        positions[1]["dispatch"]["grades"],
+        json!([2]),
+        "{positions}"
+    );
+    pay.rig.act(2, SimAction::LiftNozzle(NozzleId(2))).await;
+    assert_eq!(grade_shown(&client, 2, "awaiting_payment").await, "Infinia");
     pay.rig.act(2, SimAction::HangNozzle).await;
     click(&client, "[data-position='2'] [data-action='sale']").await;
     click(&client, "#sale-dialog [data-action='cash']").await;

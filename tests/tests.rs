@@ -9,6 +9,7 @@ mod config;
 mod console;
 mod crash_safety;
 mod gilbarco;
+mod grades;
 mod hints;
 mod layout;
 mod maintenance;

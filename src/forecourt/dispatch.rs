@@ -114,6 +114,8 @@ pub struct ActiveDispatch {
     pub attendant: Option<String>,
     /// The preset, if any.
     pub preset: Option<Preset>,
+    /// The grades it is limited to; empty for any grade of the position.
+    pub grades: Vec<GradeId>,
     /// How far the authorization got.
     pub stage: DispatchStage,
     /// The pump's totals read before the authorization was sent.
@@ -132,6 +134,7 @@ impl ActiveDispatch {
         id: DispatchId,
         attendant: Option<String>,
         preset: Option<Preset>,
+        grades: Vec<GradeId>,
         stage: DispatchStage,
         baseline: Option<Vec<TotalsReading>>,
         now: Instant,
@@ -140,6 +143,7 @@ impl ActiveDispatch {
             id: Some(id),
             attendant,
             preset,
+            grades,
             stage,
             baseline,
             awaiting: None,
@@ -279,6 +283,25 @@ pub enum RequestRefused {
         /// The position.
         position: PositionId,
         /// What is wrong, from the protocol's check.
+        reason: String,
+    },
+    /// A grade limit names a grade no nozzle of the position dispenses.
+    #[error("grade {grade} is not sold at position {position}")]
+    GradeNotHere {
+        /// The position.
+        position: PositionId,
+        /// The grade asked for.
+        grade: GradeId,
+    },
+    /// The pump's protocol cannot limit this dispatch to the grades asked for; the same
+    /// dispatch without the limit would be accepted.
+    #[error(
+        "the pump of position {position} cannot limit this dispatch to those grades: {reason}"
+    )]
+    GradeLimitUnsupported {
+        /// The position.
+        position: PositionId,
+        /// What the protocol's check said.
         reason: String,
     },
 }
@@ -822,6 +845,7 @@ impl PositionState {
             id,
             attendant,
             preset: authorization.preset,
+            grades: super::grades::grades_of(&self.setup, &authorization.nozzles),
             stage: DispatchStage::Requested,
             baseline: None,
             awaiting: Some(AwaitingBaseline {

@@ -13,6 +13,7 @@
 pub mod answers;
 pub mod dispatch;
 pub mod evidence;
+pub mod grades;
 pub mod prices;
 mod station;
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pump_protocols::{
-    Authorization, BusAddress, PositionId, Preset, PumpCommand, PumpEvent, PumpEventKind,
+    Authorization, BusAddress, GradeId, PositionId, Preset, PumpCommand, PumpEvent, PumpEventKind,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -133,6 +134,8 @@ pub enum Message {
         position: PositionId,
         /// Optional preset.
         preset: Option<Preset>,
+        /// The grades it is limited to; empty for any grade.
+        grades: Vec<GradeId>,
         /// The attendant's id.
         attendant: Option<String>,
         /// Where the answer goes.
@@ -209,11 +212,13 @@ impl ForecourtHandle {
         self.tx.clone()
     }
 
-    /// Authorizes a dispatch; returns its journal id once journaled and sent to the line.
+    /// Authorizes a dispatch, limited to `grades` unless empty; returns its journal id
+    /// once journaled and sent to the line.
     pub async fn authorize(
         &self,
         position: PositionId,
         preset: Option<Preset>,
+        grades: Vec<GradeId>,
         attendant: Option<String>,
     ) -> Result<DispatchId, ForecourtError> {
         let (reply, answer) = oneshot::channel();
@@ -221,6 +226,7 @@ impl ForecourtHandle {
             .send(Message::Authorize {
                 position,
                 preset,
+                grades,
                 attendant,
                 reply,
             })
@@ -405,6 +411,7 @@ impl Forecourt {
                 dispatch.id,
                 dispatch.attendant,
                 dispatch.preset,
+                dispatch.grades,
                 dispatch.stage,
                 dispatch.baseline,
                 now,
@@ -512,10 +519,11 @@ impl Forecourt {
             Message::Authorize {
                 position,
                 preset,
+                grades,
                 attendant,
                 reply,
             } => {
-                let result = self.authorize(position, preset, attendant).await;
+                let result = self.authorize(position, preset, grades, attendant).await;
                 let _ = reply.send(result);
             }
             Message::Stop { position, reply } => {
@@ -799,6 +807,7 @@ impl Forecourt {
         &mut self,
         position: PositionId,
         preset: Option<Preset>,
+        grades: Vec<GradeId>,
         attendant: Option<String>,
     ) -> Result<DispatchId, ForecourtError> {
         let state = self
@@ -808,16 +817,9 @@ impl Forecourt {
         state.check_authorize()?;
         let authorization = Authorization {
             preset,
-            nozzles: Vec::new(),
+            nozzles: grades::nozzles_for(&state.setup, &grades)?,
         };
-        state
-            .setup
-            .commands
-            .check(
-                &state.setup.pump,
-                &PumpCommand::Authorize(authorization.clone()),
-            )
-            .map_err(|reason| RequestRefused::NotForThisPump { position, reason })?;
+        grades::check_authorization(&state.setup, &authorization)?;
         let line = state.setup.line.clone();
         if self.lines.get(&line).is_none_or(|s| s.is_closed()) {
             return Err(ForecourtError::LineDown(line));
@@ -830,6 +832,7 @@ impl Forecourt {
                 position,
                 attendant: attendant.clone(),
                 preset,
+                grades: grades.clone(),
                 authorized_at: jiff::Timestamp::now(),
             })
             .await
@@ -840,7 +843,7 @@ impl Forecourt {
             }
             None => return Err(ForecourtError::UnknownPosition(position)),
         };
-        tracing::info!(%position, dispatch = id, ?preset, "dispatch authorized");
+        tracing::info!(%position, dispatch = id, ?preset, ?grades, "dispatch authorized");
         self.apply(position, effects).await;
         Ok(id)
     }

@@ -9,7 +9,8 @@
 //!
 //! - `GET  /api/positions`: live state of every position.
 //! - `POST /api/positions/{n}/authorize`: `{"amount": "500"}` or `{"volume": "20"}`
-//!   (optional), `"attendant": "7"` (optional; an attendant signed in acts as themself).
+//!   (optional), `"attendant": "7"` (optional; an attendant signed in acts as themself),
+//!   `"grades": [2]` (optional; see [`super::grade_limit`]).
 //! - `POST /api/positions/{n}/stop`: stops a running dispatch; one whose pump is not
 //!   dispensing is closed at once.
 //! - `POST /api/positions/stop-all`, `GET /api/alerts`, the console's files: see
@@ -42,6 +43,7 @@ use super::admin_shifts;
 use super::cashiers::Cashiers;
 use super::error::{json_response, ApiError, HttpResponse};
 use super::events;
+use super::grade_limit;
 use super::guard::GuardSettings;
 use super::order::json_decimal;
 use super::routes::{route, Access, Call, MetricsAccess, Route, Verb};
@@ -212,7 +214,11 @@ fn ok(body: Value) -> Result<HttpResponse, ApiError> {
 }
 
 async fn positions(call: Call) -> Result<HttpResponse, ApiError> {
-    ok(positions_json(&call.context.forecourt.snapshot(), call.now))
+    ok(positions_json(
+        &call.context.forecourt.snapshot(),
+        &call.context.station,
+        call.now,
+    ))
 }
 
 fn position(call: &Call) -> Result<PositionId, ApiError> {
@@ -318,6 +324,7 @@ struct AuthorizeBody {
     amount: Option<Value>,
     volume: Option<Value>,
     attendant: Option<Value>,
+    grades: Option<Value>,
 }
 
 fn decimal_field(name: &str, value: &Value) -> Result<Decimal, ApiError> {
@@ -353,6 +360,7 @@ async fn authorize(call: Call) -> Result<HttpResponse, ApiError> {
         (None, Some(v)) => Some(Preset::Volume(Volume::new(decimal_field("volume", v)?))),
         (None, None) => None,
     };
+    let grades = grade_limit::requested_grades(body.grades.as_ref(), &context.station)?;
     let attendant = match &body.attendant {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -385,10 +393,15 @@ async fn authorize(call: Call) -> Result<HttpResponse, ApiError> {
     }
     let dispatch = context
         .forecourt
-        .authorize(position, preset, attendant)
+        .authorize(position, preset, grades.clone(), attendant)
         .await
         .map_err(refusal)?;
-    ok(json!({ "position": position.0, "dispatch_id": dispatch, "authorized": true }))
+    ok(json!({
+        "position": position.0,
+        "dispatch_id": dispatch,
+        "authorized": true,
+        "grades": grades.iter().map(|g| g.0).collect::<Vec<_>>(),
+    }))
 }
 
 /// A JSON body whose every field is optional: an empty body is the default.
@@ -407,6 +420,10 @@ pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
 pub fn refusal(error: ForecourtError) -> ApiError {
     match error {
         ForecourtError::UnknownPosition(_) => ApiError::NotFound,
+        ForecourtError::Refused(
+            ref r @ (RequestRefused::GradeNotHere { .. }
+            | RequestRefused::GradeLimitUnsupported { .. }),
+        ) => grade_limit::refusal(r).unwrap_or_else(|| ApiError::BadRequest(r.to_string())),
         ForecourtError::Refused(r @ RequestRefused::NotForThisPump { .. }) => {
             ApiError::BadRequest(r.to_string())
         }
@@ -446,7 +463,7 @@ pub fn sale_json(sale: &Sale) -> Value {
     })
 }
 
-fn position_json(state: &PositionState, now: Instant) -> Value {
+fn position_json(state: &PositionState, station: &StationInfo, now: Instant) -> Value {
     let order = match state.order_state(now) {
         OrderState::Timeout => "timeout",
         OrderState::InProcess => "in_process",
@@ -468,6 +485,7 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
         "pump_status": state.pump_status.as_str(),
         "order_state": order,
         "nozzle_out": state.nozzle_out.map(|n| n.0),
+        "grades": grade_limit::position_grades(&state.setup, station),
         "running": state.running.map(|r| json!({
             "volume": r.volume.map(|v| json_decimal(v.value())),
             "amount": json_decimal(r.amount.value()),
@@ -479,6 +497,7 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
             "id": d.id,
             "attendant": d.attendant,
             "preset": preset,
+            "grades": d.grades.iter().map(|g| g.0).collect::<Vec<_>>(),
             "stage": if d.awaiting.is_some() { "reading_totals" } else { d.stage.as_str() },
             "verifying": d.verifying.is_some(),
         })),
@@ -493,11 +512,11 @@ fn position_json(state: &PositionState, now: Instant) -> Value {
 }
 
 /// Every position, in number order.
-pub fn positions_json(snapshot: &Snapshot, now: Instant) -> Value {
+pub fn positions_json(snapshot: &Snapshot, station: &StationInfo, now: Instant) -> Value {
     Value::Array(
         snapshot
             .positions_now()
-            .map(|state| position_json(&state, now))
+            .map(|state| position_json(&state, station, now))
             .collect(),
     )
 }

@@ -53,6 +53,7 @@ static ASSETS: &[Asset] = &[
     asset!("prices.js", "text/javascript; charset=utf-8"),
     asset!("shifts.js", "text/javascript; charset=utf-8"),
     asset!("panels.css", "text/css; charset=utf-8"),
+    asset!("grades.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

@@ -57,6 +57,14 @@ pub enum ApiError {
     NotJson,
     /// Too many attempts; try again after this many seconds (429).
     TooManyRequests(u64),
+    /// A well-formed request naming something this resource cannot do (422), with its
+    /// own `error.type` so a client can tell the cases apart.
+    Unprocessable {
+        /// The `error.type`, e.g. `grade_not_at_position`.
+        kind: &'static str,
+        /// What is wrong, for people.
+        message: String,
+    },
 }
 
 /// The `error.type` values of the order endpoint.
@@ -115,6 +123,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -140,6 +149,7 @@ impl ApiError {
                 "rate_limited",
                 "too many attempts; try again later".to_owned(),
             ),
+            ApiError::Unprocessable { kind, message } => (kind, message.clone()),
         }
     }
 

@@ -133,7 +133,7 @@ async fn produce(context: AdminContext, tx: mpsc::Sender<Bytes>, session: Option
     ping_tick.reset();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
-        let positions = positions_json(&snapshot, now());
+        let positions = positions_json(&snapshot, &context.station, now());
         let shape = comparable(&positions);
         let sent = shape != sent_positions;
         if sent {

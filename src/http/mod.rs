@@ -17,6 +17,7 @@ pub mod alerts;
 pub mod cashiers;
 pub mod error;
 pub mod events;
+pub mod grade_limit;
 pub mod guard;
 pub mod head;
 pub mod hint_gate;

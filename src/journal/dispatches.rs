@@ -7,7 +7,7 @@
 //! naming this dispatch. This module never decides pump state.
 
 use jiff::Timestamp;
-use pump_protocols::{Money, NozzleId, PositionId, Preset, Volume};
+use pump_protocols::{GradeId, Money, NozzleId, PositionId, Preset, Volume};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
@@ -29,6 +29,8 @@ pub struct NewDispatch {
     pub attendant: Option<String>,
     /// The preset sent with the authorization, if any.
     pub preset: Option<Preset>,
+    /// The grades the dispatch is limited to; empty lets the customer take any.
+    pub grades: Vec<GradeId>,
     /// When the authorization was sent.
     pub authorized_at: Timestamp,
 }
@@ -97,6 +99,22 @@ pub fn baseline_json(readings: &[TotalsReading]) -> Value {
     )
 }
 
+/// The stored form of a grade limit: `[2, 3]`, or NULL for none.
+fn grades_text(grades: &[GradeId]) -> Option<String> {
+    (!grades.is_empty())
+        .then(|| Value::Array(grades.iter().map(|g| json!(g.0)).collect()).to_string())
+}
+
+fn parse_grades(text: &str) -> Option<Vec<GradeId>> {
+    let Value::Array(items) = serde_json::from_str::<Value>(text).ok()? else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|g| g.as_u64().and_then(|n| u16::try_from(n).ok()).map(GradeId))
+        .collect()
+}
+
 fn parse_baseline(text: &str) -> Option<Vec<TotalsReading>> {
     let decimal = |v: &Value| -> Option<Option<rust_decimal::Decimal>> {
         match v {
@@ -132,6 +150,8 @@ pub struct Dispatch {
     pub attendant: Option<String>,
     /// The preset, if any.
     pub preset: Option<Preset>,
+    /// The grades it was limited to; empty for any grade.
+    pub grades: Vec<GradeId>,
     /// When the authorization was sent.
     pub authorized_at: Timestamp,
     /// The sale it became, once completed.
@@ -155,7 +175,7 @@ impl Dispatch {
 
 const COLUMNS: &str =
     "id, position, attendant, preset_kind, preset_value, authorized_at, sale_id, \
-                       cancelled_at, cancel_reason, stage, baseline";
+                       cancelled_at, cancel_reason, stage, baseline, grades";
 
 fn decode(row: &rusqlite::Row<'_>) -> Result<Dispatch> {
     let r = RowReader::new(row, "dispatches", "id")?;
@@ -182,9 +202,15 @@ fn decode(row: &rusqlite::Row<'_>) -> Result<Dispatch> {
                 .ok_or_else(|| r.corrupt("baseline", format!("{text:?} is not a totals list")))?,
         ),
     };
+    let grades = match r.opt_text("grades")? {
+        None => Vec::new(),
+        Some(text) => parse_grades(&text)
+            .ok_or_else(|| r.corrupt("grades", format!("{text:?} is not a grade list")))?,
+    };
     Ok(Dispatch {
         stage,
         baseline,
+        grades,
         id: r.id(),
         position: PositionId(r.int("position")?),
         attendant: r.opt_text("attendant")?,
@@ -259,14 +285,16 @@ pub(crate) fn start(
         Some(Preset::Volume(v)) => (Some("volume"), Some(decimal_text(v.value()))),
     };
     tx.execute(
-        "INSERT INTO dispatches (position, attendant, preset_kind, preset_value, authorized_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO dispatches (position, attendant, preset_kind, preset_value, authorized_at,
+                                 grades)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             new.position.0,
             new.attendant,
             preset_kind,
             preset_value,
-            time_text(new.authorized_at)
+            time_text(new.authorized_at),
+            grades_text(&new.grades),
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -282,6 +310,7 @@ pub(crate) fn start(
                 "attendant": new.attendant,
                 "preset_kind": preset_kind,
                 "preset_value": preset_value,
+                "grades": new.grades.iter().map(|g| g.0).collect::<Vec<_>>(),
                 "authorized_at": new.authorized_at.to_string(),
             }),
         },

@@ -93,6 +93,7 @@ pub const MIGRATIONS: &[&str] = &[
     V_PRICE_SETS,
     V_OUTBOX,
     V_PRICE_SET_CANCEL,
+    V_DISPATCH_GRADES,
 ];
 
 /// The schema version this build writes.
@@ -100,6 +101,12 @@ pub fn latest_version() -> i64 {
     // The list is a compile-time constant of a handful of steps.
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
+
+/// A dispatch limited to some grades names them (a JSON array of grade ids); NULL lets
+/// the customer take any grade of the position.
+const V_DISPATCH_GRADES: &str = r#"
+ALTER TABLE dispatches ADD COLUMN grades TEXT CHECK (grades IS NULL OR json_valid(grades));
+"#;
 
 const V_SHIFTS: &str = r#"
 CREATE TABLE shifts (

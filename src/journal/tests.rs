@@ -53,8 +53,53 @@ fn new_dispatch(position: u16) -> NewDispatch {
         position: PositionId(position),
         attendant: Some("A17".to_owned()),
         preset: Some(Preset::Amount(Money::new(dec("8000.00")))),
+        grades: Vec::new(),
         authorized_at: ts("2026-11-22T13:38:00Z"),
     }
+}
+
+#[tokio::test]
+async fn a_dispatch_limited_to_grades_keeps_the_limit_in_its_row_and_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = open(&dir).await;
+    let limited = journal
+        .start_dispatch(NewDispatch {
+            grades: vec![GradeId(2), GradeId(3)],
+            ..new_dispatch(3)
+        })
+        .await
+        .expect("dispatch started");
+    let any = journal
+        .start_dispatch(new_dispatch(4))
+        .await
+        .expect("dispatch started");
+    let read = |id| {
+        let journal = journal.clone();
+        async move {
+            journal
+                .dispatch(id)
+                .await
+                .expect("read")
+                .expect("dispatch")
+                .grades
+        }
+    };
+    assert_eq!(read(limited).await, vec![GradeId(2), GradeId(3)]);
+    assert!(read(any).await.is_empty(), "no limit is stored as none");
+    let details: Vec<String> = journal
+        .call(|db| {
+            let mut stmt = db
+                .conn
+                .prepare("SELECT detail FROM events WHERE kind = 'dispatch_started' ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await
+        .expect("events");
+    let first: serde_json::Value = serde_json::from_str(&details[0]).expect("JSON");
+    let second: serde_json::Value = serde_json::from_str(&details[1]).expect("JSON");
+    assert_eq!(first["grades"], json!([2, 3]));
+    assert_eq!(second["grades"], json!([]));
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ import { loadAttention, loadFlagged, renderAlerts } from "./alerts.js";
 // Shift and prices panels.
 import { loadPrices, resetPrices, showPrices } from "./prices.js";
 import { loadShifts } from "./shifts.js";
+import { chosenGrades, showGradeChoices } from "./grades.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -162,6 +163,7 @@ const actions = {
     form.dataset.position = String(p.position);
     dialog.querySelector("h2").textContent = t("auth.heading", { n: p.position });
     dialog.querySelector(".error").textContent = "";
+    showGradeChoices($("#authorize-grades"), p);
     dialog.showModal();
     $("#authorize-value").focus();
   },
@@ -194,6 +196,8 @@ async function submitAuthorize(event) {
   const typed = String(data.get("value") ?? "").trim();
   const value = language() === "es" ? typed.replace(/\./g, "").replace(",", ".") : typed.replace(/,/g, "");
   const body = mode === "full" ? {} : { [mode]: value };
+  const grades = chosenGrades(form);
+  if (grades.length > 0) body.grades = grades;
   const error = form.querySelector(".error");
   if (mode !== "full" && !(Number.parseFloat(value) > 0)) {
     error.textContent = t("auth.value");

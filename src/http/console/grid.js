@@ -3,6 +3,7 @@
 // the browser tests) read the same thing.
 
 import { litres, money, t } from "./i18n.js";
+import { gradeLine } from "./grades.js";
 
 /** Sales that left a position's payable list, by position: shown as paid/settled. */
 const closed = new Map();
@@ -121,8 +122,8 @@ function update(c, p) {
   c.amount.textContent = figures ? money(figures.amount) : "";
   c.volume.textContent = figures ? litres(figures.volume) : "";
   const details = [];
-  if (grade !== null && grade !== undefined) details.push(row(t("pos.grade", { g: grade }), ""));
-  else if (p.nozzle_out) details.push(row(t("pos.nozzle", { n: p.nozzle_out }), ""));
+  const product = gradeLine(p, grade);
+  if (product) details.push(row(...product, "grade"));
   if (p.dispatch) {
     details.push(row(t("pos.preset"), presetText(p.dispatch.preset)));
     if (p.dispatch.attendant) details.push(row(t("pos.attendant"), p.dispatch.attendant));

@@ -433,6 +433,22 @@ mod tests {
     }
 
     #[test]
+    fn authorize_limited_to_a_nozzle_allows_only_that_nozzle() {
+        let s = setup(&[1, 2], Decimals::default());
+        let auth = Authorization {
+            preset: None,
+            nozzles: vec![NozzleId(2)],
+        };
+        let block = translate(&PumpCommand::Authorize(auth), &s).expect("valid");
+        let Payload::Authorize { without_reset, .. } = block.payload else {
+            panic!("authorize payload");
+        };
+        // docs/protocols/dart.md "Test vectors", the MG capture `51 34 02 01 02 01 01 06 …`:
+        // CD2 nozzle 2 + CD1 AUTHORIZE.
+        assert_eq!(without_reset, [2, 1, 2, 1, 1, 6]);
+    }
+
+    #[test]
     fn authorize_refusals() {
         let s = setup(&[1, 2], Decimals::default());
         let with = |preset, nozzles| {
