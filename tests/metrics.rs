@@ -230,3 +230,46 @@ async fn healthz_names_the_dead_line_and_answers_503_when_every_pump_is_silent()
     );
     station.stop().await;
 }
+
+/// Snapshots are published only when something changes, so an idle station's snapshot
+/// keeps the instant its pumps were heard at publication. Health and the console's alerts
+/// once read that instant and called a line of answering, idle pumps down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_idle_pumps_are_not_reported_down_once_the_snapshot_is_older_than_the_stale_limit(
+) {
+    let rig = Rig::new(2);
+    let station = rig
+        .start(|t| {
+            t.replace(
+                "protocol = \"dart\"\n",
+                "protocol = \"dart\"\nstale_limit_ms = 400\n",
+            )
+        })
+        .await;
+    station.wait_for_answer(1, "unavailable").await;
+    station.wait_for_answer(2, "unavailable").await;
+    // Nothing changes on an idle station: after several stale limits the published
+    // snapshot is older than the limit while the pumps still answer every poll.
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let (status, body) = get(&station.admin, "/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lines = body["checks"]["lines"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!lines.is_empty(), "{body}");
+    for (name, check) in &lines {
+        assert_eq!(check["answering"], Value::Bool(true), "line {name}: {body}");
+    }
+    let (status, alerts) = get(&station.admin, "/api/alerts").await;
+    assert_eq!(status, StatusCode::OK, "{alerts}");
+    let kinds: Vec<&str> = alerts
+        .as_array()
+        .map(|list| list.iter().filter_map(|a| a["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        !kinds.contains(&"line_down") && !kinds.contains(&"pump_offline"),
+        "{alerts}"
+    );
+    station.stop().await;
+}

@@ -51,8 +51,11 @@ fn silent(state: &PositionState, now: Instant) -> bool {
 /// The alerts in force, most serious first (lines, pumps, payments, sales, attention).
 pub fn alerts(inputs: &AlertInputs<'_>) -> Vec<Value> {
     let mut out = Vec::new();
+    // `positions_now`, not `positions`: a published snapshot keeps the instant its pumps
+    // were last heard only as of its publication, and an idle station publishes rarely.
+    let current: Vec<PositionState> = inputs.snapshot.positions_now().collect();
     let mut lines: BTreeMap<&str, Vec<&PositionState>> = BTreeMap::new();
-    for state in inputs.snapshot.positions.values() {
+    for state in &current {
         lines
             .entry(state.setup.line.as_str())
             .or_default()

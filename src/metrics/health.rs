@@ -23,6 +23,7 @@ use jiff::Timestamp;
 use pump_protocols::PumpStatus;
 use serde_json::{json, Value};
 
+use crate::forecourt::dispatch::PositionState;
 use crate::forecourt::Snapshot;
 use crate::mercadopago::health::{FailureKind, HealthSnapshot};
 
@@ -85,8 +86,11 @@ pub fn assess(inputs: &HealthInputs<'_>) -> (HealthStatus, Value) {
         }
     };
 
+    // `positions_now`, not `positions`: a published snapshot keeps the instant its pumps
+    // were last heard only as of its publication, and an idle station publishes rarely.
+    let current: Vec<PositionState> = inputs.snapshot.positions_now().collect();
     let mut lines: BTreeMap<&str, LineView> = BTreeMap::new();
-    for state in inputs.snapshot.positions.values() {
+    for state in &current {
         let view = lines.entry(state.setup.line.as_str()).or_default();
         view.pumps += 1;
         let fresh = state
