@@ -17,6 +17,30 @@ use super::nats::{connect, NatsSettings};
 use super::price_plan::{parse_price, Plan, PlanError, Target};
 use super::price_plans::plan_bucket;
 
+/// Headquarters' query of its price plans and their confirmation, per station: each
+/// plan's price set, when it was recorded and activated, and how many pumps confirmed it
+/// (docs/chain.md).
+pub const PLAN_CONFIRMATIONS_SQL: &str = "\
+SELECT a.store, a.payload->>'plan' AS plan, a.payload->>'price_set' AS price_set,
+       a.created_at AS added_at, min(act.created_at) AS activated_at,
+       count(DISTINCT c.payload->>'position') AS pumps_confirmed,
+       max(c.created_at) AS last_confirmed_at
+FROM chain_events a
+LEFT JOIN chain_events act ON act.store = a.store AND act.kind = 'price_set_activated'
+     AND act.payload->>'price_set' = a.payload->>'price_set'
+LEFT JOIN chain_events c ON c.store = a.store AND c.kind = 'price_set_confirmed'
+     AND c.payload->>'price_set' = a.payload->>'price_set'
+WHERE a.kind = 'price_set_added' AND a.payload ? 'plan'
+GROUP BY a.store, a.payload->>'plan', a.payload->>'price_set', a.created_at
+ORDER BY a.store, a.created_at";
+
+/// Headquarters' query of the plans stations refused, and why (docs/chain.md).
+pub const PLAN_REFUSALS_SQL: &str = "\
+SELECT store, payload->>'plan' AS plan, payload->>'key' AS key,
+       payload->>'reason' AS reason, created_at
+FROM chain_events WHERE kind = 'price_plan_refused'
+ORDER BY store, seq";
+
 /// Why a tool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HqToolError {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream::StorageType};
+use async_nats::jetstream::{self, kv, stream};
 use futures_util::StreamExt;
 use nkeys::KeyPair;
 use pump_protocols::UnitPrice;
@@ -42,18 +42,27 @@ const HISTORY: i64 = 16;
 
 /// The price plan bucket, created when missing (by whichever side comes first).
 pub async fn plan_bucket(js: &jetstream::Context) -> Result<kv::Store, String> {
-    if let Ok(store) = js.get_key_value(BUCKET).await {
-        return Ok(store);
-    }
-    js.create_key_value(kv::Config {
-        bucket: BUCKET.to_owned(),
-        description: "forecourtd central price plans, signed by headquarters".to_owned(),
-        history: HISTORY,
-        storage: StorageType::File,
+    // The stream a key-value bucket is made of, created directly: `create_key_value`
+    // first asks for the account's details, which servers before 2.10 (Debian's) answer
+    // in a form the client does not read.
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{BUCKET}"),
+        description: Some("forecourtd central price plans, signed by headquarters".to_owned()),
+        subjects: vec![format!("$KV.{BUCKET}.>")],
+        max_messages_per_subject: HISTORY,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
         ..Default::default()
     })
     .await
-    .map_err(|e| format!("price plan bucket {BUCKET}: {e}"))
+    .map_err(|e| format!("price plan bucket {BUCKET}: {e}"))?;
+    js.get_key_value(BUCKET)
+        .await
+        .map_err(|e| format!("price plan bucket {BUCKET}: {e}"))
 }
 
 /// Watches `keys` from each one's latest value on: that value first (the plan in
