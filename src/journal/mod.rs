@@ -60,6 +60,8 @@ pub mod users;
 #[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
+mod price_plans_tests;
+#[cfg(test)]
 mod tests;
 
 pub use attention::{Attention, AttentionId, NewAttention, Resolution, SeenCompletion};
