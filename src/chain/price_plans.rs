@@ -137,7 +137,7 @@ impl PlanWatcher {
     }
 
     /// Runs until `shutdown` fires. Without `[chain] hq_public_key` it only says, once,
-    /// that central plans are ignored.
+    /// that central plans are ignored, and waits.
     pub async fn run(self, shutdown: CancellationToken) {
         let hq = match self
             .settings
@@ -145,14 +145,15 @@ impl PlanWatcher {
             .as_deref()
             .map(KeyPair::from_public_key)
         {
+            // The task stays (a supervised task must not end before shutdown) but idle.
             None => {
                 tracing::info!("no [chain] hq_public_key: central price plans are ignored");
-                return;
+                return shutdown.cancelled().await;
             }
             Some(Err(e)) => {
                 tracing::error!(error = %e, "[chain] hq_public_key is not a public NKey: \
                     central price plans are ignored");
-                return;
+                return shutdown.cancelled().await;
             }
             Some(Ok(key)) => key,
         };
