@@ -32,6 +32,7 @@ use crate::access::throttle::Throttle;
 use crate::access::tokens::{self, TokenChecker};
 use crate::access::Role;
 use crate::capture::{CaptureTap, Captures};
+use crate::chain::price_plans::PlanWatcher;
 use crate::chain::publisher::{ChainStatus, Publisher};
 use crate::config::{Config, Line, MetricsSetting, MpMode};
 use crate::forecourt::dispatch::{NozzlePrice, PositionSetup};
@@ -518,6 +519,29 @@ impl Daemon {
             }
             .run(payment_shutdown.clone()),
         );
+        let station_info = Arc::new(StationInfo {
+            shift_role: config.shifts().open_close,
+            time_zone: config.station().time_zone.clone(),
+            grades: config
+                .grades()
+                .iter()
+                .map(|g| (g.id, g.key.clone(), g.name.clone()))
+                .collect(),
+        });
+        if let Some(settings) = config.chain() {
+            supervisor.spawn(
+                &payment_tasks,
+                "price plan watcher",
+                PlanWatcher {
+                    journal: journal.clone(),
+                    forecourt: forecourt.clone(),
+                    station: station_info.clone(),
+                    clock: clock.clone(),
+                    settings: settings.clone(),
+                }
+                .run(payment_shutdown.clone()),
+            );
+        }
         let chain_status = config.chain().map(|settings| {
             let status = ChainStatus::default();
             supervisor.spawn(
@@ -582,15 +606,7 @@ impl Daemon {
                 metrics: metrics.clone(),
                 console: config.console().clone(),
                 shutdown: http_shutdown.clone(),
-                station: Arc::new(StationInfo {
-                    shift_role: config.shifts().open_close,
-                    time_zone: config.station().time_zone.clone(),
-                    grades: config
-                        .grades()
-                        .iter()
-                        .map(|g| (g.id, g.key.clone(), g.name.clone()))
-                        .collect(),
-                }),
+                station: station_info,
                 clock,
                 chain: chain_status,
             },

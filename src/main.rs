@@ -197,6 +197,10 @@ enum Command {
     /// Headquarters: load every station's events from JetStream into PostgreSQL,
     /// exactly once (docs/chain.md).
     HqSink(forecourtd::chain::hq_sink::HqSinkArgs),
+    /// Headquarters: make the key pair that signs central price plans (docs/chain.md).
+    HqKeygen(forecourtd::chain::hq_tools::HqKeygenArgs),
+    /// Headquarters: sign a price plan for a station or a group and publish it.
+    HqPricePlan(forecourtd::chain::hq_tools::HqPricePlanArgs),
     /// Feed a field capture to the protocol master offline; print its frames, events and
     /// state changes.
     Replay(forecourtd::replay::ReplayArgs),
@@ -418,6 +422,17 @@ fn main() -> ExitCode {
             }
         },
         Command::HqSink(args) => run_async(hq_sink(args)),
+        Command::HqKeygen(args) => match forecourtd::chain::hq_tools::keygen(&args) {
+            Ok(public) => {
+                println!("{public}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hq-keygen: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::HqPricePlan(args) => run_async(hq_price_plan(args)),
         Command::Replay(args) => forecourtd::replay::run(args),
         Command::Sandbox(args) => run_async(sandbox(args)),
         Command::Simulate(args) => run_async(simulate::simulate(args)),
@@ -570,6 +585,23 @@ async fn hq_sink(args: forecourtd::chain::hq_sink::HqSinkArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("hq-sink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn hq_price_plan(args: forecourtd::chain::hq_tools::HqPricePlanArgs) -> ExitCode {
+    match forecourtd::chain::hq_tools::publish(&args).await {
+        Ok((plan, revision)) => {
+            println!(
+                "plan {} published for {} (revision {revision})",
+                plan.plan_id,
+                plan.target.key()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hq-price-plan: {e}");
             ExitCode::FAILURE
         }
     }

@@ -15,11 +15,11 @@ use crate::support::servers::{Nats, Postgres};
 use crate::support::{free_port, full_dispatch, get, ChildDaemon, Rig, Station};
 
 /// The station's token in subjects.
-const STORE: &str = "S1";
+pub(crate) const STORE: &str = "S1";
 /// Long enough for the publisher's backoff after a short outage.
-const CHAIN_PATIENCE: Duration = Duration::from_secs(90);
+pub(crate) const CHAIN_PATIENCE: Duration = Duration::from_secs(90);
 
-fn with_chain(text: String, nats: &str) -> String {
+pub(crate) fn with_chain(text: String, nats: &str) -> String {
     format!("{text}\n[chain]\nnats_url = \"{nats}\"\nstore = \"{STORE}\"\n")
 }
 
@@ -37,15 +37,15 @@ fn start_sink(nats: &Nats, pg: &Postgres) -> tokio::process::Child {
 }
 
 /// A broker, a database and the sink between them.
-struct Headquarters {
-    nats: Nats,
-    pg: Postgres,
+pub(crate) struct Headquarters {
+    pub(crate) nats: Nats,
+    pub(crate) pg: Postgres,
     _sink: tokio::process::Child,
 }
 
 impl Headquarters {
     /// Everything started, or `None` (skip) when a server is not installed outside CI.
-    async fn start() -> Option<Headquarters> {
+    pub(crate) async fn start() -> Option<Headquarters> {
         let nats = Nats::start().await?;
         let pg = Postgres::start().await?;
         let sink = start_sink(&nats, &pg);

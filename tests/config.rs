@@ -1227,6 +1227,36 @@ fn the_chain_uplink_is_off_by_default_and_checked_when_configured() {
 }
 
 #[test]
+fn central_price_plans_need_a_public_nkey_and_token_groups() {
+    let key = nkeys::KeyPair::new_account().public_key();
+    let on = loaded(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"nats://hq:4222\"\nhq_public_key = \"{key}\"\n\
+         groups = [\"north\"]\n"
+    ));
+    let chain = on.chain().expect("configured");
+    assert_eq!(chain.hq_public_key.as_deref(), Some(key.as_str()));
+    assert_eq!(chain.groups, ["north"]);
+    let plain = loaded(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"nats://hq:4222\"\n"
+    ));
+    assert_eq!(plain.chain().expect("configured").hq_public_key, None);
+    let bad = issues(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"nats://hq:4222\"\nhq_public_key = \"ABC\"\n"
+    ));
+    assert!(
+        bad.iter().any(|i| i.starts_with("chain.hq_public_key:")),
+        "{bad:?}"
+    );
+    let bad = issues(&format!(
+        "{EXAMPLE}\n[chain]\nnats_url = \"nats://hq:4222\"\ngroups = [\"a.b\"]\n"
+    ));
+    assert!(
+        bad.iter().any(|i| i.starts_with("chain.groups:")),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn a_line_capture_is_validated_and_its_relative_path_starts_at_the_config_directory() {
     let config = loaded(&gilbarco("\ncapture = { path = \"captures/line1.cap\" }"));
     let capture = config.lines()[0]

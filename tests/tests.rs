@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod captures;
 mod chain;
+mod chain_prices;
 mod config;
 mod console;
 mod crash_safety;

@@ -2,7 +2,9 @@
 //! JetStream (docs/chain.md).
 //!
 //! Owns the message format on the wire ([`envelope`]), the stream's shape, the station's
-//! [`publisher`] and headquarters' reference consumer ([`hq_sink`]). The outbox itself,
+//! [`publisher`] and headquarters' reference consumer ([`hq_sink`]); central prices:
+//! the signed plan ([`price_plan`]), the station's watcher ([`price_plans`]) and
+//! headquarters' key and publishing tools ([`hq_tools`]). The outbox itself,
 //! written with every business change, belongs to the journal (`journal::outbox`).
 
 use std::time::Duration;
@@ -11,7 +13,10 @@ use async_nats::jetstream::stream;
 
 pub mod envelope;
 pub mod hq_sink;
+pub mod hq_tools;
 pub mod nats;
+pub mod price_plan;
+pub mod price_plans;
 pub mod publisher;
 
 /// How long JetStream remembers a message id to drop a re-sent duplicate. A station that

@@ -19,6 +19,10 @@ pub struct Chain {
     pub tls_ca_file: Option<PathBuf>,
     /// Refuse to talk to the server without TLS.
     pub tls_required: bool,
+    /// Headquarters' public NKey that signs central price plans; `None`: plans are ignored.
+    pub hq_public_key: Option<String>,
+    /// Groups whose price plans apply to this station too.
+    pub groups: Vec<String>,
 }
 
 /// Default stream name: one stream for the whole chain, subjects `forecourt.>`.

@@ -181,6 +181,10 @@ pub struct RawChain {
     pub tls_ca_file: Option<String>,
     /// Refuse a connection without TLS.
     pub tls_required: Option<bool>,
+    /// Headquarters' public NKey for central price plans.
+    pub hq_public_key: Option<String>,
+    /// Groups of stations this one belongs to (central price plans).
+    pub groups: Option<Vec<String>>,
 }
 
 /// `[admin]`: access to the admin listener.

@@ -250,6 +250,40 @@ impl PumpPrices {
     }
 }
 
+/// Checks that every pump selling a grade of `changes` can take its new price exactly
+/// (its decimals and digits: a price is never rounded); the reason names the position.
+pub fn check_pumps_take(
+    snapshot: &super::Snapshot,
+    changes: &BTreeMap<GradeId, UnitPrice>,
+) -> Result<(), String> {
+    let mut grades = snapshot.prices.grades.clone();
+    grades.extend(changes.iter().map(|(g, p)| (*g, *p)));
+    for state in snapshot.positions.values() {
+        let nozzles: Vec<_> = state
+            .setup
+            .nozzles
+            .iter()
+            .map(|n| (n.nozzle, n.grade, n.price))
+            .collect();
+        if !nozzles.iter().any(|(_, g, _)| changes.contains_key(g)) {
+            continue;
+        }
+        let command =
+            pump_protocols::PumpCommand::SetPrices(PriceBook::nozzle_prices(&grades, &nozzles));
+        state
+            .setup
+            .commands
+            .check(&state.setup.pump, &command)
+            .map_err(|reason| {
+                format!(
+                    "the pump of position {} cannot take these prices: {reason}",
+                    state.setup.position
+                )
+            })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use hyper::StatusCode;
-use pump_protocols::{GradeId, PumpCommand, UnitPrice};
+use pump_protocols::{GradeId, UnitPrice};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -25,7 +25,7 @@ use super::admin::{refusal, StationInfo};
 use super::error::{json_response, ApiError, HttpResponse};
 use super::order::json_decimal;
 use super::routes::Call;
-use crate::forecourt::prices::PriceBook;
+use crate::forecourt::prices::check_pumps_take;
 use crate::forecourt::Snapshot;
 use crate::journal::{JournalError, NewPriceSet};
 
@@ -138,32 +138,7 @@ pub async fn set(call: Call) -> Result<HttpResponse, ApiError> {
             .ok_or_else(|| ApiError::BadRequest(format!("unknown grade {key:?}")))?;
         prices.insert(grade, price_of(key, value)?);
     }
-    // Every pump that sells a changed grade must be able to take its new price exactly.
-    let snapshot = call.context.forecourt.snapshot();
-    let mut grades = snapshot.prices.grades.clone();
-    grades.extend(prices.iter().map(|(g, p)| (*g, *p)));
-    for state in snapshot.positions.values() {
-        let nozzles: Vec<_> = state
-            .setup
-            .nozzles
-            .iter()
-            .map(|n| (n.nozzle, n.grade, n.price))
-            .collect();
-        if !nozzles.iter().any(|(_, g, _)| prices.contains_key(g)) {
-            continue;
-        }
-        let command = PumpCommand::SetPrices(PriceBook::nozzle_prices(&grades, &nozzles));
-        state
-            .setup
-            .commands
-            .check(&state.setup.pump, &command)
-            .map_err(|reason| {
-                ApiError::BadRequest(format!(
-                    "the pump of position {} cannot take these prices: {reason}",
-                    state.setup.position
-                ))
-            })?;
-    }
+    check_pumps_take(&call.context.forecourt.snapshot(), &prices).map_err(ApiError::BadRequest)?;
     let now = call.context.clock.now();
     let effective_at = match &body.at {
         None => now,

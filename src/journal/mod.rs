@@ -48,6 +48,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod payments;
 pub mod pos;
+pub mod price_plans;
 pub mod prices;
 pub mod prune;
 mod row;
@@ -58,6 +59,8 @@ pub mod users;
 
 #[cfg(test)]
 mod outbox_tests;
+#[cfg(test)]
+mod price_plans_tests;
 #[cfg(test)]
 mod tests;
 
@@ -77,6 +80,7 @@ pub use notifications::{
 pub use outbox::OutboxEvent;
 pub use payments::{NewRefund, PaymentChange, PaymentRecord, Refund, RefundOutcome};
 pub use pos::PosRecord;
+pub use price_plans::{PlanReceipt, PlanStanding};
 pub use prices::{NewPriceSet, PriceSetId, PriceSetRecord, PumpProgress, PumpStep};
 pub use sales::{CompletedSale, SaleFilter, SaleRecord, ServedTally};
 pub use shifts::{NewShift, NozzleTotals, Shift, ShiftId};
@@ -302,6 +306,47 @@ impl Journal {
         step: PumpStep,
     ) -> Result<()> {
         self.call(move |db| prices::pump_step(&db.conn, id, position, at, &step))
+            .await
+    }
+
+    // ---- central price plans ----
+
+    /// Whether a central price plan message is new to the station.
+    pub async fn price_plan_standing(&self, receipt: PlanReceipt) -> Result<PlanStanding> {
+        self.call(move |db| price_plans::standing(&db.conn, &receipt))
+            .await
+    }
+
+    /// Records a central price plan as applied with its price set `new` (audited as `hq`).
+    pub async fn apply_price_plan(
+        &self,
+        at: Timestamp,
+        receipt: PlanReceipt,
+        new: NewPriceSet,
+    ) -> Result<PriceSetRecord> {
+        self.call(move |db| price_plans::apply(&db.conn, at, &receipt, &new))
+            .await
+    }
+
+    /// Records a central price plan as refused: audited and reported to headquarters.
+    pub async fn refuse_price_plan(
+        &self,
+        at: Timestamp,
+        receipt: PlanReceipt,
+        reason: String,
+    ) -> Result<()> {
+        self.call(move |db| price_plans::refuse(&db.conn, at, &receipt, &reason))
+            .await
+    }
+
+    /// Records a central price plan as ignored (replayed or superseded).
+    pub async fn ignore_price_plan(
+        &self,
+        at: Timestamp,
+        receipt: PlanReceipt,
+        reason: String,
+    ) -> Result<()> {
+        self.call(move |db| price_plans::ignore(&db.conn, at, &receipt, &reason))
             .await
     }
 

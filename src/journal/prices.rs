@@ -130,6 +130,19 @@ fn pumps(conn: &Connection, id: PriceSetId) -> Result<Vec<PumpProgress>> {
 /// Records a new price set.
 pub(crate) fn add(conn: &Connection, now: Timestamp, new: &NewPriceSet) -> Result<PriceSetRecord> {
     let tx = conn.unchecked_transaction()?;
+    let record = insert(&tx, now, new, None)?;
+    tx.commit()?;
+    Ok(record)
+}
+
+/// Records a new price set inside the open transaction `tx`; `plan` is the central price
+/// plan it comes from, named in its outbox event.
+pub(crate) fn insert(
+    tx: &Connection,
+    now: Timestamp,
+    new: &NewPriceSet,
+    plan: Option<&str>,
+) -> Result<PriceSetRecord> {
     tx.execute(
         "INSERT INTO price_sets (prices, effective_at, created_at, created_by) \
          VALUES (?1, ?2, ?3, ?4)",
@@ -141,20 +154,23 @@ pub(crate) fn add(conn: &Connection, now: Timestamp, new: &NewPriceSet) -> Resul
         ],
     )?;
     let id = tx.last_insert_rowid();
-    let record = get(&tx, id)?.ok_or(JournalError::PriceSetNotFound(id))?;
+    let record = get(tx, id)?.ok_or(JournalError::PriceSetNotFound(id))?;
+    let mut payload = json!({
+        "price_set": id,
+        "prices": serde_json::from_str::<Value>(&prices_text(&new.prices)).unwrap_or(Value::Null),
+        "effective_at": time_text(new.effective_at),
+        "by": new.created_by,
+    });
+    if let (Some(plan), Some(object)) = (plan, payload.as_object_mut()) {
+        object.insert("plan".to_owned(), Value::from(plan));
+    }
     super::outbox::record(
-        &tx,
+        tx,
         now,
         "price_set_added",
         &format!("price_set:{id}"),
-        json!({
-            "price_set": id,
-            "prices": serde_json::from_str::<Value>(&prices_text(&new.prices)).unwrap_or(Value::Null),
-            "effective_at": time_text(new.effective_at),
-            "by": new.created_by,
-        }),
+        payload,
     )?;
-    tx.commit()?;
     Ok(record)
 }
 
@@ -208,7 +224,7 @@ pub(crate) fn activate(conn: &Connection, id: PriceSetId, at: Timestamp) -> Resu
             at,
             "price_set_activated",
             &format!("price_set:{id}"),
-            json!({ "price_set": id }),
+            super::price_plans::with_plan(&tx, id, json!({ "price_set": id }))?,
         )?;
     }
     tx.commit()?;
@@ -302,7 +318,11 @@ pub(crate) fn pump_step(
             at,
             "price_set_confirmed",
             &format!("position:{}", position.0),
-            json!({ "price_set": id, "position": position.0 }),
+            super::price_plans::with_plan(
+                &tx,
+                id,
+                json!({ "price_set": id, "position": position.0 }),
+            )?,
         )?;
     }
     tx.commit()?;

@@ -72,6 +72,12 @@
 //!   unique `event_id`, `kind`, `subject`, JSON `payload`, `created_at`, and `sent_at`
 //!   once JetStream acknowledged it. Sent rows are pruned after the retention. The step
 //!   copies the existing `events` and `audit` rows into it, in time order.
+//!
+//! Price plan step (`V_PRICE_PLANS`):
+//! - `price_plans`: every central price plan message the station handled, once per
+//!   message (`digest`, SHA-256 of its bytes): the KV `key` it came on, its `plan_id` and
+//!   `issued_at` when readable, the `outcome` (`applied`, `refused`, `ignored`), why, and
+//!   the `price_set_id` it became. A plan id is applied at most once.
 
 use std::time::Duration;
 
@@ -94,6 +100,7 @@ pub const MIGRATIONS: &[&str] = &[
     V_OUTBOX,
     V_PRICE_SET_CANCEL,
     V_DISPATCH_GRADES,
+    V_PRICE_PLANS,
 ];
 
 /// The schema version this build writes.
@@ -150,6 +157,23 @@ CREATE TABLE price_set_pumps (
     PRIMARY KEY (price_set_id, position)
 ) STRICT;
 ALTER TABLE sales ADD COLUMN price_set_id INTEGER REFERENCES price_sets (id);
+"#;
+
+const V_PRICE_PLANS: &str = r#"
+CREATE TABLE price_plans (
+    id           INTEGER PRIMARY KEY,
+    digest       TEXT NOT NULL UNIQUE,
+    key          TEXT NOT NULL,
+    plan_id      TEXT,
+    issued_at    TEXT,
+    received_at  TEXT NOT NULL,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('applied', 'refused', 'ignored')),
+    reason       TEXT,
+    price_set_id INTEGER REFERENCES price_sets (id),
+    CHECK ((outcome = 'applied') = (price_set_id IS NOT NULL))
+) STRICT;
+CREATE UNIQUE INDEX price_plans_applied ON price_plans (plan_id) WHERE outcome = 'applied';
+CREATE INDEX price_plans_by_set ON price_plans (price_set_id) WHERE price_set_id IS NOT NULL;
 "#;
 
 const V_OUTBOX: &str = r#"

@@ -2,7 +2,7 @@
 //!
 //! Owns the rules of the uplink settings: a server URL with a NATS scheme, store and
 //! stream names that are single subject tokens, files resolved against the config's
-//! directory.
+//! directory, headquarters' price plan key a public NKey.
 
 use super::{resolve, Context, Report};
 use crate::config::chain::{valid_token, Chain, DEFAULT_STREAM};
@@ -44,6 +44,7 @@ pub(super) fn chain(
         );
         return None;
     }
+    let (hq_public_key, groups) = price_plans(r, c.hq_public_key, c.groups.unwrap_or_default())?;
     Some(Chain {
         tls_required: c.tls_required.unwrap_or(false) || url.starts_with("tls://"),
         nats_url: url,
@@ -51,5 +52,33 @@ pub(super) fn chain(
         stream,
         credentials_file: c.credentials_file.map(|f| resolve(ctx.base_dir, &f)),
         tls_ca_file: c.tls_ca_file.map(|f| resolve(ctx.base_dir, &f)),
+        hq_public_key,
+        groups,
     })
+}
+
+/// `hq_public_key` (a public NKey) and `groups` (subject tokens) of central price plans.
+fn price_plans(
+    r: &mut Report,
+    key: Option<String>,
+    groups: Vec<String>,
+) -> Option<(Option<String>, Vec<String>)> {
+    let key = key.map(|k| k.trim().to_owned());
+    if let Some(k) = &key {
+        if let Err(e) = nkeys::KeyPair::from_public_key(k) {
+            r.error(
+                "chain.hq_public_key",
+                format!("{k:?} is not a public NKey: {e}"),
+            );
+            return None;
+        }
+    }
+    if let Some(bad) = groups.iter().find(|g| !valid_token(g)) {
+        r.error(
+            "chain.groups",
+            format!("{bad:?} must be 1 to 32 letters, digits, '-' or '_'"),
+        );
+        return None;
+    }
+    Some((key, groups))
 }
