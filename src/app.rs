@@ -519,7 +519,8 @@ impl Daemon {
             .run(payment_shutdown.clone()),
         );
         let chain_status = config.chain().map(|settings| {
-            let status = ChainStatus::default();
+            let status = ChainStatus::new(settings.backlog_alert_after);
+            metrics.register_chain(status.metrics());
             supervisor.spawn(
                 &payment_tasks,
                 "chain publisher",

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use forecourtd::journal::NewEvent;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::servers::{Nats, Postgres};
 use crate::support::{free_port, full_dispatch, get, ChildDaemon, Rig, Station};
@@ -331,4 +331,90 @@ async fn catch_up_after_an_outage_of_10000_events() {
         rate(loaded_in)
     );
     daemon.terminate().await;
+}
+
+// ---- The uplink watched: metrics, status and the console's alert ----
+
+/// Waits until `/api/status`'s `chain` object satisfies `ok`; returns it.
+async fn wait_chain_status(station: &Station, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let (_, status) = get(&station.admin, "/api/status").await;
+        if ok(&status["chain"]) {
+            return status["chain"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `/metrics` exposition of a station in the classic text format.
+async fn metrics_text(station: &Station) -> String {
+    crate::metrics::scrape(&station.admin, "/metrics", None)
+        .await
+        .2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_shows_in_metrics_status_and_an_alert_while_headquarters_is_away() {
+    let Some(mut nats) = Nats::start().await else {
+        return;
+    };
+    let rig = Rig::new(1);
+    let url = nats.url();
+    let station = rig
+        .start(|t| format!("{}backlog_alert_after_secs = 60\n", with_chain(t, &url)))
+        .await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    let chain = wait_chain_status(&station, "all sent", |c| {
+        c["connected"] == json!(true) && c["backlog"] == json!(0) && c["sent"] != json!(0)
+    })
+    .await;
+    assert!(chain["last_acked_at"].is_string(), "{chain}");
+    assert_eq!(chain["backlog_alert_after_s"], json!(60));
+    let text = metrics_text(&station).await;
+    let value = |series| crate::metrics::sample(&text, series);
+    assert_eq!(value("forecourtd_chain_connected"), Some(1.0), "{text}");
+    assert!(value("forecourtd_chain_published_total").is_some_and(|n| n >= 1.0));
+    assert_eq!(value("forecourtd_outbox_backlog"), Some(0.0), "{text}");
+    assert_eq!(value("forecourtd_outbox_oldest_age_seconds"), Some(0.0));
+    crate::metrics::assert_promtool_passes(&text).await;
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    assert!(!alerts.to_string().contains("chain_backlog"), "{alerts}");
+
+    // Headquarters goes away; events written days ago still wait (rows as the journal
+    // writes them, dated in the past).
+    nats.stop();
+    wait_chain_status(&station, "disconnected", |c| c["connected"] == json!(false)).await;
+    backlog(&rig.database(), 5);
+    let chain = wait_chain_status(&station, "backlog", |c| c["backlog"] == json!(5)).await;
+    assert!(
+        chain["oldest_unsent_age_s"]
+            .as_u64()
+            .is_some_and(|s| s > 60),
+        "{chain}"
+    );
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    let alert = alerts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == json!("chain_backlog")))
+        .cloned()
+        .unwrap_or_else(|| panic!("no chain_backlog alert: {alerts}"));
+    assert_eq!(alert["backlog"], json!(5), "{alert}");
+    let text = metrics_text(&station).await;
+    let value = |series| crate::metrics::sample(&text, series);
+    assert_eq!(value("forecourtd_outbox_backlog"), Some(5.0), "{text}");
+    assert!(value("forecourtd_outbox_oldest_age_seconds").is_some_and(|s| s > 60.0));
+    assert_eq!(value("forecourtd_chain_connected"), Some(0.0), "{text}");
+    crate::metrics::assert_promtool_passes(&text).await;
+
+    // Back: the backlog drains and the alert goes.
+    nats.restart().await;
+    wait_chain_status(&station, "drained", |c| {
+        c["connected"] == json!(true) && c["backlog"] == json!(0)
+    })
+    .await;
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    assert!(!alerts.to_string().contains("chain_backlog"), "{alerts}");
+    station.stop().await;
 }

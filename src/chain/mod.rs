@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod hq_sink;
 pub mod nats;
 pub mod publisher;
+pub mod status;
 
 /// How long JetStream remembers a message id to drop a re-sent duplicate. A station that
 /// re-sends later than this (a long-lost ack) is still loaded once: headquarters' table is

@@ -1,12 +1,15 @@
-//! Connecting to NATS the same way on both sides: credentials file, CA, TLS requirement.
+//! Connecting to NATS the same way on both sides: credentials file, NKey seed or user and
+//! password, CA, TLS requirement.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions};
 
+use crate::secret::Secret;
+
 /// How to reach a NATS server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NatsSettings {
     /// `nats://host:port` or `tls://host:port`.
     pub url: String,
@@ -16,6 +19,10 @@ pub struct NatsSettings {
     pub tls_ca_file: Option<PathBuf>,
     /// Refuse plain connections.
     pub tls_required: bool,
+    /// NKey seed of a server-side NKey user.
+    pub nkey_seed: Option<Secret>,
+    /// User name and password.
+    pub user_password: Option<(String, Secret)>,
 }
 
 /// Why a connection could not be made.
@@ -60,6 +67,12 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<Client, Conn
                     path: path.clone(),
                     source,
                 })?;
+    }
+    if let Some(seed) = &settings.nkey_seed {
+        options = options.nkey(seed.expose().to_owned());
+    }
+    if let Some((user, password)) = &settings.user_password {
+        options = options.user_and_password(user.clone(), password.expose().to_owned());
     }
     if let Some(ca) = &settings.tls_ca_file {
         options = options.add_root_certificates(ca.clone());

@@ -181,6 +181,15 @@ pub struct RawChain {
     pub tls_ca_file: Option<String>,
     /// Refuse a connection without TLS.
     pub tls_required: Option<bool>,
+    // Uplink monitoring and the simpler NATS authentications.
+    /// Seconds the oldest unsent event may wait before the console raises an alert.
+    pub backlog_alert_after_secs: Option<i64>,
+    /// File holding the NKey seed (`SU…`) of a server-side NKey user.
+    pub nkey_seed_file: Option<String>,
+    /// NATS user name (with `password_file`).
+    pub user: Option<String>,
+    /// File holding the NATS user's password.
+    pub password_file: Option<String>,
 }
 
 /// `[admin]`: access to the admin listener.

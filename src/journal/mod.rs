@@ -558,6 +558,11 @@ impl Journal {
         self.call(|db| outbox::backlog(&db.conn)).await
     }
 
+    /// The backlog with its oldest event and the last acknowledgement.
+    pub async fn outbox_state(&self) -> Result<outbox::Backlog> {
+        self.call(|db| outbox::backlog_state(&db.conn)).await
+    }
+
     // ---- notifications ----
 
     /// Stores a notification delivery, deduplicated by `(topic, resource_id, request_id)`.
