@@ -11,7 +11,7 @@ use std::time::Duration;
 use forecourtd::journal::NewEvent;
 use serde_json::{json, Value};
 
-use crate::support::servers::{Nats, Postgres};
+use crate::support::servers::{Nats, Postgres, TestCa};
 use crate::support::{free_port, full_dispatch, get, ChildDaemon, Rig, Station};
 
 /// The station's token in subjects.
@@ -417,4 +417,167 @@ async fn the_backlog_shows_in_metrics_status_and_an_alert_while_headquarters_is_
     let (_, alerts) = get(&station.admin, "/api/alerts").await;
     assert!(!alerts.to_string().contains("chain_backlog"), "{alerts}");
     station.stop().await;
+}
+
+// ---- Authentication and TLS with a real server ----
+
+/// Writes `text` to `name` in `dir`; returns its path.
+fn secret_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write secret file");
+    path
+}
+
+/// Waits until `/api/status` shows a failed connection; returns its error.
+async fn wait_refused(station: &Station) -> String {
+    let chain = wait_chain_status(station, "a refused connection", |c| {
+        c["connected"] == json!(false) && c["last_error"].is_string()
+    })
+    .await;
+    chain["last_error"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Failed connection attempts counted in `/metrics`.
+async fn connect_failures(station: &Station) -> f64 {
+    let text = metrics_text(station).await;
+    crate::metrics::sample(
+        &text,
+        "forecourtd_chain_publish_failures_total{stage=\"connect\"}",
+    )
+    .unwrap_or(0.0)
+}
+
+/// Waits until the outbox is sent to the last row; returns how many rows it holds.
+async fn wait_all_sent(rig: &Rig) -> usize {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let (sent, total) = sent_of(&rig.database());
+        if sent == total {
+            return total;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sent} of {total} sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses_nothing() {
+    let (Some(ca), Some(other_ca)) = (TestCa::new("hq-test-ca"), TestCa::new("someone-else"))
+    else {
+        return;
+    };
+    let user = nkeys::KeyPair::new_user();
+    let stranger = nkeys::KeyPair::new_user();
+    let conf = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
+         authorization {{ users = [ {{ nkey: \"{}\" }}, {{ user: \"s29\", password: \"pw-29\" }} ] }}\n",
+        ca.cert.display(),
+        ca.key.display(),
+        user.public_key()
+    );
+    let Some(nats) = Nats::start_with_config(&conf).await else {
+        return;
+    };
+    let secrets = tempfile::tempdir().expect("temporary directory");
+    let seed = secret_file(secrets.path(), "seed", &user.seed().expect("seed"));
+    let wrong_seed = secret_file(secrets.path(), "wrong", &stranger.seed().expect("seed"));
+    let password = secret_file(secrets.path(), "password", "pw-29\n");
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let rig = Rig::new(1);
+    let config = |keys: String| {
+        let url = url.clone();
+        move |t: String| format!("{}{keys}", with_chain(t, &url))
+    };
+    let nkey = |ca: &Path, seed: &Path| {
+        format!(
+            "tls_ca_file = \"{}\"\nnkey_seed_file = \"{}\"\n",
+            ca.display(),
+            seed.display()
+        )
+    };
+
+    // A CA that did not sign the server: nothing connects, selling goes on.
+    let station = rig.start(config(nkey(&other_ca.ca, &seed))).await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    let error = wait_refused(&station).await;
+    assert!(
+        error.contains("certificate"),
+        "names the certificate: {error}"
+    );
+    assert!(connect_failures(&station).await >= 1.0);
+    station.stop().await;
+
+    // The right CA, a seed the server does not know.
+    let station = rig.start(config(nkey(&ca.ca, &wrong_seed))).await;
+    full_dispatch(&rig, &station, 1, "120.00").await;
+    let error = wait_refused(&station).await;
+    assert!(
+        error.to_lowercase().contains("authorization"),
+        "names the refusal: {error}"
+    );
+    station.stop().await;
+    let (sent, waiting) = sent_of(&rig.database());
+    assert_eq!(sent, 0, "nothing published while refused");
+
+    // Fixed and restarted: every event kept meanwhile is published, in order.
+    let station = rig.start(config(nkey(&ca.ca, &seed))).await;
+    assert_eq!(wait_all_sent(&rig).await, waiting);
+    let (_, status) = get(&station.admin, "/api/status").await;
+    assert_eq!(status["chain"]["connected"], json!(true), "{status}");
+    station.stop().await;
+
+    // A user and password work as well.
+    let keys = format!(
+        "tls_ca_file = \"{}\"\nuser = \"s29\"\npassword_file = \"{}\"\n",
+        ca.ca.display(),
+        password.display()
+    );
+    let station = rig.start(config(keys)).await;
+    full_dispatch(&rig, &station, 1, "80.00").await;
+    let total = wait_all_sent(&rig).await;
+    assert!(total > waiting);
+    station.stop().await;
+
+    // What the stream holds, read over TLS with the NKey user: each event once.
+    let client = async_nats::ConnectOptions::new()
+        .nkey(user.seed().expect("seed"))
+        .add_root_certificates(ca.ca.clone())
+        .connect(url.as_str())
+        .await
+        .expect("authenticated TLS connection");
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream("FORECOURT")
+        .await
+        .expect("stream");
+    let messages = stream.info().await.expect("info").state.messages;
+    assert_eq!(messages, u64::try_from(total).expect("small"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_required_against_a_plain_server_fails_clearly_and_keeps_the_events() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let rig = Rig::new(1);
+    let url = nats.url();
+    let station = rig
+        .start(|t| format!("{}tls_required = true\n", with_chain(t, &url)))
+        .await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    let error = wait_refused(&station).await;
+    assert!(error.contains("TLS"), "names TLS: {error}");
+    station.stop().await;
+    let (sent, total) = sent_of(&rig.database());
+    assert!(sent == 0 && total > 0, "{sent} of {total} sent");
+    let client = async_nats::connect(nats.url()).await.expect("plain client");
+    assert!(
+        async_nats::jetstream::new(client)
+            .get_stream("FORECOURT")
+            .await
+            .is_err(),
+        "the station never reached JetStream"
+    );
 }
