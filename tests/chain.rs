@@ -581,3 +581,96 @@ async fn tls_required_against_a_plain_server_fails_clearly_and_keeps_the_events(
         "the station never reached JetStream"
     );
 }
+
+// ---- A pump offline and back, as business events ----
+
+/// (kind, payload) of the outbox rows of `kind`s, in order.
+fn outbox_of(journal: &Path, kinds: &[&str]) -> Vec<(String, Value)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("journal opens read-only");
+    let mut stmt = conn
+        .prepare("SELECT kind, payload FROM outbox ORDER BY seq")
+        .expect("query");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("rows");
+    rows.map(|r| r.expect("row"))
+        .filter(|(kind, _)| kinds.contains(&kind.as_str()))
+        .map(|(kind, payload)| (kind, serde_json::from_str(&payload).expect("JSON")))
+        .collect()
+}
+
+/// Waits until the outbox holds `n` link events; returns them.
+async fn wait_link_events(rig: &Rig, n: usize) -> Vec<(String, Value)> {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let events = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
+        if events.len() >= n {
+            return events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until position `n`'s pump is offline (`offline` true) or answers, as
+/// `/api/positions` shows it.
+async fn wait_pump_offline(station: &Station, n: u16, offline: bool) {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let (_, positions) = get(&station.admin, "/api/positions").await;
+        let found = positions
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["position"] == json!(n)))
+            .map(|p| p["pump_status"].clone());
+        if found.is_some_and(|s| (s == json!("offline")) == offline) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{positions}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pump_silent_and_back_is_one_offline_and_one_online_event() {
+    let rig = Rig::new(2);
+    let station = rig.start(|t| t).await;
+    wait_pump_offline(&station, 1, false).await;
+    assert!(
+        outbox_of(&rig.database(), &["pump_offline", "pump_online"]).is_empty(),
+        "answering from the start is no transition"
+    );
+
+    rig.act(1, pump_protocols::SimAction::Silent(true)).await;
+    wait_pump_offline(&station, 1, true).await;
+    wait_link_events(&rig, 1).await;
+    rig.act(1, pump_protocols::SimAction::Silent(false)).await;
+    wait_pump_offline(&station, 1, false).await;
+    let events = wait_link_events(&rig, 2).await;
+    // A few more polls: a pump back for good writes nothing more.
+    full_dispatch(&rig, &station, 1, "10.00").await;
+    let again = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
+    assert_eq!(again, events, "one event per transition");
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["pump_offline", "pump_online"]);
+    let (offline, online) = (&events[0].1, &events[1].1);
+    assert_eq!(offline["position"], json!(1), "{offline}");
+    assert!(offline["detail"]["line"].is_string(), "{offline}");
+    assert!(offline["detail"]["offline_at"].is_string(), "{offline}");
+    assert!(offline["detail"]["last_heard_at"].is_string(), "{offline}");
+    assert_eq!(
+        online["detail"]["offline_since"], offline["detail"]["offline_at"],
+        "{online}"
+    );
+    assert!(online["detail"]["offline_for_s"].is_u64(), "{online}");
+    station.stop().await;
+
+    // A restart does not repeat them, and the other pump never went offline.
+    let station = rig.start(|t| t).await;
+    wait_pump_offline(&station, 1, false).await;
+    full_dispatch(&rig, &station, 2, "10.00").await;
+    let after = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
+    assert_eq!(after, events);
+    station.stop().await;
+}

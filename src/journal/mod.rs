@@ -525,6 +525,11 @@ impl Journal {
         .await
     }
 
+    /// The last `pump_offline`/`pump_online` event of every position that has one.
+    pub async fn last_pump_links(&self) -> Result<Vec<Event>> {
+        self.call(|db| events::last_pump_links(&db.conn)).await
+    }
+
     /// Events of one sale, oldest first.
     pub async fn events_for_sale(&self, id: SaleId) -> Result<Vec<Event>> {
         self.call(move |db| events::for_sale(&db.conn, id)).await

@@ -72,6 +72,10 @@
 //!   unique `event_id`, `kind`, `subject`, JSON `payload`, `created_at`, and `sent_at`
 //!   once JetStream acknowledged it. Sent rows are pruned after the retention. The step
 //!   copies the existing `events` and `audit` rows into it, in time order.
+//!
+//! Pump link step (`V_PUMP_LINK_INDEX`):
+//! - `events_pump_link`: a partial index on the `pump_offline`/`pump_online` events, so
+//!   the forecourt finds each pump's last recorded link state at start.
 
 use std::time::Duration;
 
@@ -92,6 +96,7 @@ pub const MIGRATIONS: &[&str] = &[
     V_SHIFTS,
     V_PRICE_SETS,
     V_OUTBOX,
+    V_PUMP_LINK_INDEX,
 ];
 
 /// The schema version this build writes.
@@ -136,6 +141,13 @@ CREATE TABLE price_set_pumps (
     PRIMARY KEY (price_set_id, position)
 ) STRICT;
 ALTER TABLE sales ADD COLUMN price_set_id INTEGER REFERENCES price_sets (id);
+"#;
+
+/// Finds each position's last `pump_offline`/`pump_online` event at start without reading
+/// the whole event log (`events::last_pump_links`).
+const V_PUMP_LINK_INDEX: &str = r#"
+CREATE INDEX events_pump_link ON events (position, id)
+    WHERE kind IN ('pump_offline', 'pump_online');
 "#;
 
 const V_OUTBOX: &str = r#"
