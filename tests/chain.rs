@@ -634,8 +634,14 @@ async fn wait_pump_offline(station: &Station, n: u16, offline: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pump_silent_and_back_is_one_offline_and_one_online_event() {
+    // Headquarters too when its servers are installed: the two events reach PostgreSQL.
+    let hq = Headquarters::start().await;
+    let uplink = |t: String| match &hq {
+        Some(hq) => with_chain(t, &hq.nats.url()),
+        None => t,
+    };
     let rig = Rig::new(2);
-    let station = rig.start(|t| t).await;
+    let station = rig.start(uplink).await;
     wait_pump_offline(&station, 1, false).await;
     assert!(
         outbox_of(&rig.database(), &["pump_offline", "pump_online"]).is_empty(),
@@ -667,10 +673,36 @@ async fn a_pump_silent_and_back_is_one_offline_and_one_online_event() {
     station.stop().await;
 
     // A restart does not repeat them, and the other pump never went offline.
-    let station = rig.start(|t| t).await;
+    let station = rig.start(uplink).await;
     wait_pump_offline(&station, 1, false).await;
     full_dispatch(&rig, &station, 2, "10.00").await;
     let after = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
     assert_eq!(after, events);
+    if let Some(hq) = &hq {
+        wait_all_loaded(&rig, &hq.pg).await;
+        let (client, connection) = tokio_postgres::connect(&hq.pg.url(), tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL");
+        let task = tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT kind, payload->>'position' FROM chain_events
+                 WHERE kind IN ('pump_offline', 'pump_online') ORDER BY seq",
+                &[],
+            )
+            .await
+            .expect("query");
+        let loaded: Vec<(String, Option<String>)> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let one = Some("1".to_owned());
+        assert_eq!(
+            loaded,
+            [
+                ("pump_offline".to_owned(), one.clone()),
+                ("pump_online".to_owned(), one)
+            ]
+        );
+        task.abort();
+    }
     station.stop().await;
 }
