@@ -543,7 +543,8 @@ impl Daemon {
             );
         }
         let chain_status = config.chain().map(|settings| {
-            let status = ChainStatus::default();
+            let status = ChainStatus::new(settings.backlog_alert_after);
+            metrics.register_chain(status.metrics());
             supervisor.spawn(
                 &payment_tasks,
                 "chain publisher",

@@ -577,8 +577,15 @@ fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
 
 async fn hq_sink(args: forecourtd::chain::hq_sink::HqSinkArgs) -> ExitCode {
     telemetry::init(LogFormat::Human, "info");
+    let settings = match args.settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("hq-sink: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shutdown = shutdown_on_signal();
-    match forecourtd::chain::hq_sink::run(args.settings(), shutdown).await {
+    match forecourtd::chain::hq_sink::run(settings, shutdown).await {
         Ok(loaded) => {
             tracing::info!(loaded, "hq-sink stopped");
             ExitCode::SUCCESS

@@ -9,9 +9,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use forecourtd::journal::NewEvent;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::support::servers::{Nats, Postgres};
+use crate::support::servers::{Nats, Postgres, TestCa};
 use crate::support::{free_port, full_dispatch, get, ChildDaemon, Rig, Station};
 
 /// The station's token in subjects.
@@ -331,4 +331,378 @@ async fn catch_up_after_an_outage_of_10000_events() {
         rate(loaded_in)
     );
     daemon.terminate().await;
+}
+
+// ---- The uplink watched: metrics, status and the console's alert ----
+
+/// Waits until `/api/status`'s `chain` object satisfies `ok`; returns it.
+async fn wait_chain_status(station: &Station, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let (_, status) = get(&station.admin, "/api/status").await;
+        if ok(&status["chain"]) {
+            return status["chain"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `/metrics` exposition of a station in the classic text format.
+async fn metrics_text(station: &Station) -> String {
+    crate::metrics::scrape(&station.admin, "/metrics", None)
+        .await
+        .2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_shows_in_metrics_status_and_an_alert_while_headquarters_is_away() {
+    let Some(mut nats) = Nats::start().await else {
+        return;
+    };
+    let rig = Rig::new(1);
+    let url = nats.url();
+    let station = rig
+        .start(|t| format!("{}backlog_alert_after_secs = 60\n", with_chain(t, &url)))
+        .await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    let chain = wait_chain_status(&station, "all sent", |c| {
+        c["connected"] == json!(true) && c["backlog"] == json!(0) && c["sent"] != json!(0)
+    })
+    .await;
+    assert!(chain["last_acked_at"].is_string(), "{chain}");
+    assert_eq!(chain["backlog_alert_after_s"], json!(60));
+    let text = metrics_text(&station).await;
+    let value = |series| crate::metrics::sample(&text, series);
+    assert_eq!(value("forecourtd_chain_connected"), Some(1.0), "{text}");
+    assert!(value("forecourtd_chain_published_total").is_some_and(|n| n >= 1.0));
+    assert_eq!(value("forecourtd_outbox_backlog"), Some(0.0), "{text}");
+    assert_eq!(value("forecourtd_outbox_oldest_age_seconds"), Some(0.0));
+    crate::metrics::assert_promtool_passes(&text).await;
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    assert!(!alerts.to_string().contains("chain_backlog"), "{alerts}");
+
+    // Headquarters goes away; events written days ago still wait (rows as the journal
+    // writes them, dated in the past).
+    nats.stop();
+    wait_chain_status(&station, "disconnected", |c| c["connected"] == json!(false)).await;
+    backlog(&rig.database(), 5);
+    let chain = wait_chain_status(&station, "backlog", |c| c["backlog"] == json!(5)).await;
+    assert!(
+        chain["oldest_unsent_age_s"]
+            .as_u64()
+            .is_some_and(|s| s > 60),
+        "{chain}"
+    );
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    let alert = alerts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == json!("chain_backlog")))
+        .cloned()
+        .unwrap_or_else(|| panic!("no chain_backlog alert: {alerts}"));
+    assert_eq!(alert["backlog"], json!(5), "{alert}");
+    let text = metrics_text(&station).await;
+    let value = |series| crate::metrics::sample(&text, series);
+    assert_eq!(value("forecourtd_outbox_backlog"), Some(5.0), "{text}");
+    assert!(value("forecourtd_outbox_oldest_age_seconds").is_some_and(|s| s > 60.0));
+    assert_eq!(value("forecourtd_chain_connected"), Some(0.0), "{text}");
+    crate::metrics::assert_promtool_passes(&text).await;
+
+    // Back: the backlog drains and the alert goes.
+    nats.restart().await;
+    wait_chain_status(&station, "drained", |c| {
+        c["connected"] == json!(true) && c["backlog"] == json!(0)
+    })
+    .await;
+    let (_, alerts) = get(&station.admin, "/api/alerts").await;
+    assert!(!alerts.to_string().contains("chain_backlog"), "{alerts}");
+    station.stop().await;
+}
+
+// ---- Authentication and TLS with a real server ----
+
+/// Writes `text` to `name` in `dir`; returns its path.
+fn secret_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write secret file");
+    path
+}
+
+/// Waits until `/api/status` shows a failed connection; returns its error.
+async fn wait_refused(station: &Station) -> String {
+    let chain = wait_chain_status(station, "a refused connection", |c| {
+        c["connected"] == json!(false) && c["last_error"].is_string()
+    })
+    .await;
+    chain["last_error"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Failed connection attempts counted in `/metrics`.
+async fn connect_failures(station: &Station) -> f64 {
+    let text = metrics_text(station).await;
+    crate::metrics::sample(
+        &text,
+        "forecourtd_chain_publish_failures_total{stage=\"connect\"}",
+    )
+    .unwrap_or(0.0)
+}
+
+/// Waits until the outbox is sent to the last row; returns how many rows it holds.
+async fn wait_all_sent(rig: &Rig) -> usize {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let (sent, total) = sent_of(&rig.database());
+        if sent == total {
+            return total;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sent} of {total} sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses_nothing() {
+    let (Some(ca), Some(other_ca)) = (TestCa::new("hq-test-ca"), TestCa::new("someone-else"))
+    else {
+        return;
+    };
+    let user = nkeys::KeyPair::new_user();
+    let stranger = nkeys::KeyPair::new_user();
+    let conf = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
+         authorization {{ users = [ {{ nkey: \"{}\" }}, {{ user: \"s29\", password: \"pw-29\" }} ] }}\n",
+        ca.cert.display(),
+        ca.key.display(),
+        user.public_key()
+    );
+    let Some(nats) = Nats::start_with_config(&conf).await else {
+        return;
+    };
+    let secrets = tempfile::tempdir().expect("temporary directory");
+    let seed = secret_file(secrets.path(), "seed", &user.seed().expect("seed"));
+    let wrong_seed = secret_file(secrets.path(), "wrong", &stranger.seed().expect("seed"));
+    let password = secret_file(secrets.path(), "password", "pw-29\n");
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let rig = Rig::new(1);
+    let config = |keys: String| {
+        let url = url.clone();
+        move |t: String| format!("{}{keys}", with_chain(t, &url))
+    };
+    let nkey = |ca: &Path, seed: &Path| {
+        format!(
+            "tls_ca_file = \"{}\"\nnkey_seed_file = \"{}\"\n",
+            ca.display(),
+            seed.display()
+        )
+    };
+
+    // A CA that did not sign the server: nothing connects, selling goes on.
+    let station = rig.start(config(nkey(&other_ca.ca, &seed))).await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    let error = wait_refused(&station).await;
+    assert!(
+        error.contains("certificate"),
+        "names the certificate: {error}"
+    );
+    assert!(connect_failures(&station).await >= 1.0);
+    station.stop().await;
+
+    // The right CA, a seed the server does not know.
+    let station = rig.start(config(nkey(&ca.ca, &wrong_seed))).await;
+    full_dispatch(&rig, &station, 1, "120.00").await;
+    let error = wait_refused(&station).await;
+    assert!(
+        error.to_lowercase().contains("authorization"),
+        "names the refusal: {error}"
+    );
+    station.stop().await;
+    let (sent, waiting) = sent_of(&rig.database());
+    assert_eq!(sent, 0, "nothing published while refused");
+
+    // Fixed and restarted: every event kept meanwhile is published, in order.
+    let station = rig.start(config(nkey(&ca.ca, &seed))).await;
+    assert_eq!(wait_all_sent(&rig).await, waiting);
+    let (_, status) = get(&station.admin, "/api/status").await;
+    assert_eq!(status["chain"]["connected"], json!(true), "{status}");
+    station.stop().await;
+
+    // A user and password work as well.
+    let keys = format!(
+        "tls_ca_file = \"{}\"\nuser = \"s29\"\npassword_file = \"{}\"\n",
+        ca.ca.display(),
+        password.display()
+    );
+    let station = rig.start(config(keys)).await;
+    full_dispatch(&rig, &station, 1, "80.00").await;
+    let total = wait_all_sent(&rig).await;
+    assert!(total > waiting);
+    station.stop().await;
+
+    // What the stream holds, read over TLS with the NKey user: each event once.
+    let client = async_nats::ConnectOptions::new()
+        .nkey(user.seed().expect("seed"))
+        .add_root_certificates(ca.ca.clone())
+        .connect(url.as_str())
+        .await
+        .expect("authenticated TLS connection");
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream("FORECOURT")
+        .await
+        .expect("stream");
+    let messages = stream.info().await.expect("info").state.messages;
+    assert_eq!(messages, u64::try_from(total).expect("small"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_required_against_a_plain_server_fails_clearly_and_keeps_the_events() {
+    let Some(nats) = Nats::start().await else {
+        return;
+    };
+    let rig = Rig::new(1);
+    let url = nats.url();
+    let station = rig
+        .start(|t| format!("{}tls_required = true\n", with_chain(t, &url)))
+        .await;
+    full_dispatch(&rig, &station, 1, "100.00").await;
+    let error = wait_refused(&station).await;
+    assert!(error.contains("TLS"), "names TLS: {error}");
+    station.stop().await;
+    let (sent, total) = sent_of(&rig.database());
+    assert!(sent == 0 && total > 0, "{sent} of {total} sent");
+    let client = async_nats::connect(nats.url()).await.expect("plain client");
+    assert!(
+        async_nats::jetstream::new(client)
+            .get_stream("FORECOURT")
+            .await
+            .is_err(),
+        "the station never reached JetStream"
+    );
+}
+
+// ---- A pump offline and back, as business events ----
+
+/// (kind, payload) of the outbox rows of `kind`s, in order.
+fn outbox_of(journal: &Path, kinds: &[&str]) -> Vec<(String, Value)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("journal opens read-only");
+    let mut stmt = conn
+        .prepare("SELECT kind, payload FROM outbox ORDER BY seq")
+        .expect("query");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("rows");
+    rows.map(|r| r.expect("row"))
+        .filter(|(kind, _)| kinds.contains(&kind.as_str()))
+        .map(|(kind, payload)| (kind, serde_json::from_str(&payload).expect("JSON")))
+        .collect()
+}
+
+/// Waits until the outbox holds `n` link events; returns them.
+async fn wait_link_events(rig: &Rig, n: usize) -> Vec<(String, Value)> {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let events = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
+        if events.len() >= n {
+            return events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until position `n`'s pump is offline (`offline` true) or answers, as
+/// `/api/positions` shows it.
+async fn wait_pump_offline(station: &Station, n: u16, offline: bool) {
+    let deadline = tokio::time::Instant::now() + CHAIN_PATIENCE;
+    loop {
+        let (_, positions) = get(&station.admin, "/api/positions").await;
+        let found = positions
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["position"] == json!(n)))
+            .map(|p| p["pump_status"].clone());
+        if found.is_some_and(|s| (s == json!("offline")) == offline) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{positions}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pump_silent_and_back_is_one_offline_and_one_online_event() {
+    // Headquarters too when its servers are installed: the two events reach PostgreSQL.
+    let hq = Headquarters::start().await;
+    let uplink = |t: String| match &hq {
+        Some(hq) => with_chain(t, &hq.nats.url()),
+        None => t,
+    };
+    let rig = Rig::new(2);
+    let station = rig.start(uplink).await;
+    wait_pump_offline(&station, 1, false).await;
+    assert!(
+        outbox_of(&rig.database(), &["pump_offline", "pump_online"]).is_empty(),
+        "answering from the start is no transition"
+    );
+
+    rig.act(1, pump_protocols::SimAction::Silent(true)).await;
+    wait_pump_offline(&station, 1, true).await;
+    wait_link_events(&rig, 1).await;
+    rig.act(1, pump_protocols::SimAction::Silent(false)).await;
+    wait_pump_offline(&station, 1, false).await;
+    let events = wait_link_events(&rig, 2).await;
+    // A few more polls: a pump back for good writes nothing more.
+    full_dispatch(&rig, &station, 1, "10.00").await;
+    let again = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
+    assert_eq!(again, events, "one event per transition");
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["pump_offline", "pump_online"]);
+    let (offline, online) = (&events[0].1, &events[1].1);
+    assert_eq!(offline["position"], json!(1), "{offline}");
+    assert!(offline["detail"]["line"].is_string(), "{offline}");
+    assert!(offline["detail"]["offline_at"].is_string(), "{offline}");
+    assert!(offline["detail"]["last_heard_at"].is_string(), "{offline}");
+    assert_eq!(
+        online["detail"]["offline_since"], offline["detail"]["offline_at"],
+        "{online}"
+    );
+    assert!(online["detail"]["offline_for_s"].is_u64(), "{online}");
+    station.stop().await;
+
+    // A restart does not repeat them, and the other pump never went offline.
+    let station = rig.start(uplink).await;
+    wait_pump_offline(&station, 1, false).await;
+    full_dispatch(&rig, &station, 2, "10.00").await;
+    let after = outbox_of(&rig.database(), &["pump_offline", "pump_online"]);
+    assert_eq!(after, events);
+    if let Some(hq) = &hq {
+        wait_all_loaded(&rig, &hq.pg).await;
+        let (client, connection) = tokio_postgres::connect(&hq.pg.url(), tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL");
+        let task = tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT kind, payload->>'position' FROM chain_events
+                 WHERE kind IN ('pump_offline', 'pump_online') ORDER BY seq",
+                &[],
+            )
+            .await
+            .expect("query");
+        let loaded: Vec<(String, Option<String>)> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let one = Some("1".to_owned());
+        assert_eq!(
+            loaded,
+            [
+                ("pump_offline".to_owned(), one.clone()),
+                ("pump_online".to_owned(), one)
+            ]
+        );
+        task.abort();
+    }
+    station.stop().await;
 }

@@ -1257,6 +1257,66 @@ fn central_price_plans_need_a_public_nkey_and_token_groups() {
 }
 
 #[test]
+fn the_uplink_takes_one_way_of_authenticating_and_an_alert_threshold() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("write: {e}"));
+    };
+    write(
+        "seed",
+        "SUAKYRHVIOREXV7EUZTBHUHL7NUMHPMAS7QMDU3GTIUWEI5LDNOXD43IZY\n",
+    );
+    write("password", "s3cret\n");
+    let chain = |keys: &str| format!("{EXAMPLE}\n[chain]\nnats_url = \"tls://hq:4222\"\n{keys}");
+    let config = load_in(dir.path(), &chain("nkey_seed_file = \"seed\"\n"))
+        .unwrap_or_else(|e| panic!("valid: {e}"));
+    let c = config.chain().expect("configured");
+    assert!(c
+        .nkey_seed
+        .as_ref()
+        .is_some_and(|s| s.expose().starts_with("SU")));
+    assert_eq!(c.backlog_alert_after, std::time::Duration::from_secs(900));
+    let config = load_in(
+        dir.path(),
+        &chain("user = \"s29\"\npassword_file = \"password\"\nbacklog_alert_after_secs = 120\n"),
+    )
+    .unwrap_or_else(|e| panic!("valid: {e}"));
+    let c = config.chain().expect("configured");
+    let (user, password) = c.user_password.as_ref().expect("user and password");
+    assert_eq!((user.as_str(), password.expose()), ("s29", "s3cret"));
+    assert_eq!(c.backlog_alert_after, std::time::Duration::from_secs(120));
+
+    let refused = |keys: &str| match load_in(dir.path(), &chain(keys)) {
+        Ok(_) => panic!("{keys} should be refused"),
+        Err(e) => e
+            .issues()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    };
+    let two = refused("nkey_seed_file = \"seed\"\ncredentials_file = \"x.creds\"\n");
+    assert!(two.iter().any(|i| i.contains("set only one")), "{two:?}");
+    let half = refused("user = \"s29\"\n");
+    assert!(
+        half.iter().any(|i| i.starts_with("chain.password_file:")),
+        "{half:?}"
+    );
+    let not_a_seed = refused("nkey_seed_file = \"password\"\n");
+    assert!(
+        not_a_seed
+            .iter()
+            .any(|i| i.starts_with("chain.nkey_seed_file:")),
+        "{not_a_seed:?}"
+    );
+    let soon = refused("backlog_alert_after_secs = 5\n");
+    assert!(
+        soon.iter()
+            .any(|i| i.starts_with("chain.backlog_alert_after_secs:")),
+        "{soon:?}"
+    );
+}
+
+#[test]
 fn a_line_capture_is_validated_and_its_relative_path_starts_at_the_config_directory() {
     let config = loaded(&gilbarco("\ncapture = { path = \"captures/line1.cap\" }"));
     let capture = config.lines()[0]

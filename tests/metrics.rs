@@ -30,9 +30,38 @@ fn promtool() -> Option<PathBuf> {
     found
 }
 
+/// Runs `promtool check metrics` over a classic-text exposition and fails the test with
+/// its complaints (skipped outside CI when promtool is missing).
+pub(crate) async fn assert_promtool_passes(text: &str) {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let mut child = tokio::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).await.expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("promtool ends");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- exposition ---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// GET `path` with an optional `Accept`, as a scraper does (no identity: `/metrics` is
 /// open to loopback by default); status, content type and body text.
-async fn scrape(base: &str, path: &str, accept: Option<&str>) -> (StatusCode, String, String) {
+pub(crate) async fn scrape(
+    base: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> (StatusCode, String, String) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Empty<bytes::Bytes>>();
     let mut request = hyper::Request::get(format!("{base}{path}"));
@@ -57,7 +86,7 @@ async fn scrape(base: &str, path: &str, accept: Option<&str>) -> (StatusCode, St
 }
 
 /// The value of the sample `series` (name and labels exactly as written), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
@@ -151,6 +180,11 @@ async fn metrics_after_a_paid_sale_pass_promtool_and_show_every_key_family() {
         "{text}"
     );
     assert!(text.contains("forecourtd_build_info{version=\""), "{text}");
+    // The outbox fills without an uplink: every event of the sale waits.
+    assert!(
+        sample(&text, "forecourtd_outbox_backlog").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
     assert!(
         text.contains("forecourtd_refusals_total{reason=\"csrf\"} 0"),
         "{text}"
@@ -169,25 +203,7 @@ async fn metrics_after_a_paid_sale_pass_promtool_and_show_every_key_family() {
     );
     assert!(om.ends_with("# EOF\n"), "{om}");
 
-    if let Some(promtool) = promtool() {
-        let mut child = tokio::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run promtool");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(text.as_bytes()).await.expect("write");
-        drop(stdin);
-        let out = child.wait_with_output().await.expect("promtool ends");
-        assert!(
-            out.status.success(),
-            "promtool check metrics failed:\n{}{}\n--- exposition ---\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    assert_promtool_passes(&text).await;
     s.station.stop().await;
 }
 

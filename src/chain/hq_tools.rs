@@ -216,6 +216,8 @@ pub async fn publish(args: &HqPricePlanArgs) -> Result<(Plan, u64), HqToolError>
         credentials_file: args.credentials.clone(),
         tls_ca_file: args.tls_ca.clone(),
         tls_required: args.tls_required || args.nats.starts_with("tls://"),
+        nkey_seed: None,
+        user_password: None,
     };
     let client = connect(&settings, "forecourtd hq-price-plan").await?;
     let bucket = plan_bucket(&async_nats::jetstream::new(client.clone()))

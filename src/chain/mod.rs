@@ -18,6 +18,7 @@ pub mod nats;
 pub mod price_plan;
 pub mod price_plans;
 pub mod publisher;
+pub mod status;
 
 /// How long JetStream remembers a message id to drop a re-sent duplicate. A station that
 /// re-sends later than this (a long-lost ack) is still loaded once: headquarters' table is

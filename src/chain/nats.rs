@@ -1,12 +1,15 @@
-//! Connecting to NATS the same way on both sides: credentials file, CA, TLS requirement.
+//! Connecting to NATS the same way on both sides: credentials file, NKey seed or user and
+//! password, CA, TLS requirement.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions};
 
+use crate::secret::Secret;
+
 /// How to reach a NATS server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NatsSettings {
     /// `nats://host:port` or `tls://host:port`.
     pub url: String,
@@ -16,6 +19,25 @@ pub struct NatsSettings {
     pub tls_ca_file: Option<PathBuf>,
     /// Refuse plain connections.
     pub tls_required: bool,
+    /// NKey seed of a server-side NKey user.
+    pub nkey_seed: Option<Secret>,
+    /// User name and password.
+    pub user_password: Option<(String, Secret)>,
+}
+
+impl From<&crate::config::Chain> for NatsSettings {
+    /// The station's own connection: the same settings for the publisher and the price
+    /// plan watcher.
+    fn from(chain: &crate::config::Chain) -> Self {
+        Self {
+            url: chain.nats_url.clone(),
+            credentials_file: chain.credentials_file.clone(),
+            tls_ca_file: chain.tls_ca_file.clone(),
+            tls_required: chain.tls_required,
+            nkey_seed: chain.nkey_seed.clone(),
+            user_password: chain.user_password.clone(),
+        }
+    }
 }
 
 /// Why a connection could not be made.
@@ -28,6 +50,18 @@ pub enum ConnectError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The TLS handshake failed: a server without TLS, or a certificate not signed by a
+    /// trusted CA.
+    #[error(
+        "TLS with NATS at {url} failed (does the server speak TLS, and is its certificate \
+         signed by tls_ca_file or a system root?): {source}"
+    )]
+    Tls {
+        /// The server.
+        url: String,
+        /// Why.
+        source: async_nats::ConnectError,
     },
     /// The server could not be reached or refused us.
     #[error("connecting to NATS at {url}: {source}")]
@@ -61,14 +95,73 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<Client, Conn
                     source,
                 })?;
     }
+    if let Some(seed) = &settings.nkey_seed {
+        options = options.nkey(seed.expose().to_owned());
+    }
+    if let Some((user, password)) = &settings.user_password {
+        options = options.user_and_password(user.clone(), password.expose().to_owned());
+    }
     if let Some(ca) = &settings.tls_ca_file {
         options = options.add_root_certificates(ca.clone());
     }
+    let url = settings.url.clone();
     options
         .connect(settings.url.as_str())
         .await
-        .map_err(|source| ConnectError::Connect {
-            url: settings.url.clone(),
-            source,
+        .map_err(|source| {
+            use async_nats::ConnectErrorKind as Kind;
+            // rustls reports a plain server's answer as invalid data on the handshake's
+            // I/O; a refused or reset connection stays a connection error.
+            let tls = match source.kind() {
+                Kind::Tls => true,
+                Kind::Io => settings.tls_required && invalid_data(&source),
+                _ => false,
+            };
+            if tls {
+                ConnectError::Tls { url, source }
+            } else {
+                ConnectError::Connect { url, source }
+            }
         })
+}
+
+/// True when an I/O error in `error`'s chain is `InvalidData` (what rustls's failures
+/// become on the socket).
+fn invalid_data(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_not_called_a_tls_failure() {
+        // A port nothing listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let settings = NatsSettings {
+            url: format!("tls://127.0.0.1:{port}"),
+            credentials_file: None,
+            tls_ca_file: None,
+            tls_required: true,
+            nkey_seed: None,
+            user_password: None,
+        };
+        match connect(&settings, "test").await {
+            Err(ConnectError::Connect { .. }) => {}
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
 }

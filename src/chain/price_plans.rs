@@ -172,12 +172,7 @@ impl PlanWatcher {
 
     /// Watches until something fails; returns why.
     async fn watch(&self, hq: &KeyPair) -> String {
-        let nats = NatsSettings {
-            url: self.settings.nats_url.clone(),
-            credentials_file: self.settings.credentials_file.clone(),
-            tls_ca_file: self.settings.tls_ca_file.clone(),
-            tls_required: self.settings.tls_required,
-        };
+        let nats = NatsSettings::from(&self.settings);
         let name = format!("forecourtd {} price plans", self.settings.store);
         let client = match connect(&nats, &name).await {
             Ok(client) => client,

@@ -9,21 +9,22 @@
 //! It never stands in the way of selling: it only reads the outbox and marks rows sent
 //! through the journal's queue like any caller; the outbox rows are written by the
 //! journal itself whether this task runs or not. [`ChainStatus`] shows how it goes on
-//! `/api/status`; the backlog is `Journal::outbox_backlog`.
+//! `/api/status` and `/metrics`; the backlog is `Journal::outbox_state`.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use jiff::Timestamp;
-use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+pub use super::status::ChainStatus;
 
 use super::envelope::Envelope;
 use super::nats::{connect, NatsSettings};
 use super::{pattern_covers, stream_config, subject};
 use crate::config::Chain;
 use crate::journal::Journal;
+use crate::metrics::FailureStage;
 
 /// Events read and published per round; their acks are awaited together.
 pub const BATCH: u32 = 256;
@@ -64,42 +65,15 @@ pub enum PublishError {
     Journal(#[from] crate::journal::JournalError),
 }
 
-#[derive(Debug, Default)]
-struct StatusInner {
-    connected: bool,
-    last_error: Option<String>,
-    last_sent_at: Option<Timestamp>,
-    sent: u64,
-}
-
-/// What the publisher is doing, shared with the admin API.
-#[derive(Debug, Clone, Default)]
-pub struct ChainStatus {
-    inner: Arc<Mutex<StatusInner>>,
-}
-
-impl ChainStatus {
-    fn update(&self, f: impl FnOnce(&mut StatusInner)) {
-        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-
-    /// Events acknowledged since the start.
-    pub fn sent(&self) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .sent
-    }
-
-    /// `{"connected", "last_error", "last_sent_at", "sent"}`.
-    pub fn to_json(&self) -> Value {
-        let s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        json!({
-            "connected": s.connected,
-            "last_error": s.last_error,
-            "last_sent_at": s.last_sent_at.map(|t| t.to_string()),
-            "sent": s.sent,
-        })
+impl PublishError {
+    /// Where the attempt failed, for the failure counter.
+    pub fn stage(&self) -> FailureStage {
+        match self {
+            PublishError::Connect(_) => FailureStage::Connect,
+            PublishError::Stream { .. } => FailureStage::Stream,
+            PublishError::Publish { .. } => FailureStage::Publish,
+            PublishError::Journal(_) => FailureStage::Journal,
+        }
     }
 }
 
@@ -143,11 +117,9 @@ impl Publisher {
             match outcome {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, "chain uplink failed; retrying");
-                    self.status.update(|s| {
-                        s.connected = false;
-                        s.last_error = Some(e.to_string());
-                    });
+                    tracing::warn!(error = %e, stage = e.stage().as_str(),
+                        "chain uplink failed; retrying");
+                    self.status.failed(e.stage(), e.to_string());
                 }
             }
             tokio::select! {
@@ -163,19 +135,11 @@ impl Publisher {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<(), PublishError> {
-        let nats = NatsSettings {
-            url: self.settings.nats_url.clone(),
-            credentials_file: self.settings.credentials_file.clone(),
-            tls_ca_file: self.settings.tls_ca_file.clone(),
-            tls_required: self.settings.tls_required,
-        };
+        let nats = NatsSettings::from(&self.settings);
         let client = connect(&nats, &format!("forecourtd {}", self.settings.store)).await?;
         let js = jetstream::new(client.clone());
         self.ensure_stream(&js).await?;
-        self.status.update(|s| {
-            s.connected = true;
-            s.last_error = None;
-        });
+        self.status.set_connected(true);
         tracing::info!(url = %self.settings.nats_url, stream = %self.settings.stream,
             "chain uplink connected");
         *backoff = Backoff::new();
@@ -185,7 +149,7 @@ impl Publisher {
             // An idle uplink publishes nothing that could fail; the client's own state
             // tells whether the link is up meanwhile.
             let up = client.connection_state() == async_nats::connection::State::Connected;
-            self.status.update(|s| s.connected = up);
+            self.status.set_connected(up);
             if sent == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
@@ -266,11 +230,8 @@ impl Publisher {
         let count = acked.len();
         if count > 0 {
             self.journal.outbox_mark_sent(acked).await?;
-            let now = Timestamp::now();
-            self.status.update(|s| {
-                s.sent += u64::try_from(count).unwrap_or(u64::MAX);
-                s.last_sent_at = Some(now);
-            });
+            self.status
+                .acknowledged(u64::try_from(count).unwrap_or(u64::MAX), Timestamp::now());
         }
         match failure {
             Some((event_id, reason)) => Err(PublishError::Publish { event_id, reason }),

@@ -3,9 +3,12 @@
 //! outbox keeps filling and is sent once the uplink is configured.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
 
 /// `[chain]`, when enabled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Chain {
     /// Server URL, `nats://host:port` or `tls://host:port`.
     pub nats_url: String,
@@ -23,7 +26,18 @@ pub struct Chain {
     pub hq_public_key: Option<String>,
     /// Groups whose price plans apply to this station too.
     pub groups: Vec<String>,
+    // Uplink monitoring and the simpler NATS authentications (docs/chain.md).
+    /// The console alerts once the oldest unsent event is older than this.
+    pub backlog_alert_after: Duration,
+    /// NKey seed of a server-side NKey user (`nkey_seed_file`).
+    pub nkey_seed: Option<Secret>,
+    /// User name and password (`user`, `password_file`).
+    pub user_password: Option<(String, Secret)>,
 }
+
+/// Default of `backlog_alert_after_secs`: a quarter of an hour of events not reaching
+/// headquarters is worth a look, a few minutes of a flaky uplink is not.
+pub const DEFAULT_BACKLOG_ALERT_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Default stream name: one stream for the whole chain, subjects `forecourt.>`.
 pub const DEFAULT_STREAM: &str = "FORECOURT";

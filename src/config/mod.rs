@@ -32,7 +32,7 @@ use std::time::Duration;
 use pump_protocols::{BusAddress, Decimals, GradeId, NozzleId, PositionId, PumpSetup, UnitPrice};
 
 pub use admin::{Admin, AdminTls, Console, MetricsSetting, Shifts};
-pub use chain::{valid_token, Chain};
+pub use chain::{valid_token, Chain, DEFAULT_BACKLOG_ALERT_AFTER};
 
 /// The stream name used when `[chain].stream` (or `hq-sink --stream`) is not given.
 pub const fn chain_default_stream() -> &'static str {

@@ -185,6 +185,15 @@ pub struct RawChain {
     pub hq_public_key: Option<String>,
     /// Groups of stations this one belongs to (central price plans).
     pub groups: Option<Vec<String>>,
+    // Uplink monitoring and the simpler NATS authentications.
+    /// Seconds the oldest unsent event may wait before the console raises an alert.
+    pub backlog_alert_after_secs: Option<i64>,
+    /// File holding the NKey seed (`SU…`) of a server-side NKey user.
+    pub nkey_seed_file: Option<String>,
+    /// NATS user name (with `password_file`).
+    pub user: Option<String>,
+    /// File holding the NATS user's password.
+    pub password_file: Option<String>,
 }
 
 /// `[admin]`: access to the admin listener.

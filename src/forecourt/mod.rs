@@ -14,6 +14,7 @@ pub mod answers;
 pub mod dispatch;
 pub mod evidence;
 pub mod grades;
+pub mod link;
 pub mod prices;
 mod station;
 
@@ -331,6 +332,7 @@ pub struct Forecourt {
     price_book: PriceBook,
     sweeps: Vec<station::Sweep>,
     clock: Arc<dyn Clock>,
+    links: link::Links,
 }
 
 impl Forecourt {
@@ -418,6 +420,7 @@ impl Forecourt {
             ));
         }
         let price_book = station::load_prices(&journal, &mut positions).await?;
+        let links = link::Links::load(&journal).await.map_err(journal_error)?;
         let (tx, rx) = mpsc::channel(1024);
         let mut answers = Answers::new(renderer, crate::lines::now());
         let snapshot = Arc::new(Snapshot {
@@ -439,6 +442,7 @@ impl Forecourt {
             price_book,
             sweeps: Vec::new(),
             clock: Arc::new(SystemClock),
+            links,
         };
         Ok((actor, ForecourtHandle { tx, snapshots }))
     }
@@ -594,11 +598,18 @@ impl Forecourt {
             }
             _ => tracing::debug!(%position, kind = ?event.kind, "pump event"),
         }
+        let (was, heard_before) = (state.pump_status, state.last_heard);
         self.heard(line, event.pump, event.at);
         let Some(state) = self.position_mut(line, event.pump) else {
             return;
         };
         let effects = state.on_pump_event(&event.kind, event.at);
+        if let Some(state) = self.positions.get(&position) {
+            let now = (event.at, self.clock.now());
+            self.links
+                .observe(&self.journal, state, was, heard_before, now)
+                .await;
+        }
         self.apply(position, effects).await;
         if !self.sweeps.is_empty() {
             self.sweep_event(position, &event.kind);

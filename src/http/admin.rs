@@ -247,16 +247,14 @@ async fn status(call: Call) -> Result<HttpResponse, ApiError> {
     let backlog = call
         .context
         .journal
-        .outbox_backlog()
+        .outbox_state()
         .await
         .map_err(|e| ApiError::Unavailable(format!("journal: {e}")))?;
-    let mut chain = call
-        .context
-        .chain
-        .as_ref()
-        .map_or_else(|| json!({}), ChainStatus::to_json);
-    chain["configured"] = json!(call.context.chain.is_some());
-    chain["backlog"] = json!(backlog);
+    let now = jiff::Timestamp::now();
+    let chain = match &call.context.chain {
+        Some(status) => status.to_json(&backlog, now),
+        None => crate::chain::status::unconfigured_json(&backlog, now),
+    };
     ok(json!({ "mercadopago": mercadopago, "chain": chain }))
 }
 

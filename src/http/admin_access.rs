@@ -109,9 +109,20 @@ pub async fn metrics(call: Call) -> Result<HttpResponse, ApiError> {
         .await
         .ok()
         .and_then(Result::ok);
+    let outbox = tokio::time::timeout(JOURNAL_CHECK_TIMEOUT, context.journal.outbox_state())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| metrics::OutboxScrape {
+            events: b.events,
+            oldest_age: b.oldest.map_or(std::time::Duration::ZERO, |t| {
+                crate::chain::status::age(jiff::Timestamp::now(), t)
+            }),
+        });
     let state = ScrapeState {
         snapshot: Some(context.forecourt.snapshot()),
         sales,
+        outbox,
     };
     let openmetrics = context.metrics.render(&state);
     let accept = call

@@ -99,6 +99,23 @@ pub async fn current_alerts(context: &AdminContext) -> Value {
         mercadopago: health.as_ref(),
         attention: &attention,
     });
+    // The uplink to headquarters: only when configured; a station without one is not late.
+    if let Some(chain) = &context.chain {
+        match context.journal.outbox_state().await {
+            Ok(backlog) => {
+                let waiting = backlog
+                    .oldest
+                    .map(|t| crate::chain::status::age(jiff::Timestamp::now(), t));
+                list.extend(super::alerts::chain_backlog(
+                    backlog.events,
+                    waiting,
+                    chain.backlog_alert_after(),
+                    chain.last_error().as_deref(),
+                ));
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox backlog unreadable for the alerts"),
+        }
+    }
     if let Some(message) = journal_error {
         list.insert(
             0,

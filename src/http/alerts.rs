@@ -10,7 +10,9 @@
 //! offline on a line that answers), `unpaid_sale` (a completed sale waiting for payment
 //! longer than `[console] unpaid_alert_after_secs`), `mercadopago_unreachable` and
 //! `mercadopago_token_refused` (docs/mercadopago.md, health), `attention_open` (a
-//! completion the daemon could not vouch for).
+//! completion the daemon could not vouch for), `chain_backlog` (the uplink to
+//! headquarters is configured and its oldest unsent event is older than `[chain]
+//! backlog_alert_after_secs`; [`chain_backlog`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -124,6 +126,25 @@ pub fn alerts(inputs: &AlertInputs<'_>) -> Vec<Value> {
         }));
     }
     out
+}
+
+/// The `chain_backlog` alert: `events` unsent, the oldest made `waiting` ago, alarming
+/// past `after`. `None` while the backlog is younger (a flaky uplink catches up by
+/// itself) or empty.
+pub fn chain_backlog(
+    events: u64,
+    waiting: Option<Duration>,
+    after: Duration,
+    last_error: Option<&str>,
+) -> Option<Value> {
+    let waiting = waiting.filter(|w| events > 0 && *w > after)?;
+    Some(json!({
+        "id": "chain_backlog",
+        "kind": "chain_backlog",
+        "backlog": events,
+        "waiting_secs": waiting.as_secs(),
+        "message": last_error,
+    }))
 }
 
 #[cfg(test)]
@@ -243,5 +264,20 @@ mod tests {
         assert_eq!(check(&health), ["mercadopago_token_refused"]);
         health.failing_since = None;
         assert!(check(&health).is_empty());
+    }
+
+    #[test]
+    fn a_chain_backlog_is_an_alert_only_past_its_threshold() {
+        let after = Duration::from_secs(900);
+        let waited = |s| Some(Duration::from_secs(s));
+        assert_eq!(chain_backlog(5, waited(900), after, None), None);
+        assert_eq!(chain_backlog(0, waited(5000), after, None), None);
+        assert_eq!(chain_backlog(5, None, after, None), None);
+        let alert =
+            chain_backlog(5, waited(901), after, Some("authorization violation")).expect("alert");
+        assert_eq!(alert["kind"], json!("chain_backlog"));
+        assert_eq!(alert["backlog"], json!(5));
+        assert_eq!(alert["waiting_secs"], json!(901));
+        assert_eq!(alert["message"], json!("authorization violation"));
     }
 }

@@ -50,6 +50,10 @@ pub mod kind {
     pub const REFUND_REQUESTED: &str = "refund_requested";
     /// Mercado Pago answered a refund.
     pub const REFUND_UPDATED: &str = "refund_updated";
+    /// A pump stopped answering (its protocol's offline rule fired).
+    pub const PUMP_OFFLINE: &str = "pump_offline";
+    /// A pump reported offline answers again.
+    pub const PUMP_ONLINE: &str = "pump_online";
 }
 
 /// An event to append.
@@ -162,6 +166,22 @@ pub(crate) fn recent(conn: &Connection, limit: u32) -> Result<Vec<Event>> {
         conn,
         &format!("SELECT {COLUMNS} FROM events ORDER BY id DESC LIMIT ?1"),
         [limit],
+    )
+}
+
+/// The last `pump_offline` or `pump_online` event of every position that has one, in
+/// position order (the `events_pump_link` index keeps this off a scan of the whole log).
+pub(crate) fn last_pump_links(conn: &Connection) -> Result<Vec<Event>> {
+    query(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM events WHERE id IN (
+                 SELECT max(id) FROM events
+                 WHERE kind IN ('pump_offline', 'pump_online') AND position IS NOT NULL
+                 GROUP BY position)
+             ORDER BY position"
+        ),
+        [],
     )
 }
 

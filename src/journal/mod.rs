@@ -582,6 +582,11 @@ impl Journal {
         .await
     }
 
+    /// The last `pump_offline`/`pump_online` event of every position that has one.
+    pub async fn last_pump_links(&self) -> Result<Vec<Event>> {
+        self.call(|db| events::last_pump_links(&db.conn)).await
+    }
+
     /// Events of one sale, oldest first.
     pub async fn events_for_sale(&self, id: SaleId) -> Result<Vec<Event>> {
         self.call(move |db| events::for_sale(&db.conn, id)).await
@@ -613,6 +618,11 @@ impl Journal {
     /// How many events wait to be published (the chain backlog; a gauge for metrics).
     pub async fn outbox_backlog(&self) -> Result<u64> {
         self.call(|db| outbox::backlog(&db.conn)).await
+    }
+
+    /// The backlog with its oldest event and the last acknowledgement.
+    pub async fn outbox_state(&self) -> Result<outbox::Backlog> {
+        self.call(|db| outbox::backlog_state(&db.conn)).await
     }
 
     // ---- notifications ----

@@ -146,6 +146,51 @@ pub(crate) fn backlog(conn: &Connection) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// The unsent part of the outbox, as metrics and the console show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Events waiting to be sent.
+    pub events: u64,
+    /// When the oldest of them was made; `None` when nothing waits.
+    pub oldest: Option<Timestamp>,
+    /// When the broker last acknowledged an event (the newest `sent_at` still kept).
+    pub last_sent_at: Option<Timestamp>,
+}
+
+/// How much waits, since when, and when the last event went out. Three index lookups
+/// (`outbox_unsent`, `outbox_sent`), cheap enough for every scrape.
+pub(crate) fn backlog_state(conn: &Connection) -> Result<Backlog> {
+    let (events, oldest, last_sent) = conn.query_row(
+        "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL),
+                (SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1),
+                (SELECT max(sent_at) FROM outbox WHERE sent_at IS NOT NULL)",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        },
+    )?;
+    let time = |column: &'static str, text: Option<String>| -> Result<Option<Timestamp>> {
+        text.map(|t| {
+            t.parse::<Timestamp>().map_err(|e| JournalError::Corrupt {
+                table: "outbox",
+                column,
+                row: -1,
+                reason: format!("{t:?} is not an RFC 3339 time: {e}"),
+            })
+        })
+        .transpose()
+    };
+    Ok(Backlog {
+        events: u64::try_from(events).unwrap_or(0),
+        oldest: time("created_at", oldest)?,
+        last_sent_at: time("sent_at", last_sent)?,
+    })
+}
+
 /// Deletes events sent before `cutoff`; returns how many.
 pub(crate) fn prune_sent(conn: &Connection, cutoff: Timestamp) -> Result<u64> {
     let deleted = conn.execute(

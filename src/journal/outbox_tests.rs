@@ -120,6 +120,12 @@ async fn sent_events_leave_the_backlog_and_are_pruned_unsent_ones_stay() {
     let rest = journal.outbox_unsent(10).await.expect("unsent");
     assert_eq!(rest.len(), 1);
     assert!(rest[0].seq > events[1].seq);
+    let state = journal.outbox_state().await.expect("state");
+    assert_eq!(state.events, 1);
+    assert_eq!(state.oldest, Some(rest[0].created_at), "the oldest unsent");
+    assert!(state
+        .last_sent_at
+        .is_some_and(|t| t >= events[1].created_at));
 
     let far = jiff::Timestamp::now()
         .checked_add(jiff::SignedDuration::from_hours(1))

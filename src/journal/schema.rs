@@ -78,6 +78,9 @@
 //!   message (`digest`, SHA-256 of its bytes): the KV `key` it came on, its `plan_id` and
 //!   `issued_at` when readable, the `outcome` (`applied`, `refused`, `ignored`), why, and
 //!   the `price_set_id` it became. A plan id is applied at most once.
+//! Pump link step (`V_PUMP_LINK_INDEX`):
+//! - `events_pump_link`: a partial index on the `pump_offline`/`pump_online` events, so
+//!   the forecourt finds each pump's last recorded link state at start.
 
 use std::time::Duration;
 
@@ -101,6 +104,7 @@ pub const MIGRATIONS: &[&str] = &[
     V_PRICE_SET_CANCEL,
     V_DISPATCH_GRADES,
     V_PRICE_PLANS,
+    V_PUMP_LINK_INDEX,
 ];
 
 /// The schema version this build writes.
@@ -174,6 +178,13 @@ CREATE TABLE price_plans (
 ) STRICT;
 CREATE UNIQUE INDEX price_plans_applied ON price_plans (plan_id) WHERE outcome = 'applied';
 CREATE INDEX price_plans_by_set ON price_plans (price_set_id) WHERE price_set_id IS NOT NULL;
+"#;
+
+/// Finds each position's last `pump_offline`/`pump_online` event at start without reading
+/// the whole event log (`events::last_pump_links`).
+const V_PUMP_LINK_INDEX: &str = r#"
+CREATE INDEX events_pump_link ON events (position, id)
+    WHERE kind IN ('pump_offline', 'pump_online');
 "#;
 
 const V_OUTBOX: &str = r#"

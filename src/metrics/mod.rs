@@ -17,6 +17,7 @@
 //! it into the classic Prometheus text format (0.0.4) for scrapers that do not ask for
 //! OpenMetrics (`curl`, `promtool check metrics`).
 
+mod chain;
 pub mod health;
 mod line;
 mod text;
@@ -34,6 +35,7 @@ use pump_protocols::PumpStatus;
 use crate::access::counters::RefusalCounters;
 use crate::forecourt::Snapshot;
 
+pub use chain::{ChainMetrics, FailureStage};
 pub use line::LineMetrics;
 pub use text::{classic_text, wants_openmetrics, CLASSIC_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE};
 
@@ -189,6 +191,18 @@ pub struct ScrapeState {
     /// Sales in the journal by state (`ready`, `paid`, …); `None` when the journal could
     /// not be read (the family is then left out rather than reported as zero).
     pub sales: Option<Vec<(String, u64)>>,
+    /// The outbox's unsent events; `None` when the journal could not be read (the gauges
+    /// then keep their last values; `/healthz` names the journal).
+    pub outbox: Option<OutboxScrape>,
+}
+
+/// What waits in the journal's outbox at scrape time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxScrape {
+    /// Events waiting to be published.
+    pub events: u64,
+    /// Age of the oldest of them (zero when none waits).
+    pub oldest_age: std::time::Duration,
 }
 
 /// The daemon's metrics. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -202,6 +216,8 @@ pub struct Metrics {
     payments: Family<OutcomeLabel, Counter>,
     refunds: Family<OutcomeLabel, Counter>,
     sales: Family<StateLabel, Gauge>,
+    outbox_backlog: Gauge,
+    outbox_oldest_age: Gauge,
 }
 
 impl Metrics {
@@ -278,6 +294,19 @@ impl Metrics {
         );
         let sales = Family::default();
         registry.register("sales", "Sales in the journal, by state.", sales.clone());
+        let outbox_backlog = Gauge::default();
+        registry.register(
+            "outbox_backlog",
+            "Events in the journal's outbox waiting to be published to headquarters (the outbox fills whether or not the uplink is configured).",
+            outbox_backlog.clone(),
+        );
+        let outbox_oldest_age = Gauge::default();
+        registry.register_with_unit(
+            "outbox_oldest_age",
+            "Age of the oldest event waiting in the outbox (0 when none waits).",
+            Unit::Seconds,
+            outbox_oldest_age.clone(),
+        );
         registry.register_with_unit(
             "journal_write_duration",
             "Time the journal thread took for each request that wrote, commit included.",
@@ -305,7 +334,30 @@ impl Metrics {
             payments,
             refunds,
             sales,
+            outbox_backlog,
+            outbox_oldest_age,
         }
+    }
+
+    /// Registers the chain uplink's counters and connection gauge (once, when `[chain]`
+    /// is configured).
+    pub fn register_chain(&self, chain: &ChainMetrics) {
+        let mut registry = self.lock();
+        registry.register(
+            "chain_published",
+            "Events acknowledged by headquarters' JetStream since the start.",
+            chain.published.clone(),
+        );
+        registry.register(
+            "chain_publish_failures",
+            "Failed attempts of the uplink, by stage (connect, stream, publish, journal).",
+            chain.failures.clone(),
+        );
+        registry.register(
+            "chain_connected",
+            "1 while the uplink is connected to headquarters' NATS server, 0 otherwise.",
+            chain.connected.clone(),
+        );
     }
 
     /// Registers the Mercado Pago client's call counters (once, when a token is
@@ -376,6 +428,12 @@ impl Metrics {
                     .set(i64::try_from(*count).unwrap_or(i64::MAX));
             }
         }
+        if let Some(outbox) = state.outbox {
+            self.outbox_backlog
+                .set(i64::try_from(outbox.events).unwrap_or(i64::MAX));
+            self.outbox_oldest_age
+                .set(i64::try_from(outbox.oldest_age.as_secs()).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
             tracing::error!(error = %e, "encoding the metrics");
@@ -391,6 +449,36 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_gauges_follow_the_scrape_and_the_chain_counters_their_handles() {
+        let metrics = Metrics::new(
+            &RefusalCounters::default(),
+            Histogram::new(JOURNAL_WRITE_BUCKETS),
+        );
+        let chain = ChainMetrics::default();
+        metrics.register_chain(&chain);
+        chain.published(7);
+        chain.failed(FailureStage::Connect);
+        chain.set_connected(true);
+        let text = metrics.render(&ScrapeState {
+            outbox: Some(OutboxScrape {
+                events: 12,
+                oldest_age: std::time::Duration::from_secs(95),
+            }),
+            ..ScrapeState::default()
+        });
+        for line in [
+            "forecourtd_outbox_backlog 12\n",
+            "forecourtd_outbox_oldest_age_seconds 95\n",
+            "forecourtd_chain_published_total 7\n",
+            "forecourtd_chain_publish_failures_total{stage=\"connect\"} 1\n",
+            "forecourtd_chain_publish_failures_total{stage=\"publish\"} 0\n",
+            "forecourtd_chain_connected 1\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing:\n{text}");
+        }
+    }
 
     #[test]
     fn endpoints_are_counted_without_their_ids() {
@@ -415,6 +503,7 @@ mod tests {
         let text = metrics.render(&ScrapeState {
             snapshot: None,
             sales: Some(vec![("paid".to_owned(), 3)]),
+            outbox: None,
         });
         assert!(
             text.contains("forecourtd_order_answers_total{answer=\"order\"} 1\n"),
@@ -435,6 +524,7 @@ mod tests {
         let text = metrics.render(&ScrapeState {
             snapshot: None,
             sales: Some(vec![("ready".to_owned(), 1)]),
+            outbox: None,
         });
         assert!(!text.contains("forecourtd_sales{state=\"paid\"}"), "{text}");
     }

@@ -51,6 +51,8 @@ pub struct Nats {
     pub dir: tempfile::TempDir,
     /// Its port.
     pub port: u16,
+    /// Its configuration file (TLS, users), when started with one.
+    config: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -65,6 +67,28 @@ impl Nats {
             binary,
             dir: tempfile::tempdir().expect("temporary directory"),
             port: free_port(),
+            config: None,
+            child: None,
+        };
+        nats.restart().await;
+        Some(nats)
+    }
+
+    /// Starts a server with configuration `text` (TLS, authorization) besides the
+    /// JetStream, address and port options, or `None` (skip) as [`start`](Self::start).
+    pub async fn start_with_config(text: &str) -> Option<Nats> {
+        let Some(binary) = on_path("nats-server") else {
+            missing("nats-server")?;
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = dir.path().join("nats.conf");
+        std::fs::write(&config, text).expect("write nats.conf");
+        let mut nats = Nats {
+            binary,
+            dir,
+            port: free_port(),
+            config: Some(config),
             child: None,
         };
         nats.restart().await;
@@ -79,7 +103,11 @@ impl Nats {
     /// Starts it again on the same port and storage (after [`stop`](Self::stop)).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args([
                 "-js",
                 "-a",
@@ -246,5 +274,93 @@ impl Drop for Postgres {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+    }
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 it signed, as PEM files
+/// made by the `openssl` command in a temporary directory.
+pub struct TestCa {
+    /// The directory holding the files.
+    pub dir: tempfile::TempDir,
+    /// The CA's certificate.
+    pub ca: PathBuf,
+    /// The server's certificate (for `127.0.0.1` and `localhost`).
+    pub cert: PathBuf,
+    /// The server's key.
+    pub key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestCa {
+    /// A new CA named `name` and its server certificate, or `None` (skip) when `openssl` is
+    /// missing outside CI.
+    pub fn new(name: &str) -> Option<TestCa> {
+        if on_path("openssl").is_none() {
+            missing("openssl")?;
+        }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let p = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let subject = format!("/CN={name}");
+        let mut ca = vec![
+            "req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem",
+        ];
+        ca.extend(ec);
+        ca.extend(["-subj", &subject]);
+        openssl(p, &ca);
+        let mut csr = vec!["req", "-keyout", "server.key", "-out", "server.csr"];
+        csr.extend(ec);
+        csr.extend(["-subj", "/CN=localhost"]);
+        openssl(p, &csr);
+        std::fs::write(
+            p.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write san.ext");
+        openssl(
+            p,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.pem",
+            ],
+        );
+        Some(TestCa {
+            ca: p.join("ca.pem"),
+            cert: p.join("server.pem"),
+            key: p.join("server.key"),
+            dir,
+        })
     }
 }

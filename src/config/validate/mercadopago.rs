@@ -306,7 +306,12 @@ fn collector_id(
 /// Reads a secret file named in the configuration: `credential:NAME` is the systemd
 /// credential NAME (`$CREDENTIALS_DIRECTORY/NAME`, from `LoadCredential=`); any other
 /// value is a path, relative to the config directory.
-fn file_secret(r: &mut Report, file: &str, ctx: &Context<'_>, path: &str) -> Option<Secret> {
+pub(super) fn file_secret(
+    r: &mut Report,
+    file: &str,
+    ctx: &Context<'_>,
+    path: &str,
+) -> Option<Secret> {
     if file.trim().is_empty() {
         r.error(path, "must not be empty");
         return None;

@@ -12,6 +12,7 @@ function alertText(a) {
     amount: a.amount !== undefined ? money(a.amount) : "",
     minutes,
     since: when(a.since),
+    count: a.backlog ?? "",
   });
 }
 
