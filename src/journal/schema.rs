@@ -78,6 +78,7 @@
 //!   message (`digest`, SHA-256 of its bytes): the KV `key` it came on, its `plan_id` and
 //!   `issued_at` when readable, the `outcome` (`applied`, `refused`, `ignored`), why, and
 //!   the `price_set_id` it became. A plan id is applied at most once.
+//!
 //! Pump link step (`V_PUMP_LINK_INDEX`):
 //! - `events_pump_link`: a partial index on the `pump_offline`/`pump_online` events, so
 //!   the forecourt finds each pump's last recorded link state at start.
