@@ -145,6 +145,19 @@ async fn a_shift_reports_sales_by_attendant_grade_and_method_and_its_totals_reco
         .expect("pump 1");
     let close_total = pump1.totals[0].volume.expect("volume total").value();
     assert_eq!(dec(&nozzle(&report, 1, 1)["close_volume"]), close_total);
+    // Headquarters gets the same report with the readings, in the close's own event.
+    let events = s
+        .station
+        .daemon
+        .journal()
+        .outbox_unsent(10_000)
+        .await
+        .expect("outbox");
+    let closed = events
+        .iter()
+        .find(|e| e.kind == "shift_closed")
+        .expect("a shift_closed event");
+    assert_eq!(closed.payload["report"], report, "{}", closed.payload);
 
     // The same report, as CSV: one header, every row as wide as it.
     let id = report["shift"]["id"].as_i64().expect("shift id");

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use super::admin::{optional_body, refusal};
 use super::error::{json_response, ApiError, HttpResponse};
 use super::routes::Call;
+use crate::journal::ShiftReporter;
 use crate::journal::{JournalError, NewShift, NozzleTotals, Shift};
 use crate::shift_report::{shift_json, ShiftReport};
 
@@ -133,8 +134,12 @@ pub async fn close(call: Call) -> Result<HttpResponse, ApiError> {
         return Err(ApiError::Conflict("no shift is open".to_owned()));
     }
     let totals = read_totals(&call).await?;
+    let station = call.context.station.clone();
+    let reporter: ShiftReporter = Box::new(move |shift, sales| {
+        ShiftReport::new(shift, sales, |g| station.grade_name(g)).to_json()
+    });
     let shift = journal
-        .close_shift(call.context.clock.now(), by, totals)
+        .close_shift(call.context.clock.now(), by, totals, reporter)
         .await
         .map_err(journal_error)?;
     let report = report_of(&call, shift).await?;

@@ -83,7 +83,7 @@ pub use pos::PosRecord;
 pub use price_plans::{PlanReceipt, PlanStanding};
 pub use prices::{NewPriceSet, PriceSetId, PriceSetRecord, PumpProgress, PumpStep};
 pub use sales::{CompletedSale, SaleFilter, SaleRecord, ServedTally};
-pub use shifts::{NewShift, NozzleTotals, Shift, ShiftId};
+pub use shifts::{NewShift, NozzleTotals, Shift, ShiftId, ShiftReporter};
 pub use users::{NewUser, ServiceToken, User, UserChange};
 
 use error::Result;
@@ -256,8 +256,9 @@ impl Journal {
         at: Timestamp,
         by: String,
         totals: Vec<NozzleTotals>,
+        reporter: shifts::ShiftReporter,
     ) -> Result<Shift> {
-        self.call(move |db| shifts::close(&mut db.conn, at, &by, &totals))
+        self.call(move |db| shifts::close(&mut db.conn, at, &by, &totals, reporter))
             .await
     }
 

@@ -165,6 +165,7 @@ async fn shifts_and_price_changes_reach_the_outbox_with_their_readings() {
             ts("2026-11-22T14:00:00Z"),
             "attendant:7".to_owned(),
             vec![reading],
+            Box::new(|shift, sales| serde_json::json!({ "shift": shift.id, "sales": sales.len() })),
         )
         .await
         .expect("close");
@@ -211,6 +212,10 @@ async fn shifts_and_price_changes_reach_the_outbox_with_their_readings() {
     );
     assert_eq!(events[0].subject, format!("shift:{}", shift.id));
     assert_eq!(events[1].payload["totals"][0]["volume"], json!("1000"));
+    assert_eq!(
+        events[1].payload["report"],
+        json!({ "shift": shift.id, "sales": 0 })
+    );
     assert_eq!(events[2].payload["prices"]["1"], json!("1500"));
     assert_eq!(events[4].payload["position"], json!(1));
 }

@@ -208,12 +208,18 @@ pub(crate) fn open(conn: &mut Connection, new: &NewShift) -> Result<Shift> {
     Ok(shift)
 }
 
-/// Closes the open shift with the totalizers read just before.
+/// What a closed shift's report says, rendered by whoever knows the grade names: the
+/// journal keeps sales, not the station's configuration.
+pub type ShiftReporter = Box<dyn FnOnce(Shift, &[super::SaleRecord]) -> Value + Send>;
+
+/// Closes the open shift with the totalizers read just before; the `shift_closed` event
+/// carries the readings and the report `reporter` renders from the shift's sales.
 pub(crate) fn close(
     conn: &mut Connection,
     at: Timestamp,
     by: &str,
     totals: &[NozzleTotals],
+    reporter: ShiftReporter,
 ) -> Result<Shift> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let id: ShiftId = tx
@@ -227,7 +233,10 @@ pub(crate) fn close(
         params![id, time_text(at), by, totals_text(totals)],
     )?;
     let shift = get(&tx, id)?.ok_or(JournalError::ShiftNotFound(id))?;
-    // Headquarters computes the report from the shift's sales and these readings.
+    // The report as the station printed it travels with the readings, so headquarters
+    // sees the same figures the attendant signed, whatever it computes itself.
+    let sales = super::sales::for_shift(&tx, id)?;
+    let report = reporter(shift.clone(), &sales);
     super::outbox::record(
         &tx,
         at,
@@ -237,6 +246,7 @@ pub(crate) fn close(
             "shift": id,
             "by": by,
             "totals": totals.iter().map(NozzleTotals::to_json).collect::<Vec<_>>(),
+            "report": report,
         }),
     )?;
     tx.commit()?;

@@ -1261,6 +1261,7 @@ async fn one_shift_at_a_time_and_its_sales_carry_it() {
             ts("2026-12-03T17:00:00Z"),
             "manager:ana".to_owned(),
             vec![totals(3, "110.00")],
+            Box::new(|_, _| serde_json::Value::Null),
         )
         .await
         .expect("closes");
@@ -1268,7 +1269,12 @@ async fn one_shift_at_a_time_and_its_sales_carry_it() {
     assert_eq!(closed.close_totals, Some(vec![totals(3, "110.00")]));
     assert!(matches!(
         journal
-            .close_shift(ts("2026-12-03T17:01:00Z"), "x".to_owned(), Vec::new())
+            .close_shift(
+                ts("2026-12-03T17:01:00Z"),
+                "x".to_owned(),
+                Vec::new(),
+                Box::new(|_, _| serde_json::Value::Null),
+            )
             .await,
         Err(JournalError::NoShiftOpen)
     ));
