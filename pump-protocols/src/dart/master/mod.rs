@@ -11,8 +11,16 @@
 //! # Exchanges (§4)
 //!
 //! Half duplex: at most one frame awaits an answer on the line. Pumps are served
-//! round-robin in the order they were configured, one exchange per turn, with
-//! [`DartMasterSettings::poll_interval`] of quiet between exchanges:
+//! round-robin in the order they were configured, with
+//! [`DartMasterSettings::poll_interval`] of quiet between exchanges. A turn is one
+//! exchange, or more while the pump has work: after an exchange that moved something on
+//! (the pump sent data, or ACKed a block) a pump with a block to send or an acknowledged
+//! request still unanswered is served again at once, up to
+//! [`DartMasterSettings::max_turn_exchanges`] exchanges in its turn. So the end of a sale
+//! (FILLING COMPLETED heard, RETURN FILLING INFORMATION sent, DC2 + DC3 polled) takes one
+//! turn instead of three cycles of the line, and no pump waits more than
+//! `(pumps - 1) × max_turn_exchanges` exchanges for its turn. An EOT ends a turn, so
+//! the EOTs the master counts while waiting for an answer stay one per cycle.
 //!
 //! ```text
 //! pump has a command queued:  M: ADR 3u <CD…> CRC 03 FA     P: ADR Cu FA   (ACK: next TX#)
@@ -247,6 +255,11 @@ pub struct DartMaster {
     line: Line,
     /// The pump whose turn is next.
     cursor: usize,
+    /// The pump whose last exchange moved something on (data heard, block ACKed): it
+    /// may keep the line while it has more to do ([`DartMasterSettings::max_turn_exchanges`]).
+    again: Option<usize>,
+    /// Exchanges in the current pump's turn so far.
+    streak: u32,
     events: VecDeque<PumpEvent>,
     /// Failures decided in `submit`, which has no `now`, before any time was seen.
     deferred: Vec<(BusAddress, PumpCommand)>,
@@ -292,6 +305,8 @@ impl DartMaster {
             decoder: FrameDecoder::new(),
             line: Line::Idle { next_at: None },
             cursor: 0,
+            again: None,
+            streak: 0,
             events: VecDeque::new(),
             deferred: Vec::new(),
             last_now: None,
@@ -371,14 +386,34 @@ impl DartMaster {
         };
     }
 
-    /// Starts the next pump's turn: its command block if it has one to send, else a POLL.
+    /// The pump that keeps the line for one more exchange of its turn, if any: the last
+    /// exchange moved something on, the pump still has work, and its turn is not full.
+    fn keeps_turn(&mut self) -> Option<usize> {
+        let p = self.again.take()?;
+        (self.streak < self.settings.max_turn_exchanges && self.pumps[p].has_work()).then_some(p)
+    }
+
+    /// Starts the next exchange: the same pump again while it keeps its turn, else the
+    /// next pump's turn; its command block if it has one to send, else a POLL.
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let n = self.pumps.len();
-        let p = (0..n)
-            .map(|k| (self.cursor + k) % n)
-            .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
-        self.cursor = (p + 1) % n;
-        self.tally.exchange(p, now);
+        let p = match self.keeps_turn() {
+            Some(p) => {
+                self.streak += 1;
+                // Not a new turn: the cycle the tally measures goes on.
+                self.tally.counters.polls += 1;
+                p
+            }
+            None => {
+                let n = self.pumps.len();
+                let p = (0..n)
+                    .map(|k| (self.cursor + k) % n)
+                    .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
+                self.cursor = (p + 1) % n;
+                self.streak = 1;
+                self.tally.exchange(p, now);
+                p
+            }
+        };
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let pump = &mut self.pumps[p];
         pump.last_attempt = Some(now);
@@ -473,6 +508,7 @@ impl DartMaster {
                     bytes: wire(&Frame::ack(address, tx)),
                     due: now,
                 };
+                self.again = Some(p);
             }
             (
                 Expect::Answer,
@@ -504,6 +540,7 @@ impl DartMaster {
                 let (pump, mut sink) = split!(self, p, now);
                 pump.tx_out = self.settings.tx_wrap.next(tx);
                 pump.block_acked(tx, &mut sink);
+                self.again = Some(p);
                 self.end_exchange(now);
             }
             (
@@ -679,6 +716,7 @@ impl LineMaster for DartMaster {
         }
         self.stats.noise_bytes += self.decoder.clear() as u64;
         self.tally.interrupted();
+        self.again = None;
         self.line = Line::Idle { next_at: None };
     }
 
