@@ -180,6 +180,7 @@ use crate::model::{
     SubmitError,
 };
 use crate::tally::{LineCounters, Tally};
+use crate::turns::Turns;
 use crate::units::BusAddress;
 
 /// Counters of what the master heard and did on its line, for logs and metrics.
@@ -253,13 +254,9 @@ pub struct DartMaster {
     pumps: Vec<PumpLink>,
     decoder: FrameDecoder,
     line: Line,
-    /// The pump whose turn is next.
-    cursor: usize,
-    /// The pump whose last exchange moved something on (data heard, block ACKed): it
-    /// may keep the line while it has more to do ([`DartMasterSettings::max_turn_exchanges`]).
-    again: Option<usize>,
-    /// Exchanges in the current pump's turn so far.
-    streak: u32,
+    /// Whose turn it is; progress is data heard or a block ACKed
+    /// ([`DartMasterSettings::max_turn_exchanges`]).
+    turns: Turns,
     events: VecDeque<PumpEvent>,
     /// Failures decided in `submit`, which has no `now`, before any time was seen.
     deferred: Vec<(BusAddress, PumpCommand)>,
@@ -304,9 +301,7 @@ impl DartMaster {
             pumps: pumps.into_iter().map(PumpLink::new).collect(),
             decoder: FrameDecoder::new(),
             line: Line::Idle { next_at: None },
-            cursor: 0,
-            again: None,
-            streak: 0,
+            turns: Turns::default(),
             events: VecDeque::new(),
             deferred: Vec::new(),
             last_now: None,
@@ -386,34 +381,19 @@ impl DartMaster {
         };
     }
 
-    /// The pump that keeps the line for one more exchange of its turn, if any: the last
-    /// exchange moved something on, the pump still has work, and its turn is not full.
-    fn keeps_turn(&mut self) -> Option<usize> {
-        let p = self.again.take()?;
-        (self.streak < self.settings.max_turn_exchanges && self.pumps[p].has_work()).then_some(p)
-    }
-
     /// Starts the next exchange: the same pump again while it keeps its turn, else the
     /// next pump's turn; its command block if it has one to send, else a POLL.
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let p = match self.keeps_turn() {
-            Some(p) => {
-                self.streak += 1;
-                // Not a new turn: the cycle the tally measures goes on.
-                self.tally.counters.polls += 1;
-                p
-            }
-            None => {
-                let n = self.pumps.len();
-                let p = (0..n)
-                    .map(|k| (self.cursor + k) % n)
-                    .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
-                self.cursor = (p + 1) % n;
-                self.streak = 1;
-                self.tally.exchange(p, now);
-                p
-            }
-        };
+        // Taken out for the call: eligibility reads the whole master.
+        let mut turns = std::mem::take(&mut self.turns);
+        let next = turns.next(
+            self.pumps.len(),
+            self.settings.max_turn_exchanges,
+            |p| self.pumps[p].has_work(),
+            |p| self.eligible_at(p).is_none_or(|at| at <= now),
+        );
+        self.turns = turns;
+        let p = next?.counted(&mut self.tally, now);
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let pump = &mut self.pumps[p];
         pump.last_attempt = Some(now);
@@ -508,7 +488,7 @@ impl DartMaster {
                     bytes: wire(&Frame::ack(address, tx)),
                     due: now,
                 };
-                self.again = Some(p);
+                self.turns.progressed(p);
             }
             (
                 Expect::Answer,
@@ -540,7 +520,7 @@ impl DartMaster {
                 let (pump, mut sink) = split!(self, p, now);
                 pump.tx_out = self.settings.tx_wrap.next(tx);
                 pump.block_acked(tx, &mut sink);
-                self.again = Some(p);
+                self.turns.progressed(p);
                 self.end_exchange(now);
             }
             (
@@ -716,7 +696,7 @@ impl LineMaster for DartMaster {
         }
         self.stats.noise_bytes += self.decoder.clear() as u64;
         self.tally.interrupted();
-        self.again = None;
+        self.turns.interrupt();
         self.line = Line::Idle { next_at: None };
     }
 
