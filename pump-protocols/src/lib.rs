@@ -23,6 +23,7 @@ pub mod dart;
 pub mod gilbarco;
 pub mod model;
 pub mod tally;
+mod turns;
 pub mod units;
 
 pub use model::{

@@ -63,6 +63,10 @@ fn pump(address: u8) -> PumpSetup {
     }
 }
 
+fn poll(address: BusAddress) -> Vec<u8> {
+    Frame::poll(address).encode().expect("valid POLL")
+}
+
 fn eot(address: BusAddress) -> Vec<u8> {
     Frame::eot(address).encode().expect("valid EOT")
 }
@@ -312,10 +316,14 @@ fn polls_round_robin_in_configured_order_with_a_gap_between_exchanges() {
     b.expect_hex("51 20 FA");
     b.reply(&eot(BusAddress(0x51)));
     // Each pump answered: each opens its session on its next turn, in the same order.
+    // The acknowledged RETURN STATUS is unanswered, so the pump keeps its turn for a
+    // POLL; its EOT ends the turn.
     for address in [0x52, 0x50, 0x51] {
         let address = BusAddress(address);
         b.expect(&session_block(address));
         b.reply(&ack(address, 0));
+        b.expect(&poll(address));
+        b.reply(&eot(address));
     }
     b.expect_hex("52 20 FA");
     assert!(b.events().is_empty(), "no DC1 yet, nothing to report");
@@ -725,12 +733,13 @@ fn link_lost_takes_every_pump_offline_at_once() {
     b.reply(&eot(A));
     b.expect_hex("51 20 FA");
     b.reply(&eot(p51));
+    // A pump whose session block was acknowledged keeps its turn for the answer.
     b.command(&session_block(A));
-    b.expect(&session_block(p51));
-    b.reply(&ack(p51, 0));
     b.expect_hex("50 20 FA");
     b.reply(&block(A, 0, &idle_answer()));
     b.expect_hex("50 C0 FA");
+    b.expect(&session_block(p51));
+    b.reply(&ack(p51, 0));
     b.expect_hex("51 20 FA");
     b.reply(&block(p51, 0, &idle_answer()));
     b.expect_hex("51 C0 FA");

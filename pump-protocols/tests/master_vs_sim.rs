@@ -1158,7 +1158,8 @@ fn answers_dropped_and_corrupted_during_filling(rule: DuplicateRule) {
     );
     assert_eq!((c.volume, c.amount), (volume(P50, 600), money(P50, 987)));
     let stats = line.master.stats();
-    assert!(stats.timeouts >= 6, "answers were dropped: {stats:?}");
+    // 3 + 2 answers dropped, each an exchange without an answer.
+    assert!(stats.timeouts >= 5, "answers were dropped: {stats:?}");
     assert!(
         stats.bad_blocks >= 1,
         "a corrupted data block was NAKed: {stats:?}"

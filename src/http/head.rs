@@ -13,7 +13,16 @@
 //! writes the JSON refusal first. Bodies are skipped by their `content-length`; a request
 //! with `transfer-encoding` (neither listener takes one) ends the checking for the rest of
 //! the connection, and hyper judges what follows.
+//!
+//! It also bounds the time to send each later head (slow-header clients, idle keep-alive
+//! connections): from the moment the stream waits at a request boundary, the head must be
+//! whole within the header timeout, or the read fails and the connection ends, as
+//! hyper's own header timeout would end it. hyper's timer costs a boxed sleep registered
+//! and cancelled in the timer wheel for every request; here one timer per connection is
+//! armed once and moved on only when it fires early, so a busy keep-alive connection
+//! pays a clock read per request.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -22,6 +31,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// Most headers in one request head.
 const MAX_HEADERS: usize = 64;
@@ -107,7 +117,7 @@ where
     .await;
     match outcome {
         // Slow heads are hyper's to time out (it answers 408 itself).
-        Ok(Ok(())) | Err(_) => Head::Serve(Watched::new(io, buffer, limit)),
+        Ok(Ok(())) | Err(_) => Head::Serve(Watched::new(io, buffer, limit, timeout)),
         Ok(Err((status, message))) => {
             let _ = io.write_all(&refusal(status, message)).await;
             let _ = io.shutdown().await;
@@ -146,10 +156,42 @@ pub struct Watched<I> {
     limit: usize,
     /// A refusal to write before the stream is shut down, and how much of it is written.
     refusal: Option<(Bytes, usize)>,
+    /// The time allowed for the head being waited for.
+    deadline: HeadDeadline,
+}
+
+/// The deadline of the head the stream waits for, on one lazily moved timer.
+struct HeadDeadline {
+    limit: Duration,
+    /// When the stream began to wait at a request boundary; `None` between heads.
+    since: Option<Instant>,
+    /// Armed at the first wait; a deadline it fires before is moved on then.
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl HeadDeadline {
+    /// The stream waits at a request boundary: true once the head is overdue.
+    fn poll_overdue(&mut self, cx: &mut Context<'_>) -> bool {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let deadline = since + self.limit;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            if sleep.deadline() >= deadline {
+                return true;
+            }
+            // Set for an earlier head: the one waited for now has until `deadline`.
+            sleep.as_mut().reset(deadline);
+        }
+    }
 }
 
 impl<I> Watched<I> {
-    fn new(inner: I, pending: BytesMut, limit: usize) -> Self {
+    fn new(inner: I, pending: BytesMut, limit: usize, head_timeout: Duration) -> Self {
         Self {
             inner,
             pending,
@@ -158,6 +200,11 @@ impl<I> Watched<I> {
             unchecked: false,
             limit,
             refusal: None,
+            deadline: HeadDeadline {
+                limit: head_timeout,
+                since: None,
+                sleep: None,
+            },
         }
     }
 
@@ -185,6 +232,7 @@ impl<I> Watched<I> {
         }
         match check(&self.pending, self.limit) {
             Check::Complete { head, body } => {
+                self.deadline.since = None;
                 self.cleared = head;
                 match body {
                     Body::Length(length) => self.body_left = length,
@@ -238,6 +286,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
                 // The peer ended mid-head: hyper sees the partial bytes and judges them.
                 this.unchecked = true;
                 read = Poll::Ready(Ok(before));
+            }
+            let at_boundary = !this.unchecked && this.body_left == 0;
+            if read.is_pending() && at_boundary && this.deadline.poll_overdue(cx) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request head did not arrive in time",
+                )));
             }
             ready!(read)?;
         }
@@ -372,6 +427,51 @@ mod tests {
         let (passed, out) = through_watcher(input).await;
         assert_eq!(passed, input);
         assert_eq!(out, "", "nothing refused");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_head_that_does_not_arrive_in_time_ends_the_stream() {
+        let timeout = Duration::from_secs(5);
+        let (mut client, server) = duplex(64 * 1024);
+        const FIRST: &[u8] = b"GET /a HTTP/1.1\r\nhost: a\r\n\r\n";
+        client.write_all(FIRST).await.expect("write");
+        let Head::Serve(mut stream) = read_first(server, 8 * 1024, timeout).await else {
+            panic!("refused a good head");
+        };
+        const LATER: &[u8] = b"GET /b HTTP/1.1\r\nhost: a\r\n\r\n";
+        let mut first = [0u8; FIRST.len()];
+        stream
+            .read_exact(&mut first)
+            .await
+            .expect("the first request");
+        let writer = async {
+            // Keep-alive requests, each 3/4 of the timeout after the last, for longer than
+            // the timeout in all: each head has the whole timeout from its own wait.
+            for _ in 0..3 {
+                tokio::time::sleep(timeout * 3 / 4).await;
+                client.write_all(LATER).await.expect("write");
+            }
+            // A head that starts and never ends.
+            client
+                .write_all(b"GET /c HTTP/1.1\r\n")
+                .await
+                .expect("write");
+            client
+        };
+        let reader = async {
+            for _ in 0..3 {
+                let mut next = [0u8; LATER.len()];
+                stream.read_exact(&mut next).await.expect("a later request");
+            }
+            let began = Instant::now();
+            let mut rest = Vec::new();
+            let error = stream.read_to_end(&mut rest).await.expect_err("timed out");
+            (error, Instant::now() - began, rest)
+        };
+        let (_client, (error, waited, rest)) = tokio::join!(writer, reader);
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(waited, timeout);
+        assert!(rest.is_empty(), "the partial head never reaches hyper");
     }
 
     #[tokio::test]

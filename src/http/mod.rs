@@ -23,6 +23,7 @@ pub mod head;
 pub mod hint_gate;
 pub mod notifications;
 pub mod order;
+pub mod quiet;
 pub mod routes;
 pub mod server;
 pub mod tls;

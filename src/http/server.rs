@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, HttpResponse};
 use super::head;
+use super::quiet::Quiet;
 use super::write_timeout::WriteTimeout;
 
 /// Bounds on what one client may make a listener do.
@@ -124,6 +125,8 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let quiet = Quiet::new(slots.clone(), limits.max_connections);
+    let trimmer = tokio::spawn(quiet.clone().run(shutdown.clone()));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -147,8 +150,12 @@ pub async fn serve(
         let handler = handler.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let quiet = quiet.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slot = Slot {
+                permit: Some(slot),
+                quiet,
+            };
             match tls {
                 None => serve_connection(stream, handler, peer, limits, watcher).await,
                 Some(acceptor) => {
@@ -166,11 +173,26 @@ pub async fn serve(
         });
     }
     drop(listener);
+    let _ = trimmer.await;
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!("connections still open after the drain deadline");
         }
+    }
+}
+
+/// A connection's slot; giving it back tells [`Quiet`] (also when the task panics).
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    quiet: Quiet,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The permit goes back first, so the last connection finds the listener idle.
+        drop(self.permit.take());
+        self.quiet.connection_closed();
     }
 }
 
@@ -195,7 +217,9 @@ async fn serve_connection<I>(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        // The stream bounds the time to send each head itself, on one timer per
+        // connection instead of one per request (see `head`).
+        .header_read_timeout(None)
         // A refused later head ends the read side (see `head`); the answers owed for the
         // requests before it are still written.
         .half_close(true)

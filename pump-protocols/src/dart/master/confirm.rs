@@ -164,6 +164,11 @@ pub(super) struct Confirmations {
 }
 
 impl Confirmations {
+    /// True while an acknowledged request still waits for its answer.
+    pub(super) fn waiting(&self) -> bool {
+        self.status.is_some() || !self.watches.is_empty() || !self.totals.is_empty()
+    }
+
     /// The pump went offline: every wait ends. Returns the totals requests that will
     /// never be answered now. Whether an acknowledged AUTHORIZE was applied is for the
     /// next session's DC1 to say; the daemon sees the pump offline meanwhile.

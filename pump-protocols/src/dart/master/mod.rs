@@ -11,8 +11,16 @@
 //! # Exchanges (§4)
 //!
 //! Half duplex: at most one frame awaits an answer on the line. Pumps are served
-//! round-robin in the order they were configured, one exchange per turn, with
-//! [`DartMasterSettings::poll_interval`] of quiet between exchanges:
+//! round-robin in the order they were configured, with
+//! [`DartMasterSettings::poll_interval`] of quiet between exchanges. A turn is one
+//! exchange, or more while the pump has work: after an exchange that moved something on
+//! (the pump sent data, or ACKed a block) a pump with a block to send or an acknowledged
+//! request still unanswered is served again at once, up to
+//! [`DartMasterSettings::max_turn_exchanges`] exchanges in its turn. So the end of a sale
+//! (FILLING COMPLETED heard, RETURN FILLING INFORMATION sent, DC2 + DC3 polled) takes one
+//! turn instead of three cycles of the line, and no pump waits more than
+//! `(pumps - 1) × max_turn_exchanges` exchanges for its turn. An EOT ends a turn, so
+//! the EOTs the master counts while waiting for an answer stay one per cycle.
 //!
 //! ```text
 //! pump has a command queued:  M: ADR 3u <CD…> CRC 03 FA     P: ADR Cu FA   (ACK: next TX#)
@@ -172,6 +180,7 @@ use crate::model::{
     SubmitError,
 };
 use crate::tally::{LineCounters, Tally};
+use crate::turns::Turns;
 use crate::units::BusAddress;
 
 /// Counters of what the master heard and did on its line, for logs and metrics.
@@ -245,8 +254,9 @@ pub struct DartMaster {
     pumps: Vec<PumpLink>,
     decoder: FrameDecoder,
     line: Line,
-    /// The pump whose turn is next.
-    cursor: usize,
+    /// Whose turn it is; progress is data heard or a block ACKed
+    /// ([`DartMasterSettings::max_turn_exchanges`]).
+    turns: Turns,
     events: VecDeque<PumpEvent>,
     /// Failures decided in `submit`, which has no `now`, before any time was seen.
     deferred: Vec<(BusAddress, PumpCommand)>,
@@ -291,7 +301,7 @@ impl DartMaster {
             pumps: pumps.into_iter().map(PumpLink::new).collect(),
             decoder: FrameDecoder::new(),
             line: Line::Idle { next_at: None },
-            cursor: 0,
+            turns: Turns::default(),
             events: VecDeque::new(),
             deferred: Vec::new(),
             last_now: None,
@@ -371,14 +381,19 @@ impl DartMaster {
         };
     }
 
-    /// Starts the next pump's turn: its command block if it has one to send, else a POLL.
+    /// Starts the next exchange: the same pump again while it keeps its turn, else the
+    /// next pump's turn; its command block if it has one to send, else a POLL.
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let n = self.pumps.len();
-        let p = (0..n)
-            .map(|k| (self.cursor + k) % n)
-            .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
-        self.cursor = (p + 1) % n;
-        self.tally.exchange(p, now);
+        // Taken out for the call: eligibility reads the whole master.
+        let mut turns = std::mem::take(&mut self.turns);
+        let next = turns.next(
+            self.pumps.len(),
+            self.settings.max_turn_exchanges,
+            |p| self.pumps[p].has_work(),
+            |p| self.eligible_at(p).is_none_or(|at| at <= now),
+        );
+        self.turns = turns;
+        let p = next?.counted(&mut self.tally, now);
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let pump = &mut self.pumps[p];
         pump.last_attempt = Some(now);
@@ -473,6 +488,7 @@ impl DartMaster {
                     bytes: wire(&Frame::ack(address, tx)),
                     due: now,
                 };
+                self.turns.progressed(p);
             }
             (
                 Expect::Answer,
@@ -504,6 +520,7 @@ impl DartMaster {
                 let (pump, mut sink) = split!(self, p, now);
                 pump.tx_out = self.settings.tx_wrap.next(tx);
                 pump.block_acked(tx, &mut sink);
+                self.turns.progressed(p);
                 self.end_exchange(now);
             }
             (
@@ -679,6 +696,7 @@ impl LineMaster for DartMaster {
         }
         self.stats.noise_bytes += self.decoder.clear() as u64;
         self.tally.interrupted();
+        self.turns.interrupt();
         self.line = Line::Idle { next_at: None };
     }
 

@@ -145,12 +145,24 @@ impl PumpLink {
     /// wait while a finished sale's figures are outstanding, so they cannot change them
     /// before they are read (a RESET zeroes the DC2).
     pub(super) fn sendable(&mut self) -> Option<&mut QueuedBlock> {
-        let hold = self.completion.is_some();
-        let head = self.queue.front_mut()?;
-        if hold && !head.started() && matches!(head.origin, Origin::User(_)) {
+        if !self.head_sendable() {
             return None;
         }
-        Some(head)
+        self.queue.front_mut()
+    }
+
+    /// Whether the head block may go out now (see [`Self::sendable`]).
+    fn head_sendable(&self) -> bool {
+        let hold = self.completion.is_some();
+        self.queue.front().is_some_and(|head| {
+            !(hold && !head.started() && matches!(head.origin, Origin::User(_)))
+        })
+    }
+
+    /// True while the pump has a block to send or an acknowledged request whose answer
+    /// has not come: worth another exchange at once rather than a cycle later.
+    pub(super) fn has_work(&self) -> bool {
+        self.online && (self.head_sendable() || self.info.is_some() || self.confirm.waiting())
     }
 
     /// Puts one of the master's own blocks ahead of the daemon's commands, behind a block

@@ -64,6 +64,16 @@ pub struct DartMasterSettings {
     /// (§5.5 field observations) and each EOT is one poll cycle of the line, so ten leave
     /// a slow head room before a false `NotApplied`. At least 1.
     pub apply_patience: u32,
+    /// Most exchanges one pump gets in a row before the next pump's turn. A pump that
+    /// answered with data or acknowledged a block and still has a block queued or an
+    /// acknowledged request unanswered (an end of sale's figures, a totals request) is
+    /// served again at once rather than after a whole cycle of the other pumps; an EOT,
+    /// a NAK or a miss ends its turn. So a turn is at most this many exchanges and a pump
+    /// waits at most `(pumps - 1) × max_turn_exchanges` exchanges for its own. Default 4:
+    /// an end of sale takes three (the POLL that hears FILLING COMPLETED, RETURN FILLING
+    /// INFORMATION and its ACK, the POLL answered by DC2 + DC3), one more covers a resend.
+    /// 1 is a plain round robin. At least 1.
+    pub max_turn_exchanges: u32,
     /// Character format and speed, used only to know how long a frame takes on the wire
     /// (the answer deadline starts when the frame has been sent). Default 9600 8O1 (§1).
     pub serial: SerialSettings,
@@ -81,6 +91,7 @@ impl Default for DartMasterSettings {
             on_nak: OnNak::ResetTo0,
             max_queue: 16,
             apply_patience: 10,
+            max_turn_exchanges: 4,
             serial: SERIAL_DEFAULTS,
         }
     }
@@ -111,6 +122,11 @@ impl DartMasterSettings {
         if self.apply_patience == 0 {
             return Err(DartMasterError::BadSetting(
                 "apply_patience must be at least 1",
+            ));
+        }
+        if self.max_turn_exchanges == 0 {
+            return Err(DartMasterError::BadSetting(
+                "max_turn_exchanges must be at least 1",
             ));
         }
         if self.max_queue == 0 {
@@ -289,6 +305,14 @@ mod tests {
         };
         assert!(matches!(
             validate(&impatient, &[pump(0x50)]),
+            Err(DartMasterError::BadSetting(_))
+        ));
+        let turnless = DartMasterSettings {
+            max_turn_exchanges: 0,
+            ..s
+        };
+        assert!(matches!(
+            validate(&turnless, &[pump(0x50)]),
             Err(DartMasterError::BadSetting(_))
         ));
         let all: Vec<_> = (0x50..=0x6F).map(pump).collect();

@@ -11,7 +11,11 @@
 //!
 //! Half duplex: one command byte at a time, pumps served round-robin in the configured
 //! order, [`GilbarcoMasterSettings::poll_interval`] of quiet between exchanges and the
-//! read buffer cleared before each. Per turn a pump gets, in this order of precedence:
+//! read buffer cleared before each. After a valid answer, a pump with a finished sale to
+//! read or a command step to carry out keeps the line for another exchange, up to
+//! [`GilbarcoMasterSettings::max_turn_exchanges`] in its turn, so the poll that finds
+//! the end of a sale and its read take one turn, not two cycles of the loop; a refusal or
+//! a miss ends the turn. Per exchange a pump gets, in this order of precedence:
 //!
 //! ```text
 //! the check of a data block it was sent:  M: 0p     P: xp  (taken) | 0p (data error: resend)
@@ -23,6 +27,10 @@
 //! real-time money while busy:             M: 6p     P: Ed Ed Ed Ed Ed Ed
 //! otherwise the poll:                     M: 0p     P: Sp
 //! ```
+//!
+//! A scheduled money read is always followed by a status poll (in the same turn, or in
+//! the next with one exchange a turn), so a busy pump on a loop whose cycle is longer
+//! than [`GilbarcoMasterSettings::money_interval`] still has its end of sale heard.
 //!
 //! A status answer must carry the pump's nibble. An echo of the command byte is skipped
 //! (§1); with [`GilbarcoMasterSettings::echo`] off, a lone `0p` answering a `0p` is the
@@ -85,6 +93,7 @@ use crate::model::{
     CommandFailure, LineMaster, PumpCommand, PumpEvent, PumpEventKind, PumpSetup, SubmitError,
 };
 use crate::tally::{LineCounters, Tally};
+use crate::turns::Turns;
 use crate::units::BusAddress;
 
 /// Counters of what the master heard and did on its loop, for logs and metrics.
@@ -151,10 +160,11 @@ pub struct GilbarcoMaster {
     pumps: Vec<PumpLink>,
     decoder: StreamDecoder,
     line: Line,
-    /// The pump whose turn is next.
-    cursor: usize,
     /// A pump that keeps the line: its data block is out and its check comes next.
     sticky: Option<usize>,
+    /// Whose turn it is; progress is a valid answer that was no refusal
+    /// ([`GilbarcoMasterSettings::max_turn_exchanges`]).
+    turns: Turns,
     events: VecDeque<PumpEvent>,
     /// Failures decided in `submit`, which has no `now`, before any time was seen.
     deferred: Vec<(BusAddress, PumpCommand)>,
@@ -195,8 +205,8 @@ impl GilbarcoMaster {
             pumps: links,
             decoder: StreamDecoder::new(),
             line: Line::Idle { next_at: None },
-            cursor: 0,
             sticky: None,
+            turns: Turns::default(),
             events: VecDeque::new(),
             deferred: Vec::new(),
             last_now: None,
@@ -283,21 +293,22 @@ impl GilbarcoMaster {
     }
 
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let n = self.pumps.len();
-        let p = match self.sticky.take() {
+        let p = if let Some(p) = self.sticky.take() {
             // The data block after `Dp` is the same exchange's second half.
-            Some(p) => {
-                self.tally.counters.polls += 1;
-                p
-            }
-            None => {
-                let p = (0..n)
-                    .map(|k| (self.cursor + k) % n)
-                    .find(|&p| self.eligible_at(p).is_none_or(|at| at <= now))?;
-                self.cursor = (p + 1) % n;
-                self.tally.exchange(p, now);
-                p
-            }
+            self.turns.interrupt();
+            self.tally.counters.polls += 1;
+            p
+        } else {
+            // Taken out for the call: eligibility reads the whole master.
+            let mut turns = std::mem::take(&mut self.turns);
+            let next = turns.next(
+                self.pumps.len(),
+                self.settings.max_turn_exchanges,
+                |p| self.pumps[p].has_work(),
+                |p| self.eligible_at(p).is_none_or(|at| at <= now),
+            );
+            self.turns = turns;
+            next?.counted(&mut self.tally, now)
         };
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let interval = self.settings.money_interval;
@@ -366,6 +377,8 @@ impl GilbarcoMaster {
                 return self.bad_answer(p, op, now);
             }
         }
+        // A refusal ends the pump's turn: asking again at once would only be refused again.
+        let mut progress = true;
         match (op, answer) {
             (Op::DataNext, Answer::Status(r)) if r.state == PumpState::SendData => {
                 let Some(block) = self.pumps[p].block_to_send() else {
@@ -384,6 +397,7 @@ impl GilbarcoMaster {
             }
             (Op::DataNext, Answer::Status(r)) => {
                 // Not ready for data (§5 step 1): try again on a later turn.
+                progress = false;
                 self.heard(p, now);
                 let (pump, mut sink) = split!(self, p, now);
                 pump.on_state(r.state, false, &mut sink);
@@ -391,10 +405,12 @@ impl GilbarcoMaster {
             }
             // Still waiting for data: the block never arrived whole.
             (Op::Confirm, Answer::Status(r)) if r.state == PumpState::SendData => {
+                progress = false;
                 self.heard(p, now);
                 self.failed(p, op, CommandFailure::Rejected, now);
             }
             (Op::Confirm, Answer::Status(r)) if r.state == PumpState::DataError => {
+                progress = false;
                 self.heard(p, now);
                 self.stats.data_errors += 1;
                 self.failed(p, op, CommandFailure::Rejected, now);
@@ -441,6 +457,9 @@ impl GilbarcoMaster {
                 }
             }
             _ => return self.bad_answer(p, op, now),
+        }
+        if progress {
+            self.turns.progressed(p);
         }
         self.end_exchange(now, gap);
     }
@@ -589,6 +608,7 @@ impl LineMaster for GilbarcoMaster {
         }
         self.stats.noise_bytes += self.decoder.clear() as u64;
         self.sticky = None;
+        self.turns.interrupt();
         self.tally.interrupted();
         self.line = Line::Idle { next_at: None };
     }

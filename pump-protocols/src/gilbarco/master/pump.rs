@@ -98,6 +98,10 @@ pub(super) struct PumpLink {
     /// transaction is one not reported yet.
     unread: bool,
     last_money_read: Option<Instant>,
+    /// The last exchange the pump's own schedule chose was a real-time money read: the
+    /// next one polls the status, so a loop whose cycle is longer than the money interval
+    /// still hears the end of a sale.
+    money_read_last: bool,
     last_money: Option<u64>,
     dispatch: Dispatch,
     /// Level-1 prices, raw, per grade index: programmed by this master or read with the
@@ -122,6 +126,7 @@ impl PumpLink {
             completion: None,
             unread: false,
             last_money_read: None,
+            money_read_last: false,
             last_money: None,
             dispatch: Dispatch::default(),
             prices: [None; MAX_GRADES as usize],
@@ -173,6 +178,13 @@ impl PumpLink {
         self.completion = None;
     }
 
+    /// True while the pump has a finished sale to read, a command step to carry out or,
+    /// after a money read, its status to poll: worth another exchange at once rather than
+    /// a cycle later.
+    pub(super) fn has_work(&self) -> bool {
+        self.online && (self.completion.is_some() || !self.jobs.is_empty() || self.money_read_last)
+    }
+
     /// What to do on this pump's turn.
     pub(super) fn next_op(&mut self, now: Instant, money_interval: Duration) -> Op {
         if !self.online {
@@ -213,9 +225,11 @@ impl PumpLink {
         let money_due = self
             .last_money_read
             .is_none_or(|t| now >= t + money_interval);
-        if busy && money_due {
+        if busy && money_due && !self.money_read_last {
+            self.money_read_last = true;
             return Op::ReadMoney { user: false };
         }
+        self.money_read_last = false;
         Op::Poll { user: false }
     }
 

@@ -44,6 +44,14 @@ pub struct GilbarcoMasterSettings {
     pub money_interval: Duration,
     /// Most commands waiting per pump, the one in progress included. Default 16.
     pub max_queue: usize,
+    /// Most exchanges one pump gets in a row before the next pump's turn. A pump that
+    /// gave a valid answer and still has a finished sale to read or a command step to
+    /// carry out is served again at once rather than after a whole cycle of the other
+    /// pumps; a refusal or a miss ends its turn, and the check of a data block belongs to
+    /// the exchange that sent it. So a pump waits at most `(pumps - 1) ×
+    /// max_turn_exchanges` exchanges for its turn. Default 4: the poll that finds the end
+    /// of a sale and its read take two. 1 is a plain round robin. At least 1.
+    pub max_turn_exchanges: u32,
     /// The converter echoes every byte the master sends (§1, UNCERTAIN per site).
     /// Default off. An echoed command byte is skipped either way; the setting only
     /// decides whether a lone `0p` answering a `0p` poll is its echo (on: the pump said
@@ -87,6 +95,7 @@ impl Default for GilbarcoMasterSettings {
             retries: 3,
             money_interval: Duration::from_millis(500),
             max_queue: 16,
+            max_turn_exchanges: 4,
             echo: false,
             tolerant_status: false,
             digits: DigitMode::Six,
@@ -123,6 +132,9 @@ impl GilbarcoMasterSettings {
         }
         if self.max_queue == 0 {
             return bad("max_queue must be at least 1");
+        }
+        if self.max_turn_exchanges == 0 {
+            return bad("max_turn_exchanges must be at least 1");
         }
         if !(5..=6).contains(&self.money_preset_digits) {
             return bad("money_preset_digits must be 5 or 6");
