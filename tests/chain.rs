@@ -463,6 +463,41 @@ async fn wait_all_sent(rig: &Rig) -> usize {
     }
 }
 
+/// Sells `amount` at a station whose credentials the server refuses, checks `/api/status`
+/// names the refusal, stops it; returns the events kept unsent (none is sent).
+async fn sell_while_refused(rig: &Rig, station: Station, amount: &str) -> usize {
+    full_dispatch(rig, &station, 1, amount).await;
+    let error = wait_refused(&station).await;
+    assert!(
+        error.to_lowercase().contains("authorization"),
+        "names the refusal: {error}"
+    );
+    station.stop().await;
+    let (sent, waiting) = sent_of(&rig.database());
+    assert_eq!(sent, 0, "nothing published while refused");
+    assert!(waiting > 0);
+    waiting
+}
+
+/// Messages in the JetStream stream, read over TLS (trusting `ca`) as `options` log in.
+async fn stream_messages_over_tls(
+    options: async_nats::ConnectOptions,
+    ca: &TestCa,
+    url: &str,
+) -> usize {
+    let client = options
+        .add_root_certificates(ca.ca.clone())
+        .connect(url)
+        .await
+        .expect("authenticated TLS connection");
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream("FORECOURT")
+        .await
+        .expect("stream");
+    let messages = stream.info().await.expect("info").state.messages;
+    usize::try_from(messages).expect("small")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses_nothing() {
     let (Some(ca), Some(other_ca)) = (TestCa::new("hq-test-ca"), TestCa::new("someone-else"))
@@ -512,15 +547,7 @@ async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses
 
     // The right CA, a seed the server does not know.
     let station = rig.start(config(nkey(&ca.ca, &wrong_seed))).await;
-    full_dispatch(&rig, &station, 1, "120.00").await;
-    let error = wait_refused(&station).await;
-    assert!(
-        error.to_lowercase().contains("authorization"),
-        "names the refusal: {error}"
-    );
-    station.stop().await;
-    let (sent, waiting) = sent_of(&rig.database());
-    assert_eq!(sent, 0, "nothing published while refused");
+    let waiting = sell_while_refused(&rig, station, "120.00").await;
 
     // Fixed and restarted: every event kept meanwhile is published, in order.
     let station = rig.start(config(nkey(&ca.ca, &seed))).await;
@@ -542,18 +569,8 @@ async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses
     station.stop().await;
 
     // What the stream holds, read over TLS with the NKey user: each event once.
-    let client = async_nats::ConnectOptions::new()
-        .nkey(user.seed().expect("seed"))
-        .add_root_certificates(ca.ca.clone())
-        .connect(url.as_str())
-        .await
-        .expect("authenticated TLS connection");
-    let mut stream = async_nats::jetstream::new(client)
-        .get_stream("FORECOURT")
-        .await
-        .expect("stream");
-    let messages = stream.info().await.expect("info").state.messages;
-    assert_eq!(messages, u64::try_from(total).expect("small"));
+    let options = async_nats::ConnectOptions::new().nkey(user.seed().expect("seed"));
+    assert_eq!(stream_messages_over_tls(options, &ca, &url).await, total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -705,4 +722,73 @@ async fn a_pump_silent_and_back_is_one_offline_and_one_online_event() {
         task.abort();
     }
     station.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_a_creds_file_in_operator_mode_an_unknown_account_connects_nowhere() {
+    use crate::support::nats_jwt::{account_jwt, creds, operator_jwt};
+    use nkeys::KeyPair;
+
+    let Some(ca) = TestCa::new("hq-test-ca") else {
+        return;
+    };
+    let operator = KeyPair::new_operator();
+    let system = KeyPair::new_account();
+    let account = KeyPair::new_account();
+    let stranger_account = KeyPair::new_account();
+    let (user, stranger) = (KeyPair::new_user(), KeyPair::new_user());
+    // The stranger's account is signed by the operator too but never given to the server.
+    let conf = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
+         operator: \"{}\"\nsystem_account: \"{}\"\nresolver: MEMORY\n\
+         resolver_preload: {{ {}: \"{}\", {}: \"{}\" }}\n",
+        ca.cert.display(),
+        ca.key.display(),
+        operator_jwt(&operator),
+        system.public_key(),
+        system.public_key(),
+        account_jwt(&operator, &system, "SYS", false),
+        account.public_key(),
+        account_jwt(&operator, &account, "HQ", true),
+    );
+    let Some(nats) = Nats::start_with_config(&conf).await else {
+        return;
+    };
+    let secrets = tempfile::tempdir().expect("temporary directory");
+    let good = secret_file(secrets.path(), "station.creds", &creds(&account, &user));
+    let unknown = secret_file(
+        secrets.path(),
+        "stranger.creds",
+        &creds(&stranger_account, &stranger),
+    );
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let rig = Rig::new(1);
+    let config = |creds: &Path| {
+        let keys = format!(
+            "tls_ca_file = \"{}\"\ncredentials_file = \"{}\"\n",
+            ca.ca.display(),
+            creds.display()
+        );
+        let url = url.clone();
+        move |t: String| format!("{}{keys}", with_chain(t, &url))
+    };
+
+    // A user of an account the server does not know: refused, selling goes on.
+    let station = rig.start(config(&unknown)).await;
+    let waiting = sell_while_refused(&rig, station, "100.00").await;
+
+    // The account's own user: every event kept meanwhile is published over TLS.
+    let station = rig.start(config(&good)).await;
+    full_dispatch(&rig, &station, 1, "120.00").await;
+    let total = wait_all_sent(&rig).await;
+    assert!(total > waiting);
+    let (_, status) = get(&station.admin, "/api/status").await;
+    assert_eq!(status["chain"]["connected"], json!(true), "{status}");
+    station.stop().await;
+
+    // What the account's stream holds, read with the same creds file: each event once.
+    let options = async_nats::ConnectOptions::with_credentials_file(&good)
+        .await
+        .expect("creds file");
+    assert_eq!(stream_messages_over_tls(options, &ca, &url).await, total);
 }

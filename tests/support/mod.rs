@@ -586,6 +586,7 @@ pub mod crash;
 pub mod crash_cars;
 pub mod crash_check;
 pub mod crash_truth;
+pub mod nats_jwt;
 pub mod payments;
 
 /// The executable `name` on `PATH`, if any.
