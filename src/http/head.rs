@@ -3,10 +3,11 @@
 //! answer instead of hyper's bare status line, on the first request of a connection and
 //! on every later one (keep-alive, pipelining).
 //!
-//! Owns the reading and checking of heads and the stream that hands the bytes on to hyper
-//! ([`Watched`]). The first head is read eagerly ([`read_first`]) so a garbage connection
-//! is answered at once; later heads are checked as hyper reads them. A head that parses
-//! goes to hyper unchanged; hyper's own limits and timeouts still apply.
+//! Owns the checking of heads and the stream that hands the bytes on to hyper
+//! ([`Watched`]). A connection's first heads go through `super::ready`, which answers
+//! what it can from ready bytes and refuses bad heads itself; from the first request it
+//! hands to hyper on, heads are checked here as hyper reads them. A head that parses goes
+//! to hyper unchanged; hyper's own limits and timeouts still apply.
 //!
 //! A bad later head is not given to hyper: hyper sees the end of the stream, finishes the
 //! answers it owes for the requests before it, and shuts the stream down; the shutdown
@@ -14,7 +15,7 @@
 //! with `transfer-encoding` (neither listener takes one) ends the checking for the rest of
 //! the connection, and hyper judges what follows.
 //!
-//! It also bounds the time to send each later head (slow-header clients, idle keep-alive
+//! It also bounds the time to send each head (slow-header clients, idle keep-alive
 //! connections): from the moment the stream waits at a request boundary, the head must be
 //! whole within the header timeout, or the read fails and the connection ends, as
 //! hyper's own header timeout would end it. hyper's timer costs a boxed sleep registered
@@ -30,22 +31,14 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// Most headers in one request head.
-const MAX_HEADERS: usize = 64;
-
-/// What reading the first head found.
-pub enum Head<I> {
-    /// A well-formed head (or the peer closed first): serve the stream.
-    Serve(Watched<I>),
-    /// Answered with a JSON error and closed.
-    Refused,
-}
+pub(super) const MAX_HEADERS: usize = 64;
 
 /// What checking the bytes at a request boundary found.
-enum Check {
+pub(super) enum Check {
     /// A whole, well-formed head of this many bytes, and the body length that follows.
     Complete { head: usize, body: Body },
     /// Not a whole head yet, and not over the limit.
@@ -55,14 +48,14 @@ enum Check {
 }
 
 /// How the body after a head is delimited.
-enum Body {
+pub(super) enum Body {
     /// This many bytes (`content-length`, 0 without one).
     Length(u64),
     /// `transfer-encoding`: the checking stops here.
     Unchecked,
 }
 
-fn check(buffer: &[u8], limit: usize) -> Check {
+pub(super) fn check(buffer: &[u8], limit: usize) -> Check {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(buffer) {
@@ -94,40 +87,8 @@ fn check(buffer: &[u8], limit: usize) -> Check {
     }
 }
 
-/// Reads the first request head of `io` within `timeout`, at most `limit` bytes.
-pub async fn read_first<I>(mut io: I, limit: usize, timeout: Duration) -> Head<I>
-where
-    I: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut buffer = BytesMut::with_capacity(1024);
-    let outcome = tokio::time::timeout(timeout, async {
-        loop {
-            match check(&buffer, limit) {
-                Check::Complete { .. } => return Ok(()),
-                Check::Refused(status, message) => return Err((status, message)),
-                Check::Partial => {}
-            }
-            match io.read_buf(&mut buffer).await {
-                // Closed or failed: hand over what there is; hyper ends the connection.
-                Ok(0) | Err(_) => return Ok(()),
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    match outcome {
-        // Slow heads are hyper's to time out (it answers 408 itself).
-        Ok(Ok(())) | Err(_) => Head::Serve(Watched::new(io, buffer, limit, timeout)),
-        Ok(Err((status, message))) => {
-            let _ = io.write_all(&refusal(status, message)).await;
-            let _ = io.shutdown().await;
-            Head::Refused
-        }
-    }
-}
-
 /// The bytes of a JSON refusal that closes the connection.
-fn refusal(status: u16, message: &str) -> Bytes {
+pub(super) fn refusal(status: u16, message: &str) -> Bytes {
     let reason = if status == 431 {
         "Request Header Fields Too Large"
     } else {
@@ -161,7 +122,7 @@ pub struct Watched<I> {
 }
 
 /// The deadline of the head the stream waits for, on one lazily moved timer.
-struct HeadDeadline {
+pub(super) struct HeadDeadline {
     limit: Duration,
     /// When the stream began to wait at a request boundary; `None` between heads.
     since: Option<Instant>,
@@ -170,8 +131,22 @@ struct HeadDeadline {
 }
 
 impl HeadDeadline {
+    /// A deadline of `limit` for each head.
+    pub(super) fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            since: None,
+            sleep: None,
+        }
+    }
+
+    /// A whole head arrived: the next one's time starts when the stream waits for it.
+    pub(super) fn head_arrived(&mut self) {
+        self.since = None;
+    }
+
     /// The stream waits at a request boundary: true once the head is overdue.
-    fn poll_overdue(&mut self, cx: &mut Context<'_>) -> bool {
+    pub(super) fn poll_overdue(&mut self, cx: &mut Context<'_>) -> bool {
         let since = *self.since.get_or_insert_with(Instant::now);
         let deadline = since + self.limit;
         let sleep = self
@@ -191,7 +166,8 @@ impl HeadDeadline {
 }
 
 impl<I> Watched<I> {
-    fn new(inner: I, pending: BytesMut, limit: usize, head_timeout: Duration) -> Self {
+    /// Watches `inner`, whose bytes `pending` were read but not yet handed on.
+    pub(super) fn new(inner: I, pending: BytesMut, limit: usize, head_timeout: Duration) -> Self {
         Self {
             inner,
             pending,
@@ -200,11 +176,7 @@ impl<I> Watched<I> {
             unchecked: false,
             limit,
             refusal: None,
-            deadline: HeadDeadline {
-                limit: head_timeout,
-                since: None,
-                sleep: None,
-            },
+            deadline: HeadDeadline::new(head_timeout),
         }
     }
 
@@ -232,7 +204,7 @@ impl<I> Watched<I> {
         }
         match check(&self.pending, self.limit) {
             Check::Complete { head, body } => {
-                self.deadline.since = None;
+                self.deadline.head_arrived();
                 self.cleared = head;
                 match body {
                     Body::Length(length) => self.body_left = length,
@@ -342,17 +314,10 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::duplex;
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
-    async fn answer_to(request: &[u8]) -> (bool, String) {
-        let (mut client, server) = duplex(64 * 1024);
-        client.write_all(request).await.expect("write");
-        let head = read_first(server, 8 * 1024, Duration::from_secs(5)).await;
-        let served = matches!(head, Head::Serve(_));
-        drop(head);
-        let mut out = String::new();
-        let _ = client.read_to_string(&mut out).await;
-        (served, out)
+    fn watched<I>(io: I, timeout: Duration) -> Watched<I> {
+        Watched::new(io, BytesMut::new(), 8 * 1024, timeout)
     }
 
     #[tokio::test]
@@ -360,28 +325,10 @@ mod tests {
         const REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n";
         let (mut client, server) = duplex(1024);
         client.write_all(REQUEST).await.expect("write");
-        let Head::Serve(mut stream) = read_first(server, 8 * 1024, Duration::from_secs(5)).await
-        else {
-            panic!("refused a good head");
-        };
+        let mut stream = watched(server, Duration::from_secs(5));
         let mut again = vec![0u8; REQUEST.len()];
         stream.read_exact(&mut again).await.expect("replayed");
         assert_eq!(again, REQUEST);
-    }
-
-    #[tokio::test]
-    async fn garbage_and_huge_heads_get_json() {
-        let (served, out) = answer_to(b"\x16\x03\x01 not http\r\n\r\n").await;
-        assert!(!served);
-        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
-        assert!(out.contains("content-type: application/json"), "{out}");
-        assert!(out.ends_with(r#""type":"bad_request"}}"#), "{out}");
-
-        let mut huge = b"GET / HTTP/1.1\r\nx-big: ".to_vec();
-        huge.extend(std::iter::repeat_n(b'a', 9000));
-        let (served, out) = answer_to(&huge).await;
-        assert!(!served);
-        assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
     }
 
     /// Reads everything the watcher lets through, then shuts it down as hyper would.
@@ -389,10 +336,7 @@ mod tests {
         let (mut client, server) = duplex(64 * 1024);
         client.write_all(input).await.expect("write");
         client.shutdown().await.expect("half-close");
-        let Head::Serve(mut stream) = read_first(server, 8 * 1024, Duration::from_secs(5)).await
-        else {
-            panic!("refused the first head");
-        };
+        let mut stream = watched(server, Duration::from_secs(5));
         let mut passed = Vec::new();
         stream.read_to_end(&mut passed).await.expect("read");
         stream.shutdown().await.expect("shutdown");
@@ -435,9 +379,7 @@ mod tests {
         let (mut client, server) = duplex(64 * 1024);
         const FIRST: &[u8] = b"GET /a HTTP/1.1\r\nhost: a\r\n\r\n";
         client.write_all(FIRST).await.expect("write");
-        let Head::Serve(mut stream) = read_first(server, 8 * 1024, timeout).await else {
-            panic!("refused a good head");
-        };
+        let mut stream = watched(server, timeout);
         const LATER: &[u8] = b"GET /b HTTP/1.1\r\nhost: a\r\n\r\n";
         let mut first = [0u8; FIRST.len()];
         stream

@@ -24,6 +24,7 @@ pub mod hint_gate;
 pub mod notifications;
 pub mod order;
 pub mod quiet;
+pub mod ready;
 pub mod routes;
 pub mod server;
 pub mod tls;
@@ -33,7 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::Request;
+use hyper::{Method, Request};
 
 use crate::forecourt::ForecourtHandle;
 use crate::lines::now;
@@ -41,6 +42,7 @@ use crate::metrics::Metrics;
 use crate::payments::preference::Preferences;
 use crate::payments::served::ServedTracker;
 use error::ApiError;
+use ready::Ready;
 use server::{Handler, HandlerFuture};
 
 /// Path of Mercado Pago's notifications on the public listener.
@@ -65,6 +67,29 @@ pub struct PublicHandler {
 }
 
 impl Handler for PublicHandler {
+    fn ready(&self, method: &Method, target: &str, peer: SocketAddr) -> Option<Ready> {
+        // Preference mode makes a preference the first time a sale is asked for.
+        if self.preferences.is_some() || target.contains('#') {
+            return None;
+        }
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        };
+        if path != self.order_path {
+            return None;
+        }
+        let snapshot = self.forecourt.snapshot();
+        // Errors are answered through `handle`, which counts them.
+        let answer = order::answer(method, query, &snapshot, &self.order, now()).ok()?;
+        log_order_call(&answer, peer, query, None);
+        self.count_served(&answer);
+        Some(Ready {
+            status: hyper::StatusCode::from_u16(answer.status).ok()?,
+            body: answer.body.clone(),
+        })
+    }
+
     fn handle(&self, request: Request<Bytes>, peer: SocketAddr) -> HandlerFuture {
         if request.uri().path() == NOTIFICATIONS_PATH {
             let endpoint = self.notifications.clone();
@@ -87,29 +112,19 @@ impl Handler for PublicHandler {
                 return Box::pin(std::future::ready(error.into_response()));
             }
         };
-        let sale = answer.sale;
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            // The query may carry the order token: only the location goes to the logs.
-            let query = request.uri().query().map(loggable_query);
-            let user_agent = request.headers().get(hyper::header::USER_AGENT);
-            tracing::debug!(%peer, ?query, ?user_agent, status = answer.status, ?sale,
-                "order call");
-        }
-        let Some(sale_id) = sale else {
-            metrics.order_answer(answer.label);
+        let user_agent = request.headers().get(hyper::header::USER_AGENT);
+        log_order_call(&answer, peer, request.uri().query(), user_agent);
+        let Some(preferences) = self.preferences.clone().filter(|_| answer.sale.is_some()) else {
+            self.count_served(&answer);
             return Box::pin(std::future::ready(order::response(&answer)));
         };
-        let Some(preferences) = self.preferences.clone() else {
-            metrics.order_answer(answer.label);
-            self.served.record(sale_id, jiff::Timestamp::now());
-            return Box::pin(std::future::ready(order::response(&answer)));
-        };
+        let sale_id = answer.sale;
         // Preference mode: the answer is the sale's preference id, made once per sale.
         let sale = snapshot
             .positions
             .values()
             .flat_map(|p| &p.payable)
-            .find(|s| s.id == sale_id)
+            .find(|s| Some(s.id) == sale_id)
             .cloned();
         let served = self.served.clone();
         let settings = self.order.clone();
@@ -135,6 +150,31 @@ impl Handler for PublicHandler {
                 }
             }
         })
+    }
+}
+
+impl PublicHandler {
+    /// Counts an order answer about to be sent, and records the serving of its sale.
+    fn count_served(&self, answer: &crate::forecourt::answers::OrderAnswer) {
+        self.metrics.order_answer(answer.label);
+        if let Some(sale) = answer.sale {
+            self.served.record(sale, jiff::Timestamp::now());
+        }
+    }
+}
+
+/// Logs an order call at debug level.
+fn log_order_call(
+    answer: &crate::forecourt::answers::OrderAnswer,
+    peer: SocketAddr,
+    query: Option<&str>,
+    user_agent: Option<&hyper::header::HeaderValue>,
+) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // The query may carry the order token: only the location goes to the logs.
+        let query = query.map(loggable_query);
+        tracing::debug!(%peer, ?query, ?user_agent, status = answer.status, sale = ?answer.sale,
+            "order call");
     }
 }
 

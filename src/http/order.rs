@@ -197,12 +197,29 @@ pub fn handle(
     settings: &OrderSettings,
     now: std::time::Instant,
 ) -> Result<Arc<OrderAnswer>, ApiError> {
-    if !settings.allowed_methods.contains(request.method()) {
+    answer(
+        request.method(),
+        request.uri().query(),
+        snapshot,
+        settings,
+        now,
+    )
+}
+
+/// The ready answer for a call with `method` and `query` at `now` (see [`handle`]).
+pub fn answer(
+    method: &Method,
+    query: Option<&str>,
+    snapshot: &Snapshot,
+    settings: &OrderSettings,
+    now: std::time::Instant,
+) -> Result<Arc<OrderAnswer>, ApiError> {
+    if !settings.allowed_methods.contains(method) {
         return Err(ApiError::MethodNotAllowed(allowed_header(
             &settings.allowed_methods,
         )));
     }
-    let location = parse_location(request.uri().query(), settings)?;
+    let location = parse_location(query, settings)?;
     snapshot
         .answers
         .get(&location.position)

@@ -3,9 +3,10 @@
 //! A task per connection (hyper's `http1` over `TokioIo`), with bounds on everything a
 //! client controls: header bytes, time to send the headers, body size and total request
 //! time. The body is read (up to the limit) before a handler sees the request, so
-//! handlers work on plain bytes and never on a half-open stream. A connection's first
-//! request head is checked before hyper parses it ([`head`]), so garbage and oversized
-//! headers get a JSON answer too. Shutdown stops
+//! handlers work on plain bytes and never on a half-open stream. Each connection starts
+//! in [`ready`], which answers requests whose answer is ready bytes without hyper and
+//! hands the rest to hyper; heads are checked before hyper parses them
+//! ([`super::head`]), so garbage and oversized headers get a JSON answer too. Shutdown stops
 //! accepting, lets requests in progress finish, and gives up after a deadline.
 //!
 //! Under a flood the listener stays bounded: at most [`Limits::max_connections`] are
@@ -26,7 +27,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -36,8 +37,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, HttpResponse};
-use super::head;
 use super::quiet::Quiet;
+use super::ready::{self, Ready};
 use super::write_timeout::WriteTimeout;
 
 /// Bounds on what one client may make a listener do.
@@ -112,6 +113,14 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send>>;
 pub trait Handler: Send + Sync + 'static {
     /// Handles the request from `peer`.
     fn handle(&self, request: Request<Bytes>, peer: SocketAddr) -> HandlerFuture;
+
+    /// The answer to a `GET` or `HEAD` of `target` (path and query, as sent) from `peer`
+    /// when it is ready at once, without a body or anything to wait for; `None` has
+    /// [`Handler::handle`] serve it (see [`ready`]). Whatever an answer counts or records
+    /// is done here, as `handle` would do it.
+    fn ready(&self, _method: &Method, _target: &str, _peer: SocketAddr) -> Option<Ready> {
+        None
+    }
 }
 
 /// Serves `listener` with `handler` until `shutdown` fires, then drains. With `tls`,
@@ -151,19 +160,20 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let quiet = quiet.clone();
+        let stop = shutdown.clone();
         tokio::spawn(async move {
             let _slot = Slot {
                 permit: Some(slot),
                 quiet,
             };
             match tls {
-                None => serve_connection(stream, handler, peer, limits, watcher).await,
+                None => serve_connection(stream, handler, peer, limits, watcher, stop).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
                     match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, handler, peer, limits, watcher).await
+                            serve_connection(stream, handler, peer, limits, watcher, stop).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -203,12 +213,22 @@ async fn serve_connection<I>(
     peer: SocketAddr,
     limits: Limits,
     watcher: Watcher,
+    shutdown: CancellationToken,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = match head::read_first(io, MAX_HEADER_BUFFER, limits.header_timeout).await {
-        head::Head::Serve(io) => io,
-        head::Head::Refused => return,
+    let served = ready::serve(
+        io,
+        &*handler,
+        peer,
+        MAX_HEADER_BUFFER,
+        limits.header_timeout,
+        &shutdown,
+    )
+    .await;
+    let io = match served {
+        ready::Served::Hyper(io) => io,
+        ready::Served::Done => return,
     };
     let service = service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
