@@ -31,6 +31,54 @@ pub enum LinkChange {
     Online,
 }
 
+impl LinkChange {
+    /// The journal event kind of the change.
+    pub fn kind(self) -> &'static str {
+        match self {
+            LinkChange::Offline => kind::PUMP_OFFLINE,
+            LinkChange::Online => kind::PUMP_ONLINE,
+        }
+    }
+}
+
+/// The journal event of `change` of `state`'s pump at `wall`: where the pump is, when the
+/// change happened, and when it last answered (`Offline`) or since when it was offline
+/// (`Online`).
+fn link_event(
+    state: &PositionState,
+    change: LinkChange,
+    wall: Timestamp,
+    last_heard: Option<Timestamp>,
+    offline_since: Option<Timestamp>,
+) -> NewEvent {
+    let mut detail = json!({
+        "line": state.setup.line,
+        "address": state.setup.address.0,
+    });
+    let at = wall.to_string();
+    let specific = match change {
+        LinkChange::Offline => json!({
+            "offline_at": at,
+            "last_heard_at": last_heard.map(|t| t.to_string()),
+        }),
+        LinkChange::Online => json!({
+            "online_at": at,
+            "offline_since": offline_since.map(|t| t.to_string()),
+            "offline_for_s": offline_since.map(|t| wall.duration_since(t).as_secs().max(0)),
+        }),
+    };
+    if let (Some(detail), serde_json::Value::Object(specific)) = (detail.as_object_mut(), specific)
+    {
+        detail.extend(specific);
+    }
+    NewEvent {
+        sale: None,
+        position: Some(state.setup.position),
+        kind: change.kind().to_owned(),
+        detail,
+    }
+}
+
 /// The rule: `recorded_offline` is what the journal last said about the pump; `was` and
 /// `now` its status before and after an event. A pump that never answered since the start
 /// is offline from the start, not a transition: it is recorded once it answers and then
@@ -87,33 +135,8 @@ impl Links {
             let ago = SignedDuration::try_from(now.saturating_duration_since(at)).ok()?;
             wall.checked_sub(ago).ok()
         });
-        let (event_kind, detail) = match change {
-            LinkChange::Offline => (
-                kind::PUMP_OFFLINE,
-                json!({
-                    "line": state.setup.line,
-                    "address": state.setup.address.0,
-                    "offline_at": wall.to_string(),
-                    "last_heard_at": last_heard.map(|t| t.to_string()),
-                }),
-            ),
-            LinkChange::Online => (
-                kind::PUMP_ONLINE,
-                json!({
-                    "line": state.setup.line,
-                    "address": state.setup.address.0,
-                    "online_at": wall.to_string(),
-                    "offline_since": since.map(|t| t.to_string()),
-                    "offline_for_s": since.map(|t| wall.duration_since(t).as_secs().max(0)),
-                }),
-            ),
-        };
-        let event = NewEvent {
-            sale: None,
-            position: Some(position),
-            kind: event_kind.to_owned(),
-            detail,
-        };
+        let event = link_event(state, change, wall, last_heard, since);
+        let event_kind = change.kind();
         match journal.append_event(event).await {
             Ok(_) => {
                 tracing::warn!(%position, line = %state.setup.line, event = event_kind,
