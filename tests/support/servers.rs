@@ -30,7 +30,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-async fn wait_for_port(port: u16, what: &str) {
+pub async fn wait_for_port(port: u16, what: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
