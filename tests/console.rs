@@ -25,21 +25,12 @@ use serde_json::{json, Value};
 use crate::support::payments::{eventually, PaySetup, PayStation};
 use crate::support::servers::wait_for_port;
 use crate::support::{
-    authorize_and_lift, free_port, full_dispatch, get, post, token_for, Rig, PATIENCE,
+    authorize_and_lift, find_tool, free_port, full_dispatch, get, post, token_for, Rig, PATIENCE,
 };
-
-/// A program on `PATH`.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
 
 /// Chromium and its driver, or `None` (skipped) off CI.
 fn browser() -> Option<(PathBuf, PathBuf)> {
-    match (on_path("chromium"), on_path("chromedriver")) {
+    match (find_tool("chromium"), find_tool("chromedriver")) {
         (Some(chromium), Some(driver)) => Some((chromium, driver)),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("chromium and chromedriver are missing on CI (.ci/run installs them)")
