@@ -506,13 +506,7 @@ async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses
     };
     let user = nkeys::KeyPair::new_user();
     let stranger = nkeys::KeyPair::new_user();
-    let conf = format!(
-        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
-         authorization {{ users = [ {{ nkey: \"{}\" }}, {{ user: \"s29\", password: \"pw-29\" }} ] }}\n",
-        ca.cert.display(),
-        ca.key.display(),
-        user.public_key()
-    );
+    let conf = ca.server_with_users(&user.public_key(), ("s29", "pw-29"));
     let Some(nats) = Nats::start_with_config(&conf).await else {
         return;
     };

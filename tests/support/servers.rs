@@ -297,6 +297,18 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl TestCa {
+    /// A `nats-server` configuration: TLS with this CA's server certificate, and two
+    /// users, NKey `nkey` (public) and `user` with `password`.
+    pub fn server_with_users(&self, nkey: &str, (user, password): (&str, &str)) -> String {
+        format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
+             authorization {{ users = [ {{ nkey: \"{nkey}\" }}, \
+             {{ user: \"{user}\", password: \"{password}\" }} ] }}\n",
+            self.cert.display(),
+            self.key.display(),
+        )
+    }
+
     /// A new CA named `name` and its server certificate, or `None` (skip) when `openssl` is
     /// missing outside CI.
     pub fn new(name: &str) -> Option<TestCa> {
