@@ -208,6 +208,7 @@ pub fn position_setups(config: &Config) -> Vec<PositionSetup> {
             line: line.name.clone(),
             address: pump.address,
             stale_limit: line.stale_limit,
+            never_heard_offline_after: crate::protocols::never_heard_offline_after(line),
             pump: pump.setup(),
             idle_dispatch_limit: crate::forecourt::dispatch::IDLE_DISPATCH_LIMIT,
             commands: crate::protocols::CommandRules::of(line),

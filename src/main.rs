@@ -598,6 +598,8 @@ async fn hq_sink(args: forecourtd::chain::hq_sink::HqSinkArgs) -> ExitCode {
 }
 
 async fn hq_price_plan(args: forecourtd::chain::hq_tools::HqPricePlanArgs) -> ExitCode {
+    // Warnings only: a failed connection attempt that is tried again.
+    telemetry::init(LogFormat::Human, "warn");
     match forecourtd::chain::hq_tools::publish(&args).await {
         Ok((plan, revision)) => {
             println!(

@@ -9,6 +9,8 @@ use pump_protocols::{
     BusAddress, Decimals, LineMaster, LineSimulator, NozzleId, PumpCommand, PumpSetup, UnitPrice,
 };
 
+use std::time::Duration;
+
 use crate::config::{DataBits, Line, Parity, Protocol, StopBits};
 
 /// The character format and speed of a configured line.
@@ -45,27 +47,45 @@ fn gilbarco_settings(line: &Line) -> GilbarcoMasterSettings {
     }
 }
 
+/// The DART master settings of a configured line.
+fn dart_settings(line: &Line) -> DartMasterSettings {
+    DartMasterSettings {
+        response_timeout: line.response_timeout,
+        poll_interval: line.poll_interval,
+        offline_after_misses: line.offline_after_misses,
+        retries: line.retries,
+        tx_wrap: line.tx_wrap,
+        on_nak: line.on_nak,
+        serial: serial(line),
+        ..DartMasterSettings::default()
+    }
+}
+
 /// The master for a configured line.
 pub fn build_master(line: &Line) -> anyhow::Result<Box<dyn LineMaster>> {
     match line.protocol {
-        Protocol::Dart => {
-            let settings = DartMasterSettings {
-                response_timeout: line.response_timeout,
-                poll_interval: line.poll_interval,
-                offline_after_misses: line.offline_after_misses,
-                retries: line.retries,
-                tx_wrap: line.tx_wrap,
-                on_nak: line.on_nak,
-                serial: serial(line),
-                ..DartMasterSettings::default()
-            };
-            Ok(Box::new(DartMaster::new(settings, line.pump_setups())?))
-        }
+        Protocol::Dart => Ok(Box::new(DartMaster::new(
+            dart_settings(line),
+            line.pump_setups(),
+        )?)),
         Protocol::Gilbarco => Ok(Box::new(GilbarcoMaster::new(
             gilbarco_settings(line),
             line.pump_setups(),
         )?)),
     }
+}
+
+/// How long a pump of `line` that never answered takes to count as offline: the master
+/// polls a pump not yet heard every `offline_poll_interval`, so this is the time its
+/// `offline_after_misses` polls take, the same number of misses that makes a pump that
+/// answered offline. The masters report no transition for a pump never heard; the
+/// forecourt applies this instead (`forecourt::link`).
+pub fn never_heard_offline_after(line: &Line) -> Duration {
+    let every = match line.protocol {
+        Protocol::Dart => dart_settings(line).offline_poll_interval,
+        Protocol::Gilbarco => gilbarco_settings(line).offline_poll_interval,
+    };
+    every.saturating_mul(line.offline_after_misses)
 }
 
 /// What the pumps of one line can take: its protocol with the line's own settings (a

@@ -506,13 +506,7 @@ async fn over_tls_with_credentials_a_wrong_ca_or_seed_connects_nowhere_and_loses
     };
     let user = nkeys::KeyPair::new_user();
     let stranger = nkeys::KeyPair::new_user();
-    let conf = format!(
-        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
-         authorization {{ users = [ {{ nkey: \"{}\" }}, {{ user: \"s29\", password: \"pw-29\" }} ] }}\n",
-        ca.cert.display(),
-        ca.key.display(),
-        user.public_key()
-    );
+    let conf = ca.server_with_users(&user.public_key(), ("s29", "pw-29"));
     let Some(nats) = Nats::start_with_config(&conf).await else {
         return;
     };
@@ -721,6 +715,72 @@ async fn a_pump_silent_and_back_is_one_offline_and_one_online_event() {
         );
         task.abort();
     }
+    station.stop().await;
+}
+
+/// Regression: a pump that had never answered since the daemon started got no
+/// `pump_offline` event (only the console's alert showed it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_pump_that_never_answered_since_the_start_gets_no_pump_offline_event() {
+    // Two missed polls make a pump offline; a pump never heard is polled once a second.
+    let tweak = |t: String| {
+        t.replace(
+            "protocol = \"dart\"\n",
+            "protocol = \"dart\"\noffline_after_misses = 2\n",
+        )
+    };
+    let threshold = Duration::from_secs(2);
+    let rig = Rig::new(2);
+    // Pump 2 is silent before the daemon ever polls it.
+    rig.act(2, pump_protocols::SimAction::Silent(true)).await;
+    let station = rig.start(tweak).await;
+    wait_pump_offline(&station, 1, false).await;
+    let events = wait_link_events(&rig, 1).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["pump_offline"], "{events:?}");
+    let offline = &events[0].1;
+    assert_eq!(offline["position"], json!(2), "{offline}");
+    assert!(offline["detail"]["offline_at"].is_string(), "{offline}");
+    assert!(offline["detail"]["last_heard_at"].is_null(), "{offline}");
+    // A full dispatch on pump 1 is time for many more polls: still one event.
+    full_dispatch(&rig, &station, 1, "10.00").await;
+    assert_eq!(
+        outbox_of(&rig.database(), &["pump_offline", "pump_online"]),
+        events
+    );
+    station.stop().await;
+
+    // A restart while it is still silent does not repeat it.
+    let station = rig.start(tweak).await;
+    wait_pump_offline(&station, 1, false).await;
+    full_dispatch(&rig, &station, 1, "10.00").await;
+    // Only the passing of time can show that nothing more comes: past the threshold
+    // and a few ticks.
+    tokio::time::sleep(threshold + Duration::from_secs(1)).await;
+    full_dispatch(&rig, &station, 1, "10.00").await;
+    assert_eq!(
+        outbox_of(&rig.database(), &["pump_offline", "pump_online"]),
+        events
+    );
+
+    // It answers at last: one pump_online, that says since when it was offline (the
+    // journal row's time, read back at the restart).
+    rig.act(2, pump_protocols::SimAction::Silent(false)).await;
+    wait_pump_offline(&station, 2, false).await;
+    let both = wait_link_events(&rig, 2).await;
+    assert_eq!(both[0], events[0]);
+    assert_eq!(both[1].0, "pump_online", "{both:?}");
+    assert!(both[1].1["detail"]["offline_since"].is_string(), "{both:?}");
+    station.stop().await;
+
+    // A restart with every pump answering invents nothing.
+    let station = rig.start(tweak).await;
+    wait_pump_offline(&station, 2, false).await;
+    full_dispatch(&rig, &station, 2, "10.00").await;
+    assert_eq!(
+        outbox_of(&rig.database(), &["pump_offline", "pump_online"]),
+        both
+    );
     station.stop().await;
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use forecourtd::chain::hq_tools::{read_key, PLAN_CONFIRMATIONS_SQL, PLAN_REFUSALS_SQL};
+use forecourtd::chain::nats::{connect, NatsSettings};
 use forecourtd::chain::price_plan::{Plan, Target, BUCKET};
 use forecourtd::forecourt::Snapshot;
 use forecourtd::journal::AuditOutcome;
@@ -16,7 +17,7 @@ use pump_protocols::{GradeId, PositionId};
 use rust_decimal::Decimal;
 
 use crate::chain::{with_chain, Headquarters, CHAIN_PATIENCE, STORE};
-use crate::support::servers::Postgres;
+use crate::support::servers::{Nats, Postgres, TestCa};
 use crate::support::{ready_to_authorize, Rig, Station};
 
 /// Grade `super` of the test station.
@@ -44,14 +45,27 @@ async fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     (out, public)
 }
 
-/// `forecourtd hq-price-plan`; returns the plan id.
-async fn publish(nats: &str, key: &Path, args: &[&str]) -> String {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"))
+/// `forecourtd hq-price-plan` with `args`, ready to run; its logs in plain text.
+fn price_plan_command<S: AsRef<std::ffi::OsStr>>(
+    nats: &str,
+    key: &Path,
+    args: &[S],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_forecourtd"));
+    command
         .arg("hq-price-plan")
         .arg("--key")
         .arg(key)
         .args(["--nats", nats])
         .args(args)
+        .env_remove("JOURNAL_STREAM")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// `forecourtd hq-price-plan`; returns the plan id.
+async fn publish(nats: &str, key: &Path, args: &[&str]) -> String {
+    let run = price_plan_command(nats, key, args)
         .output()
         .await
         .expect("hq-price-plan runs");
@@ -300,4 +314,148 @@ async fn a_plan_put_while_the_station_was_away_arrives_at_its_start_and_applies_
     assert_eq!(kinds, ["applied", "ignored", "applied"], "{outcomes:?}");
     assert_eq!(outcomes[1].0, "stale-plan");
     station.stop().await;
+}
+
+/// The revision `forecourtd hq-price-plan` printed (`plan ID published for KEY (revision
+/// N)`), once checked against the bucket read back over `settings`.
+async fn revision_in_bucket(stdout: &[u8], settings: &NatsSettings) -> u64 {
+    let out = String::from_utf8_lossy(stdout);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let (key, revision) = match words.as_slice() {
+        ["plan", _, "published", "for", key, "(revision", n] => (
+            key.to_string(),
+            n.trim_end_matches(')').parse::<u64>().expect("a revision"),
+        ),
+        _ => panic!("unexpected output {out:?}"),
+    };
+    let client = connect(settings, "test").await.expect("NATS");
+    let bucket = async_nats::jetstream::new(client)
+        .get_key_value(BUCKET)
+        .await
+        .expect("the bucket exists");
+    let entry = bucket.entry(key).await.expect("entry").expect("the plan");
+    assert_eq!(entry.revision, revision);
+    revision
+}
+
+/// Reads `stderr` line by line until one contains `text`.
+async fn wait_for_line(stderr: &mut tokio::process::ChildStderr, text: &str) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let read = tokio::time::timeout(CHAIN_PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("stderr") {
+            if line.contains(text) {
+                return line;
+            }
+        }
+        panic!("stderr ended without {text:?}");
+    })
+    .await;
+    read.unwrap_or_else(|_| panic!("no {text:?} on stderr"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_price_plan_authenticates_as_a_station_does_and_tries_its_connection_three_times() {
+    let Some(ca) = TestCa::new("hq-plan-ca") else {
+        return;
+    };
+    let user = nkeys::KeyPair::new_user();
+    let conf = ca.server_with_users(&user.public_key(), ("hq", "pw-hq"));
+    let Some(mut nats) = Nats::start_with_config(&conf).await else {
+        return;
+    };
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (key, _) = keygen(dir.path(), "hq.nk").await;
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write secret file");
+        path.display().to_string()
+    };
+    let seed = file("seed", &user.seed().expect("seed"));
+    let password = file("password", "pw-hq\n");
+    let wrong = file("wrong", "pw-nobody\n");
+    let ca_file = ca.ca.display().to_string();
+    let plan = [
+        "--store",
+        STORE,
+        "--price",
+        "super=1500.00",
+        "--tls-ca",
+        &ca_file,
+    ];
+    let with = |auth: &[&str]| {
+        let mut args: Vec<String> = plan.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(auth.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let reader = NatsSettings {
+        url: url.clone(),
+        credentials_file: None,
+        tls_ca_file: Some(ca.ca.clone()),
+        tls_required: true,
+        nkey_seed: None,
+        user_password: Some(("hq".to_owned(), forecourtd::config::Secret::new("pw-hq"))),
+    };
+
+    // An NKey seed file, then a user and password file, over TLS with the CA given.
+    let run = price_plan_command(&url, &key, &with(&["--nkey-seed-file", &seed]))
+        .output()
+        .await
+        .expect("hq-price-plan runs");
+    assert!(run.status.success(), "{run:?}");
+    let first = revision_in_bucket(&run.stdout, &reader).await;
+    let by_password = with(&["--user", "hq", "--password-file", &password]);
+    let run = price_plan_command(&url, &key, &by_password)
+        .output()
+        .await
+        .expect("hq-price-plan runs");
+    assert!(run.status.success(), "{run:?}");
+    assert!(revision_in_bucket(&run.stdout, &reader).await > first);
+
+    // Two ways at once are refused, as in [chain].
+    let both = with(&[
+        "--nkey-seed-file",
+        &seed,
+        "--user",
+        "hq",
+        "--password-file",
+        &password,
+    ]);
+    let run = price_plan_command(&url, &key, &both)
+        .output()
+        .await
+        .expect("hq-price-plan runs");
+    assert!(!run.status.success(), "{run:?}");
+
+    // A wrong password: three attempts, and the last one's error.
+    let refused = with(&["--user", "hq", "--password-file", &wrong]);
+    let run = price_plan_command(&url, &key, &refused)
+        .output()
+        .await
+        .expect("hq-price-plan runs");
+    assert!(!run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let retried = stderr.matches("trying again").count();
+    assert_eq!(retried, 2, "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("hq-price-plan: connecting to NATS at")
+            && last.to_lowercase().contains("authoriz"),
+        "{stderr}"
+    );
+
+    // The server down at the first attempt and back before the last: published.
+    nats.stop();
+    let mut child = price_plan_command(&url, &key, &by_password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hq-price-plan starts");
+    let mut stderr = child.stderr.take().expect("stderr");
+    wait_for_line(&mut stderr, "trying again").await;
+    nats.restart().await;
+    let run = child.wait_with_output().await.expect("hq-price-plan ends");
+    assert!(run.status.success(), "{run:?}");
+    revision_in_bucket(&run.stdout, &reader).await;
 }

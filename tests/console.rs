@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use forecourtd::lab::sandbox::CardHolder;
@@ -23,23 +22,15 @@ use hyper::StatusCode;
 use pump_protocols::{NozzleId, PositionId, SimAction};
 use serde_json::{json, Value};
 
-use crate::support::payments::{PaySetup, PayStation};
+use crate::support::payments::{eventually, PaySetup, PayStation};
+use crate::support::servers::wait_for_port;
 use crate::support::{
-    authorize_and_lift, free_port, full_dispatch, get, post, token_for, Rig, PATIENCE,
+    authorize_and_lift, find_tool, free_port, full_dispatch, get, post, token_for, Rig, PATIENCE,
 };
-
-/// A program on `PATH`.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
 
 /// Chromium and its driver, or `None` (skipped) off CI.
 fn browser() -> Option<(PathBuf, PathBuf)> {
-    match (on_path("chromium"), on_path("chromedriver")) {
+    match (find_tool("chromium"), find_tool("chromedriver")) {
         (Some(chromium), Some(driver)) => Some((chromium, driver)),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("chromium and chromedriver are missing on CI (.ci/run installs them)")
@@ -74,16 +65,7 @@ impl Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let ready = tokio::time::timeout(PATIENCE, async {
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-        assert!(ready.is_ok(), "chromedriver did not listen on port {port}");
+        wait_for_port(port, "chromedriver").await;
         driver
     }
 }
@@ -179,19 +161,18 @@ async fn field(client: &Client, n: u16, state: &str, name: &str) -> String {
 /// The text of `css` once it has some, with non-breaking spaces plain; `what` says what
 /// was awaited.
 async fn text_shown(client: &Client, css: &str, what: &str) -> String {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        // A live card changes under the reader: look again until a whole read succeeds.
-        if let Ok(element) = client.find(Locator::Css(css)).await {
-            if let Ok(text) = element.text().await {
-                if !text.is_empty() {
-                    return text.replace('\u{a0}', " ");
-                }
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A live card changes under the reader: look again until a whole read succeeds.
+    eventually(what, move || async move {
+        let text = client
+            .find(Locator::Css(css))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then(|| text.replace('\u{a0}', " "))
+    })
+    .await
 }
 
 /// The grade name on position `n`'s card once it shows `state`.
@@ -205,7 +186,19 @@ async fn grade_shown(client: &Client, n: u16, state: &str) -> String {
     .await
 }
 
-async fn sign_in(client: &Client, user: &str, secret: &str) {
+/// Signs the person at the tablet out, back to the sign-in form.
+async fn switch_user(client: &Client) {
+    click(client, "#switch-user").await;
+    wait_css(client, "body[data-view='login']", "the sign-in form again").await;
+}
+
+/// Attendant 7 and his PIN, as [`staff`] sets them.
+const ATTENDANT: (&str, &str) = ("7", "1234");
+/// Manager "ana" and her password, as [`staff`] sets them.
+const MANAGER: (&str, &str) = ("ana", "correct horse battery");
+
+/// `who` (user and secret) signs in on the form and the forecourt shows.
+async fn sign_in(client: &Client, (user, secret): (&str, &str)) {
     type_into(client, "#login-user", user).await;
     type_into(client, "#login-secret", secret).await;
     click(client, "#login button[type=submit]").await;
@@ -228,14 +221,17 @@ async fn page_fetch(client: &Client, method: &str, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Attendant 7 with PIN 1234 and manager "ana" with her password.
+/// [`ATTENDANT`] with his PIN and [`MANAGER`] with her password.
 async fn staff(admin: &str) {
-    let (status, body) = post(admin, "/api/users/7/reset", json!({ "pin": "1234" })).await;
+    let (attendant, pin) = ATTENDANT;
+    let reset = format!("/api/users/{attendant}/reset");
+    let (status, body) = post(admin, &reset, json!({ "pin": pin })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (name, password) = MANAGER;
     let (status, body) = post(
         admin,
         "/api/users",
-        json!({ "name": "ana", "role": "manager", "password": "correct horse battery" }),
+        json!({ "name": name, "role": "manager", "password": password }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -281,7 +277,7 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
     );
 
     // An attendant signs in; manager actions are not on the page, and the API refuses them.
-    sign_in(&client, "7", "1234").await;
+    sign_in(&client, ATTENDANT).await;
     let live = "#connection[data-live='true']";
     wait_css(&client, live, "the live feed is connected").await;
     assert!(
@@ -379,10 +375,9 @@ async fn an_attendant_runs_the_forecourt_from_the_console() {
     client.set_window_size(1280, 900).await.expect("resize");
 
     // The next person on the shared tablet is the manager, who sees the manager's tools.
-    click(&client, "#switch-user").await;
-    wait_css(&client, "body[data-view='login']", "the sign-in form again").await;
+    switch_user(&client).await;
     assert_eq!(page_fetch(&client, "GET", "/api/positions").await, 401);
-    sign_in(&client, "ana", "correct horse battery").await;
+    sign_in(&client, MANAGER).await;
     assert!(displayed(&client, "[data-tab='flagged']").await);
     assert_eq!(
         page_fetch(&client, "GET", "/api/payments/flagged").await,
@@ -549,19 +544,17 @@ async fn cell(client: &Client, css: &str, index: usize) -> String {
 
 /// Waits until nothing matches `css`.
 async fn wait_gone(client: &Client, css: &str, what: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !absent(client, css).await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(what, move || async move {
+        absent(client, css).await.then_some(())
+    })
+    .await;
 }
 
 /// The next person signs in on the shared tablet (from the forecourt, where sign-in lands).
-async fn hand_over(client: &Client, user: &str, secret: &str) {
+async fn hand_over(client: &Client, who: (&str, &str)) {
     click(client, "[data-tab='forecourt']").await;
-    click(client, "#switch-user").await;
-    wait_css(client, "body[data-view='login']", "the sign-in form again").await;
-    sign_in(client, user, secret).await;
+    switch_user(client).await;
+    sign_in(client, who).await;
 }
 
 /// Every nozzle's volume totalizer as the simulated pumps hold it: the ground truth.
@@ -598,7 +591,7 @@ async fn a_manager_changes_prices_and_closes_the_shift_from_the_console() {
 
     let driver = Driver::start(&chromedriver).await;
     let client = open_console(&driver, &chromium, &admin).await;
-    sign_in(&client, "ana", "correct horse battery").await;
+    sign_in(&client, MANAGER).await;
 
     // The manager opens the shift; the simulator's totalizers are what it opened with.
     click(&client, "[data-tab='shifts']").await;
@@ -703,7 +696,7 @@ async fn a_manager_changes_prices_and_closes_the_shift_from_the_console() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // The attendant on the same tablet: no prices panel, no reports; the API refuses them.
-    hand_over(&client, "7", "1234").await;
+    hand_over(&client, ATTENDANT).await;
     assert!(!displayed(&client, "[data-tab='prices']").await);
     assert_eq!(page_fetch(&client, "POST", "/api/prices").await, 403);
     assert_eq!(
@@ -722,7 +715,7 @@ async fn a_manager_changes_prices_and_closes_the_shift_from_the_console() {
     );
 
     // The manager closes the shift; the report on screen matches the simulator's totalizers.
-    hand_over(&client, "ana", "correct horse battery").await;
+    hand_over(&client, MANAGER).await;
     click(&client, "[data-tab='shifts']").await;
     click(&client, "#shift-close").await;
     click(&client, "#ask-dialog [data-answer='yes']").await;

@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 use super::envelope::Envelope;
-use super::nats::{connect, NatsSettings};
+use super::nats::{connect, NatsArgs, NatsSettings};
 use super::stream_config;
 
 /// The tables, created when missing.
@@ -176,9 +176,9 @@ pub async fn run(settings: SinkSettings, shutdown: CancellationToken) -> Result<
 /// `forecourtd hq-sink` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HqSinkArgs {
-    /// NATS server URL (nats://host:port or tls://host:port).
-    #[arg(long)]
-    pub nats: String,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// PostgreSQL connection string.
     #[arg(long)]
     pub postgres: String,
@@ -188,51 +188,13 @@ pub struct HqSinkArgs {
     /// Durable consumer name.
     #[arg(long, default_value = "hq-sink")]
     pub durable: String,
-    /// NATS credentials file.
-    #[arg(long)]
-    pub credentials: Option<std::path::PathBuf>,
-    /// PEM CA certificate of the NATS server.
-    #[arg(long)]
-    pub tls_ca: Option<std::path::PathBuf>,
-    /// Refuse a NATS connection without TLS.
-    #[arg(long)]
-    pub tls_required: bool,
-    /// File holding the NKey seed of a server-side NKey user.
-    #[arg(long)]
-    pub nkey_seed_file: Option<std::path::PathBuf>,
-    /// NATS user name (with `--password-file`).
-    #[arg(long, requires = "password_file")]
-    pub user: Option<String>,
-    /// File holding the NATS user's password.
-    #[arg(long, requires = "user")]
-    pub password_file: Option<std::path::PathBuf>,
-}
-
-/// A secret from a file, trimmed; the error names the file, never its content.
-fn secret_file(path: &std::path::Path) -> Result<crate::secret::Secret, String> {
-    std::fs::read_to_string(path)
-        .map(|text| crate::secret::Secret::new(text.trim()))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 impl HqSinkArgs {
     /// The settings these arguments describe, with the secret files read.
     pub fn settings(self) -> Result<SinkSettings, String> {
-        let nkey_seed = self
-            .nkey_seed_file
-            .as_deref()
-            .map(secret_file)
-            .transpose()?;
-        let password = self.password_file.as_deref().map(secret_file).transpose()?;
         Ok(SinkSettings {
-            nats: NatsSettings {
-                tls_required: self.tls_required || self.nats.starts_with("tls://"),
-                url: self.nats,
-                credentials_file: self.credentials,
-                tls_ca_file: self.tls_ca,
-                nkey_seed,
-                user_password: self.user.zip(password),
-            },
+            nats: self.nats.settings()?,
             postgres: self.postgres,
             stream: self.stream,
             durable: self.durable,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use nkeys::KeyPair;
 
-use super::nats::{connect, NatsSettings};
+use super::nats::{connect_with_retries, NatsArgs};
 use super::price_plan::{parse_price, Plan, PlanError, Target};
 use super::price_plans::plan_bucket;
 
@@ -63,6 +63,9 @@ pub enum HqToolError {
     /// A command-line value is wrong.
     #[error("{0}")]
     Usage(String),
+    /// A secret file (NKey seed, password) could not be read.
+    #[error("{0}")]
+    Secret(String),
     /// The plan could not be made.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -139,9 +142,9 @@ pub struct HqPricePlanArgs {
     /// Headquarters' secret key file (from `hq-keygen`).
     #[arg(long)]
     pub key: PathBuf,
-    /// NATS server URL (nats://host:port or tls://host:port).
-    #[arg(long)]
-    pub nats: String,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// The station (its `[chain] store`).
     #[arg(long)]
     pub store: Option<String>,
@@ -155,15 +158,6 @@ pub struct HqPricePlanArgs {
     /// When the prices take effect (RFC 3339 with an offset); default: on arrival.
     #[arg(long)]
     pub at: Option<String>,
-    /// NATS credentials file.
-    #[arg(long)]
-    pub credentials: Option<PathBuf>,
-    /// PEM CA certificate of the NATS server.
-    #[arg(long)]
-    pub tls_ca: Option<PathBuf>,
-    /// Refuse a NATS connection without TLS.
-    #[arg(long)]
-    pub tls_required: bool,
 }
 
 impl HqPricePlanArgs {
@@ -205,21 +199,26 @@ impl HqPricePlanArgs {
     }
 }
 
+/// Attempts at connecting to NATS before `hq-price-plan` gives up.
+pub const CONNECT_TRIES: u32 = 3;
+
+/// The wait after the first failed attempt (doubled after each next one).
+pub const CONNECT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Signs the plan of `args` and puts it under its target's key; returns the plan and
-/// the key-value revision.
+/// the key-value revision. The connection is tried [`CONNECT_TRIES`] times.
 pub async fn publish(args: &HqPricePlanArgs) -> Result<(Plan, u64), HqToolError> {
     let key = read_key(&args.key)?;
     let plan = args.plan(Timestamp::now())?;
     let message = plan.sign(&key)?;
-    let settings = NatsSettings {
-        url: args.nats.clone(),
-        credentials_file: args.credentials.clone(),
-        tls_ca_file: args.tls_ca.clone(),
-        tls_required: args.tls_required || args.nats.starts_with("tls://"),
-        nkey_seed: None,
-        user_password: None,
-    };
-    let client = connect(&settings, "forecourtd hq-price-plan").await?;
+    let settings = args.nats.settings().map_err(HqToolError::Secret)?;
+    let client = connect_with_retries(
+        &settings,
+        "forecourtd hq-price-plan",
+        CONNECT_TRIES,
+        CONNECT_PAUSE,
+    )
+    .await?;
     let bucket = plan_bucket(&async_nats::jetstream::new(client.clone()))
         .await
         .map_err(HqToolError::JetStream)?;
@@ -265,14 +264,19 @@ mod tests {
     fn plan_arguments_are_checked() {
         let args = |store: Option<&str>, prices: &[&str], at: Option<&str>| HqPricePlanArgs {
             key: PathBuf::from("k"),
-            nats: "nats://x:4222".to_owned(),
+            nats: NatsArgs {
+                nats: "nats://x:4222".to_owned(),
+                credentials: None,
+                tls_ca: None,
+                tls_required: false,
+                nkey_seed_file: None,
+                user: None,
+                password_file: None,
+            },
             store: store.map(str::to_owned),
             group: None,
             prices: prices.iter().map(|p| (*p).to_owned()).collect(),
             at: at.map(str::to_owned),
-            credentials: None,
-            tls_ca: None,
-            tls_required: false,
         };
         let now: Timestamp = "2026-12-03T12:00:00Z".parse().expect("time");
         let plan = args(

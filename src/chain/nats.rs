@@ -1,5 +1,6 @@
 //! Connecting to NATS the same way on both sides: credentials file, NKey seed or user and
-//! password, CA, TLS requirement.
+//! password, CA, TLS requirement. The station takes them from `[chain]`, headquarters'
+//! tools from the command line ([`NatsArgs`]); both connect through [`connect`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +38,51 @@ impl From<&crate::config::Chain> for NatsSettings {
             nkey_seed: chain.nkey_seed.clone(),
             user_password: chain.user_password.clone(),
         }
+    }
+}
+
+/// How headquarters' tools reach NATS, from their command line: the ways of `[chain]`
+/// (at most one of a credentials file, an NKey seed file, a user and password file).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL (nats://host:port or tls://host:port).
+    #[arg(long)]
+    pub nats: String,
+    /// NATS credentials file.
+    #[arg(long, conflicts_with_all = ["nkey_seed_file", "user"])]
+    pub credentials: Option<PathBuf>,
+    /// PEM CA certificate of the NATS server.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// Refuse a NATS connection without TLS.
+    #[arg(long)]
+    pub tls_required: bool,
+    /// File holding the NKey seed of a server-side NKey user.
+    #[arg(long, conflicts_with = "user")]
+    pub nkey_seed_file: Option<PathBuf>,
+    /// NATS user name (with `--password-file`).
+    #[arg(long, requires = "password_file")]
+    pub user: Option<String>,
+    /// File holding the NATS user's password.
+    #[arg(long, requires = "user")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// The settings these arguments describe, with the secret files read as the station
+    /// reads its own (trimmed; the error names the file, never its content).
+    pub fn settings(&self) -> Result<NatsSettings, String> {
+        let read = |path: &PathBuf| crate::config::secret::read_file(path).map(|file| file.secret);
+        let nkey_seed = self.nkey_seed_file.as_ref().map(read).transpose()?;
+        let password = self.password_file.as_ref().map(read).transpose()?;
+        Ok(NatsSettings {
+            url: self.nats.clone(),
+            credentials_file: self.credentials.clone(),
+            tls_ca_file: self.tls_ca.clone(),
+            tls_required: self.tls_required || self.nats.starts_with("tls://"),
+            nkey_seed,
+            user_password: self.user.clone().zip(password),
+        })
     }
 }
 
@@ -123,6 +169,35 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<Client, Conn
                 ConnectError::Connect { url, source }
             }
         })
+}
+
+/// Connects as [`connect`] does, making up to `tries` attempts (at least one), the first
+/// two `pause` apart and each next pause twice the one before. For a tool run once: a
+/// server restarting or a network hiccup should not fail the run, a wrong setting fails
+/// it after a few seconds. An unreadable credentials file fails at once (trying again
+/// reads the same file). The error is the last attempt's; each failed attempt before it
+/// is logged.
+pub async fn connect_with_retries(
+    settings: &NatsSettings,
+    name: &str,
+    tries: u32,
+    pause: Duration,
+) -> Result<Client, ConnectError> {
+    let (mut attempt, mut pause) = (1, pause);
+    loop {
+        match connect(settings, name).await {
+            Ok(client) => return Ok(client),
+            Err(e @ ConnectError::Credentials { .. }) => return Err(e),
+            Err(e) if attempt >= tries => return Err(e),
+            Err(e) => {
+                tracing::warn!(attempt, tries, error = %e, ?pause,
+                    "NATS connection failed; trying again");
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+                pause = pause.saturating_mul(2);
+            }
+        }
+    }
 }
 
 /// True when an I/O error in `error`'s chain is `InvalidData` (what rustls's failures

@@ -19,7 +19,7 @@
 mod admin;
 mod chain;
 pub mod raw;
-mod secret;
+pub(crate) mod secret;
 mod validate;
 
 use std::collections::BTreeMap;

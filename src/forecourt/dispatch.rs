@@ -48,6 +48,9 @@ pub struct PositionSetup {
     pub address: BusAddress,
     /// How long the pump may stay silent before the position answers `timeout`.
     pub stale_limit: Duration,
+    /// How long a pump that never answered since the start takes to count as offline
+    /// ([`crate::protocols::never_heard_offline_after`]).
+    pub never_heard_offline_after: Duration,
     /// Grade and configured price of each nozzle.
     pub nozzles: Vec<NozzlePrice>,
     /// What the pump's protocol needs to know of it (decimals, nozzle map), so commands
@@ -968,6 +971,7 @@ pub(crate) mod tests {
             line: "line1".into(),
             address: BusAddress(0x52),
             stale_limit: Duration::from_secs(3),
+            never_heard_offline_after: Duration::from_secs(5),
             nozzles: vec![NozzlePrice {
                 nozzle: NozzleId(1),
                 grade: GradeId(2),

@@ -420,7 +420,9 @@ impl Forecourt {
             ));
         }
         let price_book = station::load_prices(&journal, &mut positions).await?;
-        let links = link::Links::load(&journal).await.map_err(journal_error)?;
+        let links = link::Links::load(&journal, crate::lines::now())
+            .await
+            .map_err(journal_error)?;
         let (tx, rx) = mpsc::channel(1024);
         let mut answers = Answers::new(renderer, crate::lines::now());
         let snapshot = Arc::new(Snapshot {
@@ -619,6 +621,13 @@ impl Forecourt {
 
     async fn tick(&mut self, now: Instant) {
         self.activate_due().await;
+        self.links
+            .never_heard(
+                &self.journal,
+                self.positions.values(),
+                (now, self.clock.now()),
+            )
+            .await;
         self.finish_sweeps(now);
         let due: Vec<_> = self
             .positions

@@ -29,7 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 use pump_protocols::PumpStatus;
 
 use crate::access::counters::RefusalCounters;
@@ -128,6 +128,56 @@ impl LineFamilies {
             cycle: Family::new_with_constructor(cycle_histogram),
         }
     }
+
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, family) in [
+            (
+                "line_polls",
+                "Exchanges started on a serial line (polls and commands).",
+                &self.polls,
+            ),
+            (
+                "line_answers",
+                "Answers taken from the pump being served.",
+                &self.answers,
+            ),
+            (
+                "line_crc_errors",
+                "Answers dropped as corrupt (bad CRC or LRC, broken frame).",
+                &self.crc_errors,
+            ),
+            (
+                "line_timeouts",
+                "Exchanges that ended without an answer in time.",
+                &self.timeouts,
+            ),
+            (
+                "line_retries",
+                "Command attempts that failed and were sent again.",
+                &self.retries,
+            ),
+            (
+                "line_reopens",
+                "Times the serial port was opened again after it failed.",
+                &self.reopens,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+        registry.register_with_unit(
+            "line_poll_cycle",
+            "Time of one round-robin cycle over the pumps of a line.",
+            Unit::Seconds,
+            self.cycle.clone(),
+        );
+    }
+}
+
+/// A new `M` registered as `name` with `help`; the handle to it.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// A Mercado Pago call: its endpoint with ids replaced by `{id}`, and its status.
@@ -226,94 +276,45 @@ impl Metrics {
     pub fn new(refusals: &RefusalCounters, journal_write_latency: Histogram) -> Self {
         let mut registry = Registry::with_prefix("forecourtd");
         let lines = LineFamilies::new();
-        registry.register(
-            "line_polls",
-            "Exchanges started on a serial line (polls and commands).",
-            lines.polls.clone(),
-        );
-        registry.register(
-            "line_answers",
-            "Answers taken from the pump being served.",
-            lines.answers.clone(),
-        );
-        registry.register(
-            "line_crc_errors",
-            "Answers dropped as corrupt (bad CRC or LRC, broken frame).",
-            lines.crc_errors.clone(),
-        );
-        registry.register(
-            "line_timeouts",
-            "Exchanges that ended without an answer in time.",
-            lines.timeouts.clone(),
-        );
-        registry.register(
-            "line_retries",
-            "Command attempts that failed and were sent again.",
-            lines.retries.clone(),
-        );
-        registry.register(
-            "line_reopens",
-            "Times the serial port was opened again after it failed.",
-            lines.reopens.clone(),
-        );
-        registry.register_with_unit(
-            "line_poll_cycle",
-            "Time of one round-robin cycle over the pumps of a line.",
-            Unit::Seconds,
-            lines.cycle.clone(),
-        );
-        let position_state = Family::default();
-        registry.register(
+        lines.register(&mut registry);
+        let r = &mut registry;
+        let position_state = registered(
+            r,
             "position_state",
             "1 for the state each position's pump is in, 0 for the others.",
-            position_state.clone(),
         );
-        let order_answers = Family::default();
-        registry.register(
+        let order_answers = registered(
+            r,
             "order_answers",
             "Answers of the order endpoint, by kind (order, preference, or the error type).",
-            order_answers.clone(),
         );
-        let notifications = Family::default();
-        registry.register(
+        let notifications = registered(
+            r,
             "notifications",
             "Mercado Pago notifications received, by what became of them.",
-            notifications.clone(),
         );
-        let payments = Family::default();
-        registry.register(
-            "payments",
-            "Payments applied to sales, by decision.",
-            payments.clone(),
-        );
-        let refunds = Family::default();
-        registry.register(
-            "refunds",
-            "Refunds asked of Mercado Pago, by outcome.",
-            refunds.clone(),
-        );
-        let sales = Family::default();
-        registry.register("sales", "Sales in the journal, by state.", sales.clone());
-        let outbox_backlog = Gauge::default();
-        registry.register(
+        let payments = registered(r, "payments", "Payments applied to sales, by decision.");
+        let refunds = registered(r, "refunds", "Refunds asked of Mercado Pago, by outcome.");
+        let sales = registered(r, "sales", "Sales in the journal, by state.");
+        let outbox_backlog = registered(
+            r,
             "outbox_backlog",
             "Events in the journal's outbox waiting to be published to headquarters (the outbox fills whether or not the uplink is configured).",
-            outbox_backlog.clone(),
         );
         let outbox_oldest_age = Gauge::default();
-        registry.register_with_unit(
+        r.register_with_unit(
             "outbox_oldest_age",
             "Age of the oldest event waiting in the outbox (0 when none waits).",
             Unit::Seconds,
             outbox_oldest_age.clone(),
         );
-        registry.register_with_unit(
+        r.register_with_unit(
             "journal_write_duration",
             "Time the journal thread took for each request that wrote, commit included.",
             Unit::Seconds,
             journal_write_latency,
         );
-        registry.register(
+        r.register(
             "refusals",
             "Requests refused, by reason.",
             refusals.family(),
@@ -324,7 +325,7 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION"),
             })
             .set(1);
-        registry.register("build_info", "The running build (always 1).", build);
+        r.register("build_info", "The running build (always 1).", build);
         Metrics {
             registry: Mutex::new(registry),
             lines,

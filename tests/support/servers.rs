@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, PATIENCE};
+use super::{find_tool, free_port, PATIENCE};
 
 /// `None` with a message when `what` is missing outside CI; a failure inside CI.
 fn missing(what: &str) -> Option<std::convert::Infallible> {
@@ -21,16 +21,8 @@ fn missing(what: &str) -> Option<std::convert::Infallible> {
     None
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-async fn wait_for_port(port: u16, what: &str) {
+pub async fn wait_for_port(port: u16, what: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -59,7 +51,7 @@ pub struct Nats {
 impl Nats {
     /// Starts a server, or `None` (skip) when `nats-server` is missing outside CI.
     pub async fn start() -> Option<Nats> {
-        let Some(binary) = on_path("nats-server") else {
+        let Some(binary) = find_tool("nats-server") else {
             missing("nats-server")?;
             return None;
         };
@@ -77,7 +69,7 @@ impl Nats {
     /// Starts a server with configuration `text` (TLS, authorization) besides the
     /// JetStream, address and port options, or `None` (skip) as [`start`](Self::start).
     pub async fn start_with_config(text: &str) -> Option<Nats> {
-        let Some(binary) = on_path("nats-server") else {
+        let Some(binary) = find_tool("nats-server") else {
             missing("nats-server")?;
             return None;
         };
@@ -305,10 +297,22 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl TestCa {
+    /// A `nats-server` configuration: TLS with this CA's server certificate, and two
+    /// users, NKey `nkey` (public) and `user` with `password`.
+    pub fn server_with_users(&self, nkey: &str, (user, password): (&str, &str)) -> String {
+        format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n\
+             authorization {{ users = [ {{ nkey: \"{nkey}\" }}, \
+             {{ user: \"{user}\", password: \"{password}\" }} ] }}\n",
+            self.cert.display(),
+            self.key.display(),
+        )
+    }
+
     /// A new CA named `name` and its server certificate, or `None` (skip) when `openssl` is
     /// missing outside CI.
     pub fn new(name: &str) -> Option<TestCa> {
-        if on_path("openssl").is_none() {
+        if find_tool("openssl").is_none() {
             missing("openssl")?;
         }
         let dir = tempfile::tempdir().expect("temporary directory");
