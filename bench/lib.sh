@@ -46,6 +46,7 @@ start_station() {
     for _ in $(seq 1 600); do
         if grep -q '^READY ' "$WORK/station.out" 2>/dev/null; then
             PUBLIC="$(awk '/^READY /{print $2}' "$WORK/station.out")"
+            pin_simulator
             return 0
         fi
         sleep 0.1
@@ -53,6 +54,17 @@ start_station() {
     echo "the station did not start:" >&2
     cat "$WORK/station.err" >&2
     exit 1
+}
+
+# The simulated pumps stand for hardware on the other end of a serial line: their thread
+# runs on core 1 (with the load generator), so core 0 holds only what the daemon does.
+pin_simulator() {
+    local task
+    for task in /proc/"$STATION_PID"/task/*; do
+        if [ "$(cat "$task/comm" 2>/dev/null)" = sim-line ]; then
+            taskset -p -c 1 "${task##*/}" >/dev/null
+        fi
+    done
 }
 
 stop_station() {

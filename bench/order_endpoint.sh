@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Order endpoint vs nginx `return 200` of the same bytes, with wrk at 1, 64 and 256
-# connections. Each server runs alone on core 0, wrk on core 1, keep-alive.
-# Usage: bench/order_endpoint.sh [seconds per run, default 5]
+# connections. Each server runs alone on core 0, wrk on core 1, keep-alive. The two take
+# turns, ROUNDS times at each count, and each figure is the median of its rounds: a burst
+# of other work on a shared machine then spoils one round, not the table.
+# Usage: bench/order_endpoint.sh [seconds per run, default 5] [rounds, default 3]
 source "$(dirname "$0")/lib.sh"
 DURATION="${1:-5}"
+ROUNDS="${2:-3}"
 need wrk wrk nginx nginx-light curl curl
 build
 start_station --pumps 32 --poll-interval-ms 30
@@ -51,14 +54,24 @@ run_wrk() {
         END {printf "%d %.2f\n", rps, p99}'
 }
 
+# The median of numbers given one a line.
+median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
 machine
-echo "order JSON: $BYTES bytes; ${DURATION} s per run"
+echo "order JSON: $BYTES bytes; ${DURATION} s per run; median of $ROUNDS rounds"
 echo
 echo "| connections | forecourtd rps | p99 ms | nginx rps | p99 ms | rps ratio | p99 ratio |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for c in 1 64 256; do
-    read -r f_rps f_p99 < <(run_wrk "$URL" "$c")
-    read -r n_rps n_p99 < <(run_wrk "$NGINX_URL" "$c")
+    : >"$WORK/ours" && : >"$WORK/theirs"
+    for _ in $(seq 1 "$ROUNDS"); do
+        run_wrk "$URL" "$c" >>"$WORK/ours"
+        run_wrk "$NGINX_URL" "$c" >>"$WORK/theirs"
+    done
+    f_rps=$(awk '{print $1}' "$WORK/ours" | median)
+    f_p99=$(awk '{print $2}' "$WORK/ours" | median)
+    n_rps=$(awk '{print $1}' "$WORK/theirs" | median)
+    n_p99=$(awk '{print $2}' "$WORK/theirs" | median)
     awk -v c="$c" -v fr="$f_rps" -v fp="$f_p99" -v nr="$n_rps" -v np="$n_p99" 'BEGIN{
         printf "| %d | %d | %.2f | %d | %.2f | %.2f | %.2f |\n", c, fr, fp, nr, np, fr/nr, (np>0?fp/np:0)}'
 done

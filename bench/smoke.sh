@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export BENCH_PROFILE="${BENCH_PROFILE:-debug}"
-# script and its shortest argument
+# script and its shortest arguments
 runs=(
-    "order_endpoint.sh 1"
+    "order_endpoint.sh 1 1"
     "flood_memory.sh 1"
     "poll_cycle.sh 1"
     "latency.sh 1"
@@ -16,9 +16,9 @@ runs=(
 )
 failed=0
 for run in "${runs[@]}"; do
-    read -r script arg <<<"$run"
+    read -r script args <<<"$run"
     started=$SECONDS
-    if ! out=$(bash "./$script" "$arg" 2>&1); then
+    if ! out=$(bash "./$script" $args 2>&1); then
         echo "FAIL $script: exited non-zero"
         echo "$out" | tail -20
         failed=$((failed + 1))
