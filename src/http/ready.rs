@@ -67,50 +67,31 @@ where
     let mut date = HttpDate::default();
     let mut cancelled = std::pin::pin!(shutdown.cancelled());
     loop {
-        let mut close = false;
-        let mut hand_over = false;
-        while !input.is_empty() {
-            match next(&input, limit, handler, peer) {
-                Step::Answer {
-                    length,
-                    ready,
-                    head_only,
-                    close: last,
-                } => {
-                    input.advance(length);
-                    deadline.head_arrived();
-                    write_answer(&mut output, &ready, head_only, last, date.now());
-                    if last {
-                        close = true;
-                        break;
-                    }
-                }
-                Step::NeedMore => break,
-                Step::Hyper => {
-                    hand_over = true;
-                    break;
-                }
-                Step::Refused(status, message) => {
-                    tracing::debug!(%peer, status, message, "refused a request head");
-                    output.extend_from_slice(&head::refusal(status, message));
-                    close = true;
-                    break;
-                }
-            }
-        }
+        let stop = answer_batch(
+            &mut input,
+            &mut output,
+            limit,
+            (handler, peer),
+            &mut deadline,
+            &mut date,
+        );
         if !output.is_empty() {
             // The flush sends what a TLS stream still holds (a no-op on plain TCP).
             if io.write_all(&output).await.is_err() || io.flush().await.is_err() {
                 return Served::Done;
             }
             output.clear();
+            // A client that pipelines and never reads is held to one batch in memory.
+            output.shrink_to(OUTPUT_BATCH);
         }
-        if close {
-            let _ = io.shutdown().await;
-            return Served::Done;
-        }
-        if hand_over {
-            return Served::Hyper(Watched::new(io, input, limit, head_timeout));
+        match stop {
+            Stop::Close => {
+                let _ = io.shutdown().await;
+                return Served::Done;
+            }
+            Stop::Hyper => return Served::Hyper(Watched::new(io, input, limit, head_timeout)),
+            Stop::BatchFull => continue,
+            Stop::NeedMore => {}
         }
         if input.capacity() - input.len() < READ_ROOM {
             input.reserve(4 * READ_ROOM);
@@ -147,6 +128,63 @@ where
             }
         }
     }
+}
+
+/// Answers written to the connection at once; past it, the heads read are answered
+/// after the write (so a client that pipelines requests and never reads its answers
+/// holds at most this much of the daemon's memory, plus what it sent).
+const OUTPUT_BATCH: usize = 16 * 1024;
+
+/// Why a batch of answers ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// Every whole head was answered: read more.
+    NeedMore,
+    /// The batch is full: write it, then answer the heads left.
+    BatchFull,
+    /// Write the batch, then close (`connection: close`, or a refusal).
+    Close,
+    /// Write the batch, then hand the rest to hyper.
+    Hyper,
+}
+
+/// Answers the whole heads at the front of `input` into `output`, up to one batch.
+fn answer_batch(
+    input: &mut BytesMut,
+    output: &mut Vec<u8>,
+    limit: usize,
+    (handler, peer): (&dyn Handler, SocketAddr),
+    deadline: &mut HeadDeadline,
+    date: &mut HttpDate,
+) -> Stop {
+    while !input.is_empty() {
+        if output.len() >= OUTPUT_BATCH {
+            return Stop::BatchFull;
+        }
+        match next(input, limit, handler, peer) {
+            Step::Answer {
+                length,
+                ready,
+                head_only,
+                close,
+            } => {
+                input.advance(length);
+                deadline.head_arrived();
+                write_answer(output, &ready, head_only, close, date.now());
+                if close {
+                    return Stop::Close;
+                }
+            }
+            Step::NeedMore => return Stop::NeedMore,
+            Step::Hyper => return Stop::Hyper,
+            Step::Refused(status, message) => {
+                tracing::debug!(%peer, status, message, "refused a request head");
+                output.extend_from_slice(&head::refusal(status, message));
+                return Stop::Close;
+            }
+        }
+    }
+    Stop::NeedMore
 }
 
 /// What waiting for more bytes found.
@@ -459,6 +497,46 @@ mod tests {
             assert!(hyper, "{}", String::from_utf8_lossy(request));
             assert_eq!(out, "", "nothing written before the hand-over");
         }
+    }
+
+    #[test]
+    fn a_client_that_pipelines_without_reading_is_answered_one_batch_at_a_time() {
+        let request = b"GET /ready HTTP/1.1\r\n\r\n";
+        let mut input = BytesMut::new();
+        for _ in 0..2000 {
+            input.extend_from_slice(request);
+        }
+        let mut output = Vec::new();
+        let mut deadline = HeadDeadline::new(Duration::from_secs(5));
+        let mut date = HttpDate::default();
+        let mut batches = 0;
+        let mut answered = 0;
+        loop {
+            let stop = answer_batch(
+                &mut input,
+                &mut output,
+                8 * 1024,
+                (&Fixed, peer()),
+                &mut deadline,
+                &mut date,
+            );
+            // At most one answer past the batch size.
+            assert!(
+                output.len() < OUTPUT_BATCH + 200,
+                "a batch holds {} bytes",
+                output.len()
+            );
+            answered += String::from_utf8_lossy(&output).matches(BODY).count();
+            output.clear();
+            batches += 1;
+            if stop == Stop::NeedMore {
+                break;
+            }
+            assert_eq!(stop, Stop::BatchFull);
+        }
+        assert_eq!(answered, 2000);
+        assert!(batches > 10, "{batches} batches");
+        assert!(input.is_empty());
     }
 
     #[tokio::test]
