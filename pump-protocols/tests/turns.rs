@@ -1,7 +1,9 @@
 //! How the DART master shares a full line (docs/protocols/dart.md §4, §6.7): a pump with
 //! work keeps the line for a bounded number of exchanges, so the figures of a finished
 //! sale come within one cycle of the other pumps, and no pump waits more than
-//! `(pumps - 1) × max_turn_exchanges` exchanges for its turn.
+//! `(pumps - 1) × max_turn_exchanges` exchanges for its turn. Busy pumps get an extra
+//! turn after every `busy_turn_every` ordinary ones, so a hang-up is heard within that
+//! many turns of the others plus one, while no idle pump is starved.
 //!
 //! 32 simulated pumps on one line, in memory, with a fake clock: the master's frames and
 //! the pumps' answers take their wire time at 9600 8O1 and arrive in pieces. Everything is
@@ -59,6 +61,8 @@ struct Bus {
     /// The address of every exchange the master started (a POLL or a command block), in
     /// order; its ACKs and NAKs end exchanges and are not listed.
     exchanges: Vec<BusAddress>,
+    /// The address and TX# of every data block the master sent, in order.
+    blocks: Vec<(BusAddress, u8)>,
     events: Vec<PumpEvent>,
 }
 
@@ -89,6 +93,7 @@ impl Bus {
             to_pumps: VecDeque::new(),
             to_master: VecDeque::new(),
             exchanges: Vec::new(),
+            blocks: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -121,6 +126,9 @@ impl Bus {
             }
             while let Some(bytes) = self.master.poll_transmit(now) {
                 if let [Decoded::Frame(frame)] = decode_all(&bytes).as_slice() {
+                    if let Frame::Data { address, tx, .. } = frame {
+                        self.blocks.push((*address, *tx));
+                    }
                     match frame {
                         Frame::Data { address, .. }
                         | Frame::Control {
@@ -175,6 +183,14 @@ impl Bus {
         }
     }
 
+    fn run_for(&mut self, span: Duration) {
+        let limit = self.now + span;
+        self.settle();
+        while self.now < limit {
+            self.step(limit);
+        }
+    }
+
     fn submit(&mut self, pump: BusAddress, command: PumpCommand) {
         self.master
             .submit(pump, command)
@@ -203,6 +219,23 @@ impl Bus {
 
     /// One dispatch on `pump`, up to the moment the nozzle goes back in its holster.
     fn fill_until_hang_up(&mut self, pump: BusAddress) {
+        self.start_filling(pump);
+        self.act(pump, SimAction::HangNozzle);
+    }
+
+    /// Runs until the master's last exchange was the end of `pump`'s turn (the one
+    /// before was with `pump`, the last with another): a hang-up now waits for the
+    /// pump's next turn, whatever the scheduling.
+    fn until_turn_passed(&mut self, pump: BusAddress) {
+        let limit = self.now + Duration::from_secs(30);
+        while !matches!(self.exchanges.as_slice(), [.., a, b] if *a == pump && *b != pump) {
+            assert!(self.now < limit, "{pump} never had a turn");
+            self.step(limit);
+        }
+    }
+
+    /// Lifts `pump`'s nozzle and authorizes it, until the master reports it filling.
+    fn start_filling(&mut self, pump: BusAddress) {
         self.act(pump, SimAction::LiftNozzle(N1));
         self.run_until(Duration::from_secs(10), |e| {
             status(e, pump) == Some(PumpStatus::Calling)
@@ -217,7 +250,6 @@ impl Bus {
         self.run_until(Duration::from_secs(10), |e| {
             status(e, pump) == Some(PumpStatus::Filling)
         });
-        self.act(pump, SimAction::HangNozzle);
     }
 
     /// Runs until `pump` reports a completed filling after `events[mark..]`; returns the
@@ -247,12 +279,73 @@ fn status(events: &[PumpEvent], pump: BusAddress) -> Option<PumpStatus> {
     })
 }
 
-/// The master with `max_turn_exchanges` set; the rest default.
+/// The master with `max_turn_exchanges` set and no extra turns for busy pumps (the
+/// plain round robin those tests are about); the rest default.
 fn settings(max_turn_exchanges: u32) -> DartMasterSettings {
     DartMasterSettings {
         max_turn_exchanges,
+        busy_turn_every: 0,
         ..DartMasterSettings::default()
     }
+}
+
+/// The default master with extra turns after every `busy_turn_every` ordinary turns.
+fn busy_settings(busy_turn_every: u32) -> DartMasterSettings {
+    DartMasterSettings {
+        busy_turn_every,
+        ..DartMasterSettings::default()
+    }
+}
+
+/// Turns: runs of consecutive exchanges with one pump.
+fn turns_of(exchanges: &[BusAddress]) -> Vec<(BusAddress, usize)> {
+    let mut turns: Vec<(BusAddress, usize)> = Vec::new();
+    for &a in exchanges {
+        match turns.last_mut() {
+            Some((last, n)) if *last == a => *n += 1,
+            _ => turns.push((a, 1)),
+        }
+    }
+    turns
+}
+
+/// Turns of other pumps between the hang-up on one pump of a full line, just after that
+/// pump's turn, and the master's report of its sale.
+fn turns_before_the_sale(settings: DartMasterSettings) -> usize {
+    let mut bus = Bus::new(settings);
+    bus.ready();
+    let pump = address(PUMPS / 2);
+    bus.start_filling(pump);
+    bus.until_turn_passed(pump);
+    let (mark, from) = (bus.events.len(), bus.exchanges.len());
+    bus.act(pump, SimAction::HangNozzle);
+    bus.other_exchanges_until_completion(pump, mark, from);
+    turns_of(&bus.exchanges[from..])
+        .iter()
+        .filter(|&&(a, _)| a != pump)
+        .count()
+}
+
+/// The most turns any pump in `pumps` waited between two of its own turns (and before
+/// its first) in `exchanges`.
+fn longest_wait(exchanges: &[BusAddress], pumps: impl Iterator<Item = BusAddress>) -> usize {
+    let turns = turns_of(exchanges);
+    pumps
+        .map(|a| {
+            let mut waited = 0;
+            let mut longest = 0;
+            for &(t, _) in &turns {
+                if t == a {
+                    waited = 0;
+                } else {
+                    waited += 1;
+                    longest = longest.max(waited);
+                }
+            }
+            longest
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Exchanges with other pumps between the hang-up on one pump of a full line and the
@@ -347,5 +440,103 @@ fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
                 *others += n;
             }
         }
+    }
+}
+
+#[test]
+fn a_filling_pump_among_idle_ones_hears_its_hang_up_within_k_plus_1_turns() {
+    for k in [1, 2, DartMasterSettings::default().busy_turn_every] {
+        let others = turns_before_the_sale(busy_settings(k));
+        assert!(
+            others <= k as usize,
+            "K = {k}: {others} turns of other pumps before the sale"
+        );
+    }
+}
+
+#[test]
+fn k_zero_hears_a_hang_up_after_the_pumps_turn_a_whole_cycle_later() {
+    // The first turn after the pump's is already under way when it hangs up.
+    let others = turns_before_the_sale(busy_settings(0));
+    assert!(
+        others >= usize::from(PUMPS - 2),
+        "{others} turns of other pumps before the sale, expected the whole cycle"
+    );
+}
+
+/// The exchanges of 10 s on a full line with the pumps `filling` authorized and
+/// filling (the simulator fills for longer than that), and the blocks the master sent.
+fn line_with_filling(k: u32, filling: &[u8]) -> (Vec<BusAddress>, Vec<(BusAddress, u8)>) {
+    let mut bus = Bus::new(busy_settings(k));
+    bus.ready();
+    for &i in filling {
+        bus.start_filling(address(i));
+    }
+    let (from, blocks) = (bus.exchanges.len(), bus.blocks.len());
+    bus.run_for(Duration::from_secs(10));
+    for &i in filling {
+        assert_eq!(
+            status(&bus.events, address(i)),
+            Some(PumpStatus::Filling),
+            "pump {i} still filling at the end"
+        );
+    }
+    (
+        bus.exchanges[from..].to_vec(),
+        bus.blocks[blocks..].to_vec(),
+    )
+}
+
+/// The bound on any pump's wait, in turns, with extra turns after every `k`: its own
+/// cycle of `PUMPS` ordinary turns, stretched by one extra turn every `k`.
+fn stretched_cycle(k: u32) -> usize {
+    (usize::from(PUMPS) * (k as usize + 1)).div_ceil(k as usize)
+}
+
+#[test]
+fn idle_pumps_are_not_starved_while_others_fill() {
+    let k = DartMasterSettings::default().busy_turn_every;
+    let filling = [3, 9, 20, 31];
+    let (exchanges, _) = line_with_filling(k, &filling);
+    let idle = (0..PUMPS).filter(|i| !filling.contains(i)).map(address);
+    let waited = longest_wait(&exchanges, idle);
+    assert!(
+        waited < stretched_cycle(k),
+        "an idle pump waited {waited} turns, bound {}",
+        stretched_cycle(k)
+    );
+    // The busy pumps took turns at the extra turns: each waited at most one extra turn
+    // of each, and `k` ordinary turns before each, instead of a cycle.
+    let busy = longest_wait(&exchanges, filling.iter().copied().map(address));
+    let bound = filling.len() * (k as usize + 1);
+    assert!(
+        busy <= bound,
+        "a filling pump waited {busy} turns, bound {bound}"
+    );
+}
+
+#[test]
+fn with_every_pump_filling_none_is_starved_and_no_block_is_sent_twice() {
+    let k = DartMasterSettings::default().busy_turn_every;
+    let all: Vec<u8> = (0..PUMPS).collect();
+    let (exchanges, blocks) = line_with_filling(k, &all);
+    let waited = longest_wait(&exchanges, (0..PUMPS).map(address));
+    assert!(
+        waited < stretched_cycle(k),
+        "a pump waited {waited} turns, bound {}",
+        stretched_cycle(k)
+    );
+    // A strict pump takes a block with the TX# of the one before for a resend (§3.4):
+    // extra turns must never send one.
+    for i in 0..PUMPS {
+        let txs: Vec<u8> = blocks
+            .iter()
+            .filter(|(a, _)| *a == address(i))
+            .map(|&(_, tx)| tx)
+            .collect();
+        assert!(
+            txs.windows(2).all(|w| w[0] != w[1]),
+            "pump {i}: TX#s {txs:?}"
+        );
     }
 }

@@ -165,6 +165,34 @@ impl PumpLink {
         self.online && (self.head_sendable() || self.info.is_some() || self.confirm.waiting())
     }
 
+    /// Busy in the master's judgement (a dispatch authorized, running or suspended, or
+    /// a finished sale whose figures are not read yet) with nothing on the wire waiting
+    /// for its resend: such a pump may take an extra turn.
+    pub(super) fn busy(&self) -> bool {
+        self.online
+            && (self.reported.is_authorized_dispatch() || self.completion.is_some())
+            && !self.queue.front().is_some_and(QueuedBlock::started)
+    }
+
+    /// The block an exchange of an extra turn may send: only the master's own end-of-sale
+    /// request, and only before its first transmission. A started block (a resend, with
+    /// its TX#) and the daemon's commands wait for the pump's ordinary turn.
+    pub(super) fn extra_sendable(&mut self) -> Option<&mut QueuedBlock> {
+        self.queue
+            .front_mut()
+            .filter(|b| !b.started() && b.origin == Origin::CompletionInfo)
+    }
+
+    /// Work worth another exchange of an extra turn: an end-of-sale request to send, or
+    /// an acknowledged request whose answer has not come.
+    pub(super) fn has_extra_work(&self) -> bool {
+        let info_due = self
+            .queue
+            .front()
+            .is_some_and(|b| !b.started() && b.origin == Origin::CompletionInfo);
+        self.online && (info_due || self.info.is_some() || self.confirm.waiting())
+    }
+
     /// Puts one of the master's own blocks ahead of the daemon's commands, behind a block
     /// already on the wire (which keeps its TX# and retries).
     fn push_internal(&mut self, block: QueuedBlock) {
