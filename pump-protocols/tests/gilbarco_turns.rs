@@ -113,7 +113,8 @@ fn commands_before_the_sale(pump: BusAddress, master: GilbarcoMasterSettings) ->
     // Hang up once the pump's turn has just passed: the whole cycle of the others comes
     // before its next turn, whatever the scheduling.
     let commands = |line: &Line| -> Vec<BusAddress> {
-        line.written
+        line.to_pumps
+            .written
             .iter()
             .filter(|(_, bytes)| bytes.len() == 1)
             .map(|(_, bytes)| pump_of(bytes[0]))
@@ -196,9 +197,9 @@ fn with_every_pump_busy_none_is_starved() {
     line.run_until(secs(20), |events, _| {
         (1..=PUMPS).all(|n| last_status(events, BusAddress(n)) == Some(PumpStatus::Filling))
     });
-    let from = line.written.len();
+    let from = line.to_pumps.written.len();
     line.run_for(secs(10));
-    let mut turns: Vec<BusAddress> = line.written[from..]
+    let mut turns: Vec<BusAddress> = line.to_pumps.written[from..]
         .iter()
         .filter(|(_, bytes)| bytes.len() == 1)
         .map(|(_, bytes)| pump_of(bytes[0]))

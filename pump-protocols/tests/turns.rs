@@ -9,64 +9,32 @@
 //! the pumps' answers take their wire time at 9600 8O1 and arrive in pieces. Everything is
 //! counted in exchanges (frames the master starts an exchange with), never in time.
 
-use std::collections::VecDeque;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use pump_protocols::dart::{
-    decode_all, ControlKind, DartMaster, DartMasterSettings, DartSimulator, Decoded, Frame,
-    SimPumpSetup, SimSettings,
+    ControlKind, DartMaster, DartMasterSettings, DartSimulator, Frame, SimPumpSetup, SimSettings,
 };
 use pump_protocols::{
-    Authorization, BusAddress, Decimals, GradeId, LineMaster, LineSimulator, NozzleId, PumpCommand,
-    PumpEvent, PumpEventKind, PumpSetup, PumpStatus, SimAction, UnitPrice,
+    Authorization, BusAddress, Decimals, GradeId, NozzleId, PumpCommand, PumpEvent, PumpEventKind,
+    PumpSetup, PumpStatus, SimAction, UnitPrice,
 };
+use support::bus::{last_events, Bus};
+use support::dart::{channels, DartLine};
 
 /// A full line: every DART address.
 const PUMPS: u8 = 32;
 const N1: NozzleId = NozzleId(1);
-/// Bound on the rounds of work at one instant before the harness calls it a livelock.
-const MAX_ROUNDS_PER_INSTANT: usize = 1_000;
-
-/// Most bytes a read hands over at once (a USB serial adapter's FIFO).
-const CHUNK: usize = 16;
-
-/// Puts `bytes` on the wire after whatever is still going out, in pieces of at most
-/// [`CHUNK`] bytes, each arriving when its last byte has crossed.
-trait Wire {
-    fn transmit(&self, queue: &mut VecDeque<(Instant, Vec<u8>)>, bytes: Vec<u8>, now: Instant);
-}
-
-impl Wire for DartMasterSettings {
-    fn transmit(&self, queue: &mut VecDeque<(Instant, Vec<u8>)>, bytes: Vec<u8>, now: Instant) {
-        let mut at = queue.back().map_or(now, |(t, _)| now.max(*t));
-        for piece in bytes.chunks(CHUNK) {
-            at += self.wire_time(piece.len());
-            queue.push_back((at, piece.to_vec()));
-        }
-    }
-}
 
 fn address(i: u8) -> BusAddress {
     BusAddress(0x50 + i)
 }
 
-/// The master and the pumps, wired together with a fake clock.
-struct Bus {
-    master: DartMaster,
-    sim: DartSimulator,
-    settings: DartMasterSettings,
-    now: Instant,
-    to_pumps: VecDeque<(Instant, Vec<u8>)>,
-    to_master: VecDeque<(Instant, Vec<u8>)>,
-    /// The address of every exchange the master started (a POLL or a command block), in
-    /// order; its ACKs and NAKs end exchanges and are not listed.
-    exchanges: Vec<BusAddress>,
-    /// The address and TX# of every data block the master sent, in order.
-    blocks: Vec<(BusAddress, u8)>,
-    events: Vec<PumpEvent>,
-}
+/// The master and the pumps of a full line, wired together with a fake clock.
+type Line = DartLine;
 
-impl Bus {
+impl Line {
     fn new(settings: DartMasterSettings) -> Self {
         let decimals = Decimals::default();
         let setups = (0..PUMPS).map(|i| PumpSetup {
@@ -85,134 +53,56 @@ impl Bus {
             start_programmed: true,
             ..SimSettings::default()
         };
-        Self {
-            master: DartMaster::new(settings, setups.collect()).expect("valid master setup"),
-            sim: DartSimulator::new(sims.collect(), sim_settings).expect("valid sim setup"),
-            settings,
-            now: Instant::now(),
-            to_pumps: VecDeque::new(),
-            to_master: VecDeque::new(),
-            exchanges: Vec::new(),
-            blocks: Vec::new(),
-            events: Vec::new(),
-        }
+        let start = Instant::now();
+        Bus::wire(
+            DartMaster::new(settings, setups.collect()).expect("valid master setup"),
+            DartSimulator::new(sims.collect(), sim_settings).expect("valid sim setup"),
+            start,
+            channels(start, settings),
+            |line| last_events(&line.events, line.start, 40),
+        )
     }
 
-    fn arrived(queue: &mut VecDeque<(Instant, Vec<u8>)>, now: Instant) -> Option<Vec<u8>> {
-        if queue.front()?.0 > now {
-            return None;
-        }
-        queue.pop_front().map(|(_, bytes)| bytes)
+    /// The address of every exchange the master started (a POLL or a command block), in
+    /// order; its ACKs and NAKs end exchanges and are not listed.
+    fn exchanges(&self) -> Vec<BusAddress> {
+        self.to_pumps
+            .frames
+            .iter()
+            .filter_map(|(_, frame)| match frame {
+                Frame::Data { address, .. }
+                | Frame::Control {
+                    address,
+                    kind: ControlKind::Poll,
+                    ..
+                } => Some(*address),
+                Frame::Control { .. } => None,
+            })
+            .collect()
     }
 
-    /// Everything due at `now`: arrivals, deadlines, frames, events.
-    fn settle(&mut self) {
-        let now = self.now;
-        for _ in 0..MAX_ROUNDS_PER_INSTANT {
-            let mut moved = false;
-            while let Some(bytes) = Self::arrived(&mut self.to_pumps, now) {
-                self.sim.handle_input(&bytes, now);
-                moved = true;
-            }
-            while let Some(bytes) = Self::arrived(&mut self.to_master, now) {
-                self.master.handle_input(&bytes, now);
-                moved = true;
-            }
-            if self.master.poll_timeout().is_some_and(|t| t <= now) {
-                self.master.handle_timeout(now);
-            }
-            if self.sim.poll_timeout().is_some_and(|t| t <= now) {
-                self.sim.handle_timeout(now);
-            }
-            while let Some(bytes) = self.master.poll_transmit(now) {
-                if let [Decoded::Frame(frame)] = decode_all(&bytes).as_slice() {
-                    if let Frame::Data { address, tx, .. } = frame {
-                        self.blocks.push((*address, *tx));
-                    }
-                    match frame {
-                        Frame::Data { address, .. }
-                        | Frame::Control {
-                            address,
-                            kind: ControlKind::Poll,
-                            ..
-                        } => self.exchanges.push(*address),
-                        Frame::Control { .. } => {}
-                    }
-                }
-                self.settings.transmit(&mut self.to_pumps, bytes, now);
-                moved = true;
-            }
-            while let Some(bytes) = self.sim.poll_transmit(now) {
-                self.settings.transmit(&mut self.to_master, bytes, now);
-                moved = true;
-            }
-            while let Some(event) = self.master.poll_event() {
-                self.events.push(event);
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("no rest after {MAX_ROUNDS_PER_INSTANT} rounds");
-    }
-
-    /// Moves the clock to the earliest thing due (never past `limit`) and handles it.
-    fn step(&mut self, limit: Instant) {
-        let next = [
-            self.master.poll_timeout(),
-            self.sim.poll_timeout(),
-            self.to_pumps.front().map(|(at, _)| *at),
-            self.to_master.front().map(|(at, _)| *at),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .expect("a master always has its next poll due");
-        self.now = next.max(self.now).min(limit);
-        self.settle();
-    }
-
-    /// Runs until `cond(events)` holds; fails after `max` of simulated time.
-    #[track_caller]
-    fn run_until(&mut self, max: Duration, mut cond: impl FnMut(&[PumpEvent]) -> bool) {
-        let limit = self.now + max;
-        self.settle();
-        while !cond(&self.events) {
-            assert!(self.now < limit, "condition not met within {max:?}");
-            self.step(limit);
-        }
-    }
-
-    fn run_for(&mut self, span: Duration) {
-        let limit = self.now + span;
-        self.settle();
-        while self.now < limit {
-            self.step(limit);
-        }
-    }
-
-    fn submit(&mut self, pump: BusAddress, command: PumpCommand) {
-        self.master
-            .submit(pump, command)
-            .expect("a command the pump takes");
-    }
-
-    fn act(&mut self, pump: BusAddress, action: SimAction) {
-        self.sim
-            .act(pump, action, self.now)
-            .expect("an action the pump takes");
+    /// The address and TX# of every data block the master sent, in order.
+    fn blocks(&self) -> Vec<(BusAddress, u8)> {
+        self.to_pumps
+            .frames
+            .iter()
+            .filter_map(|(_, frame)| match frame {
+                Frame::Data { address, tx, .. } => Some((*address, *tx)),
+                Frame::Control { .. } => None,
+            })
+            .collect()
     }
 
     /// Power-up to ready: the session finds every pump in FILLING COMPLETED, the daemon
     /// resets them all.
     fn ready(&mut self) {
-        self.run_until(Duration::from_secs(30), |events| {
+        self.run_until(Duration::from_secs(30), |events, _| {
             (0..PUMPS).all(|i| status(events, address(i)) == Some(PumpStatus::Completed))
         });
         for i in 0..PUMPS {
             self.submit(address(i), PumpCommand::Reset);
         }
-        self.run_until(Duration::from_secs(30), |events| {
+        self.run_until(Duration::from_secs(30), |events, _| {
             (0..PUMPS).all(|i| status(events, address(i)) == Some(PumpStatus::Idle))
         });
     }
@@ -228,7 +118,7 @@ impl Bus {
     /// pump's next turn, whatever the scheduling.
     fn until_turn_passed(&mut self, pump: BusAddress) {
         let limit = self.now + Duration::from_secs(30);
-        while !matches!(self.exchanges.as_slice(), [.., a, b] if *a == pump && *b != pump) {
+        while !matches!(self.exchanges().as_slice(), [.., a, b] if *a == pump && *b != pump) {
             assert!(self.now < limit, "{pump} never had a turn");
             self.step(limit);
         }
@@ -237,7 +127,7 @@ impl Bus {
     /// Lifts `pump`'s nozzle and authorizes it, until the master reports it filling.
     fn start_filling(&mut self, pump: BusAddress) {
         self.act(pump, SimAction::LiftNozzle(N1));
-        self.run_until(Duration::from_secs(10), |e| {
+        self.run_until(Duration::from_secs(10), |e, _| {
             status(e, pump) == Some(PumpStatus::Calling)
         });
         self.submit(
@@ -247,7 +137,7 @@ impl Bus {
                 nozzles: vec![],
             }),
         );
-        self.run_until(Duration::from_secs(10), |e| {
+        self.run_until(Duration::from_secs(10), |e, _| {
             status(e, pump) == Some(PumpStatus::Filling)
         });
     }
@@ -260,12 +150,12 @@ impl Bus {
         mark: usize,
         from: usize,
     ) -> usize {
-        self.run_until(Duration::from_secs(30), |events| {
+        self.run_until(Duration::from_secs(30), |events, _| {
             events[mark..]
                 .iter()
                 .any(|e| e.pump == pump && matches!(e.kind, PumpEventKind::TransactionCompleted(_)))
         });
-        self.exchanges[from..]
+        self.exchanges()[from..]
             .iter()
             .filter(|&&a| a != pump)
             .count()
@@ -312,15 +202,15 @@ fn turns_of(exchanges: &[BusAddress]) -> Vec<(BusAddress, usize)> {
 /// Turns of other pumps between the hang-up on one pump of a full line, just after that
 /// pump's turn, and the master's report of its sale.
 fn turns_before_the_sale(settings: DartMasterSettings) -> usize {
-    let mut bus = Bus::new(settings);
+    let mut bus = Line::new(settings);
     bus.ready();
     let pump = address(PUMPS / 2);
     bus.start_filling(pump);
     bus.until_turn_passed(pump);
-    let (mark, from) = (bus.events.len(), bus.exchanges.len());
+    let (mark, from) = (bus.events.len(), bus.exchanges().len());
     bus.act(pump, SimAction::HangNozzle);
     bus.other_exchanges_until_completion(pump, mark, from);
-    turns_of(&bus.exchanges[from..])
+    turns_of(&bus.exchanges()[from..])
         .iter()
         .filter(|&&(a, _)| a != pump)
         .count()
@@ -351,11 +241,11 @@ fn longest_wait(exchanges: &[BusAddress], pumps: impl Iterator<Item = BusAddress
 /// Exchanges with other pumps between the hang-up on one pump of a full line and the
 /// master's report of that filling.
 fn completion_delay(max_turn_exchanges: u32) -> usize {
-    let mut bus = Bus::new(settings(max_turn_exchanges));
+    let mut bus = Line::new(settings(max_turn_exchanges));
     bus.ready();
     let pump = address(PUMPS / 2);
     bus.fill_until_hang_up(pump);
-    let (mark, from) = (bus.events.len(), bus.exchanges.len());
+    let (mark, from) = (bus.events.len(), bus.exchanges().len());
     bus.other_exchanges_until_completion(pump, mark, from)
 }
 
@@ -384,7 +274,7 @@ fn one_exchange_a_turn_takes_cycles_for_the_figures_of_a_finished_sale() {
 #[test]
 fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
     let max = DartMasterSettings::default().max_turn_exchanges;
-    let mut bus = Bus::new(settings(max));
+    let mut bus = Line::new(settings(max));
     bus.ready();
     // One pump kept busy with a full queue of totals requests (block, ACK, then DC101
     // answers: work for many exchanges) while another finishes a sale.
@@ -394,14 +284,14 @@ fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
     }
     let pump = address(PUMPS / 2);
     bus.fill_until_hang_up(pump);
-    let (mark, from) = (bus.events.len(), bus.exchanges.len());
+    let (mark, from) = (bus.events.len(), bus.exchanges().len());
     let delay = bus.other_exchanges_until_completion(pump, mark, from);
     let bound = usize::from(PUMPS - 1) * max as usize;
     assert!(
         delay <= bound,
         "{delay} exchanges before the figures, bound {bound}"
     );
-    bus.run_until(Duration::from_secs(60), |events| {
+    bus.run_until(Duration::from_secs(60), |events, _| {
         events
             .iter()
             .filter(|e| e.pump == busy && matches!(e.kind, PumpEventKind::Totals(_)))
@@ -411,7 +301,7 @@ fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
 
     // Turns: runs of consecutive exchanges with one pump.
     let mut turns: Vec<(BusAddress, usize)> = Vec::new();
-    for &a in &bus.exchanges {
+    for &a in &bus.exchanges() {
         match turns.last_mut() {
             Some((last, n)) if *last == a => *n += 1,
             _ => turns.push((a, 1)),
@@ -467,12 +357,12 @@ fn k_zero_hears_a_hang_up_after_the_pumps_turn_a_whole_cycle_later() {
 /// The exchanges of 10 s on a full line with the pumps `filling` authorized and
 /// filling (the simulator fills for longer than that), and the blocks the master sent.
 fn line_with_filling(k: u32, filling: &[u8]) -> (Vec<BusAddress>, Vec<(BusAddress, u8)>) {
-    let mut bus = Bus::new(busy_settings(k));
+    let mut bus = Line::new(busy_settings(k));
     bus.ready();
     for &i in filling {
         bus.start_filling(address(i));
     }
-    let (from, blocks) = (bus.exchanges.len(), bus.blocks.len());
+    let (from, blocks) = (bus.exchanges().len(), bus.blocks().len());
     bus.run_for(Duration::from_secs(10));
     for &i in filling {
         assert_eq!(
@@ -482,8 +372,8 @@ fn line_with_filling(k: u32, filling: &[u8]) -> (Vec<BusAddress>, Vec<(BusAddres
         );
     }
     (
-        bus.exchanges[from..].to_vec(),
-        bus.blocks[blocks..].to_vec(),
+        bus.exchanges()[from..].to_vec(),
+        bus.blocks()[blocks..].to_vec(),
     )
 }
 
