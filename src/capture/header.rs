@@ -172,8 +172,9 @@ pub fn line_from(capture: &Capture, protocol: Option<Protocol>) -> Result<Line, 
             ("on_nak".into(), or("on_nak", "reset_to_0")),
             ("echo".into(), or("echo", "false")),
             ("digits".into(), or("digits", "6")),
-            // Captures made before the setting existed: its default.
-            ("busy_turn_every".into(), or("busy_turn_every", "4")),
+            // Captures made before the setting existed were heard by a master without
+            // extra turns: replayed the same way.
+            ("busy_turn_every".into(), or("busy_turn_every", "0")),
         ],
     };
     let meta = &defaults;

@@ -226,6 +226,8 @@ enum Line {
     Awaiting {
         pump: usize,
         expect: Expect,
+        /// The exchange belongs to a busy pump's extra turn.
+        extra: bool,
         deadline: Instant,
         /// The latest the deadline may be stretched to while an answer arrives.
         cap: Instant,
@@ -415,6 +417,7 @@ impl DartMaster {
         self.line = Line::Awaiting {
             pump: p,
             expect,
+            extra: next.extra,
             deadline,
             cap: deadline + self.settings.wire_time(MAX_BUFFERED),
         };
@@ -424,7 +427,10 @@ impl DartMaster {
 
     fn on_item(&mut self, item: Decoded, now: Instant) {
         let Line::Awaiting {
-            pump: p, expect, ..
+            pump: p,
+            expect,
+            extra,
+            ..
         } = self.line
         else {
             match item {
@@ -436,7 +442,7 @@ impl DartMaster {
         let address = self.pumps[p].setup.address;
         match item {
             Decoded::Frame(frame) if frame.address() == address => {
-                self.on_answer(p, expect, frame, now)
+                self.on_answer(p, expect, extra, frame, now)
             }
             Decoded::Frame(_) => self.stats.stray_frames += 1,
             Decoded::Discarded { bytes, reason } => match reason.block() {
@@ -454,7 +460,7 @@ impl DartMaster {
         }
     }
 
-    fn on_answer(&mut self, p: usize, expect: Expect, frame: Frame, now: Instant) {
+    fn on_answer(&mut self, p: usize, expect: Expect, extra: bool, frame: Frame, now: Instant) {
         let retries = self.settings.retries;
         match (expect, frame) {
             (
@@ -506,7 +512,7 @@ impl DartMaster {
                     patience: self.settings.apply_patience,
                 };
                 let (pump, mut sink) = split!(self, p, now);
-                pump.on_eot(policy, &mut sink);
+                pump.on_eot(policy, !extra, &mut sink);
                 self.end_exchange(now);
             }
             (

@@ -333,9 +333,15 @@ impl PumpLink {
         self.push_internal(QueuedBlock::completion_info());
     }
 
-    /// The pump answered a POLL with EOT: it has nothing more to say.
-    pub(super) fn on_eot(&mut self, policy: Policy, sink: &mut Sink<'_>) {
-        self.await_applications(policy, sink);
+    /// The pump answered a POLL with EOT: it has nothing more to say. Only an EOT of an
+    /// ordinary turn (`counted`) counts against the patience with an unanswered request:
+    /// patience is counted in cycles of the line (`apply_patience`, [`INFO_PATIENCE_EOTS`]),
+    /// and a busy pump's extra turns would spend it several times a cycle, giving up on a
+    /// slow head's answer (§4.1: seconds of lag) sooner than the setting says.
+    pub(super) fn on_eot(&mut self, policy: Policy, counted: bool, sink: &mut Sink<'_>) {
+        if counted {
+            self.await_applications(policy, sink);
+        }
         let retries = policy.retries;
         let Some(mut answer) = self.info else {
             return;
@@ -346,6 +352,9 @@ impl PumpLink {
             answer.dc3 = self.last_dc3;
             self.info = Some(answer);
             self.try_complete(sink);
+            return;
+        }
+        if !counted {
             return;
         }
         answer.eots += 1;
@@ -664,6 +673,32 @@ mod tests {
                 .any(|b| b.origin == Origin::CompletionInfo);
             assert_eq!(asked, sale, "{before:?} → {after:?} asks for figures");
         }
+    }
+
+    #[test]
+    fn only_eots_of_ordinary_turns_spend_the_patience_with_an_unanswered_request() {
+        let mut link = link();
+        assert!(
+            link.info.is_some(),
+            "the session's own request is acknowledged"
+        );
+        let policy = Policy {
+            retries: 3,
+            patience: 10,
+        };
+        let mut events = VecDeque::new();
+        let mut sink = Sink {
+            events: &mut events,
+            now: Instant::now(),
+        };
+        for _ in 0..2 * INFO_PATIENCE_EOTS {
+            link.on_eot(policy, false, &mut sink);
+        }
+        assert!(link.info.is_some(), "extra turns' EOTs spend no patience");
+        for _ in 0..INFO_PATIENCE_EOTS {
+            link.on_eot(policy, true, &mut sink);
+        }
+        assert!(link.info.is_none(), "ordinary turns' EOTs do");
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub struct DartMasterSettings {
     /// not read yet) and with no block waiting for a resend gets an extra turn after
     /// every `busy_turn_every` ordinary turns, rotating among the busy pumps (the one
     /// served longest ago first); the extra turn polls and may ask for the figures of a
-    /// finished sale, never sends a command. So a hang-up is heard within about
+    /// finished sale, never sends a command, and its EOTs spend none of the patience
+    /// above (`apply_patience` stays counted in cycles). So a hang-up is heard within about
     /// `busy_turn_every + 1` turns instead of a whole cycle of the line, while an idle
     /// pump's cycle grows by at most `1 / busy_turn_every` while any pump is busy.
     /// Default 4: on a full line of 32 pumps a hang-up is heard within about 5 turns
