@@ -8,12 +8,13 @@
 //!                       [--answer-delay-ms D] [--seconds S]
 //!                                        poll cycle against the wire-time limit
 //! bench_station latency [same options] [--samples K]
-//!                                        simulator event → new order answer
+//!                                        simulator event → new order answer, split at
+//!                                        the end of the pump's turn that carried it
 //! ```
 //!
 //! Measuring only: it prints figures and never judges them.
 
-use std::io::{Read as _, Write as _};
+use std::io::{BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -189,10 +190,11 @@ fn address(n: u16) -> BusAddress {
     BusAddress(0x4F + u8::try_from(n).unwrap_or(1))
 }
 
-/// One keep-alive GET of the order endpoint: status and body.
-fn get_order(stream: &mut TcpStream, n: u16) -> anyhow::Result<(u16, Vec<u8>)> {
+/// One keep-alive GET of the order endpoint: status and body. Read through a buffer, so
+/// a request costs the client a few system calls, not one a byte.
+fn get_order(stream: &mut BufReader<TcpStream>, n: u16) -> anyhow::Result<(u16, Vec<u8>)> {
     write!(
-        stream,
+        stream.get_mut(),
         "GET /pay-mp?apies={STORE_ID}&pos={n} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
     )?;
     let mut head = Vec::new();
@@ -309,17 +311,37 @@ async fn latency(o: &Options) -> anyhow::Result<()> {
     let (cycle, _) = measure_cycle(o, &line).await;
     let public: SocketAddr = daemon.public_addr;
     let mut samples = Vec::new();
+    let (mut wire, mut processing) = (Vec::new(), Vec::new());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for n in 1..=o.samples.min(u16::from(o.pumps)) {
         start_filling(&daemon, &line, n).await?;
-        let mut stream = TcpStream::connect(public)?;
+        let stream = TcpStream::connect(public)?;
         stream.set_nodelay(true)?;
+        let mut stream = BufReader::new(stream);
+        // When the snapshot with the sale is published, seen from inside the process.
+        let mut snapshots = daemon.forecourt.subscribe();
+        let published = tokio::spawn(async move {
+            loop {
+                let payable = snapshots
+                    .borrow_and_update()
+                    .positions
+                    .get(&PositionId(n))
+                    .is_some_and(|p| !p.payable.is_empty());
+                if payable {
+                    return Instant::now();
+                }
+                if snapshots.changed().await.is_err() {
+                    return Instant::now();
+                }
+            }
+        });
         let started = Instant::now();
         line.act(address(n), SimAction::HangNozzle).await?;
-        let took = tokio::task::spawn_blocking(move || -> anyhow::Result<Duration> {
+        let answered = tokio::task::spawn_blocking(move || -> anyhow::Result<Instant> {
             loop {
                 let (status, _) = get_order(&mut stream, n)?;
                 if status == 200 {
-                    return Ok(started.elapsed());
+                    return Ok(Instant::now());
                 }
                 if started.elapsed() > Duration::from_secs(30) {
                     bail!("no order after 30 s");
@@ -327,24 +349,61 @@ async fn latency(o: &Options) -> anyhow::Result<()> {
             }
         })
         .await??;
-        samples.push(took);
+        samples.push(answered - started);
+        // The turn that carried the sale: the pump's last turn with data before the
+        // answer. It is logged once the master turns to the next pump.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let carried = line
+            .stats()
+            .turn_ends(address(n).0)
+            .into_iter()
+            .rfind(|t| t.data && t.at >= started && t.at <= answered);
+        let turns: Vec<String> = line
+            .stats()
+            .turn_ends(address(n).0)
+            .iter()
+            .filter(|t| t.at >= started)
+            .map(|t| format!("{:.1}{}", ms(t.at - started), if t.data { "d" } else { "" }))
+            .collect();
+        let published = published.await?;
+        eprintln!(
+            "sample {n}: published {:.1} ms, answer {:.1} ms, turns of the pump ended at {turns:?}",
+            ms(published - started),
+            ms(answered - started)
+        );
+        if let Some(turn) = carried {
+            wire.push(turn.at - started);
+            processing.push(answered - turn.at);
+        }
     }
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let median = samples.get(samples.len() / 2).copied().unwrap_or_default();
-    let worst = samples.last().copied().unwrap_or_default();
+    let (median, worst) = median_max(&mut samples);
+    let (wire_median, wire_max) = median_max(&mut wire);
+    let (proc_median, proc_max) = median_max(&mut processing);
     let budget = cycle + Duration::from_millis(10);
     println!(
-        "samples={} cycle_ms={:.1} budget_ms={:.1} median_ms={:.1} max_ms={:.1} ratio_max={:.3}",
+        "samples={} cycle_ms={:.1} budget_ms={:.1} median_ms={:.1} max_ms={:.1} ratio_max={:.3} \
+         split={} wire_median_ms={:.1} wire_max_ms={:.1} proc_median_ms={:.1} proc_max_ms={:.1}",
         samples.len(),
         ms(cycle),
         ms(budget),
         ms(median),
         ms(worst),
-        worst.as_secs_f64() / budget.as_secs_f64()
+        worst.as_secs_f64() / budget.as_secs_f64(),
+        wire.len(),
+        ms(wire_median),
+        ms(wire_max),
+        ms(proc_median),
+        ms(proc_max),
     );
     daemon.shutdown().await;
     Ok(())
+}
+
+/// The median and the largest of `samples` (zero when there are none).
+fn median_max(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let median = samples.get(samples.len() / 2).copied().unwrap_or_default();
+    (median, samples.last().copied().unwrap_or_default())
 }
 
 #[tokio::main]

@@ -134,9 +134,15 @@ where
             self.heartbeat
                 .beat_until(tokio::time::Instant::from_std(at) + WRITE_DEADLINE)
                 .await;
-            self.write_queued(&mut port, at).await?;
+            let wrote = self.write_queued(&mut port, at).await?;
+            // Events go to the actor before the drain: a flush waits until the frames
+            // have left the wire (a DART ACK takes 3.4 ms at 9600 baud), and a finished
+            // sale must not wait for the ACK of its own figures to reach the pump.
             if self.forward_events().await.is_err() {
                 return Ok(());
+            }
+            if wrote {
+                self.flush(&mut port).await?;
             }
             if at.saturating_duration_since(last_report) >= HEARD_INTERVAL {
                 last_report = at;
@@ -175,24 +181,26 @@ where
         }
     }
 
-    /// Writes every frame the master has queued, within [`WRITE_DEADLINE`].
-    async fn write_queued(&mut self, port: &mut T, at: Instant) -> io::Result<()> {
+    /// Writes every frame the master has queued, within [`WRITE_DEADLINE`]; true when
+    /// there was one (then [`Self::flush`] is due).
+    async fn write_queued(&mut self, port: &mut T, at: Instant) -> io::Result<bool> {
         let writes = async {
+            let mut wrote = false;
             while let Some(bytes) = self.master.poll_transmit(at) {
                 // Stamped before the write, at the time the master sent it (a replay
                 // starts its answer deadline there).
                 self.capture.record(Direction::Sent, &bytes);
                 port.write_all(&bytes).await?;
+                wrote = true;
             }
-            port.flush().await
+            Ok(wrote)
         };
-        match tokio::time::timeout(WRITE_DEADLINE, writes).await {
-            Ok(result) => result,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("a write took longer than {WRITE_DEADLINE:?}"),
-            )),
-        }
+        within_write_deadline(writes).await
+    }
+
+    /// Waits until what was written has left, within [`WRITE_DEADLINE`].
+    async fn flush(&mut self, port: &mut T) -> io::Result<()> {
+        within_write_deadline(port.flush()).await
     }
 
     /// Queues a command; one the master refuses is reported back as failed, so the
@@ -258,6 +266,19 @@ where
                 pumps,
             })
             .await;
+    }
+}
+
+/// `io` unless it takes longer than [`WRITE_DEADLINE`]: then a lost port.
+async fn within_write_deadline<R>(
+    io: impl std::future::Future<Output = io::Result<R>>,
+) -> io::Result<R> {
+    match tokio::time::timeout(WRITE_DEADLINE, io).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("a write took longer than {WRITE_DEADLINE:?}"),
+        )),
     }
 }
 

@@ -257,6 +257,7 @@ fn defaults_fill_everything_optional() {
     let line = &config.lines()[0];
     assert_eq!(line.poll_interval.as_millis(), 30);
     assert_eq!((line.offline_after_misses, line.retries), (5, 3));
+    assert_eq!(line.busy_turn_every, 4);
     assert_eq!(line.reopen_backoff_max.as_millis(), 10_000);
     assert_eq!(line.pumps[0].decimals, Decimals::default());
     assert!(config.loyalty().is_none());
@@ -339,6 +340,28 @@ fn name_too_long() {
             "x".repeat(44)
         ),
     );
+}
+
+#[test]
+fn busy_turn_every_is_taken_and_checked() {
+    let with = |v: &str| {
+        edit(
+            BASE,
+            "device = \"/dev/ttyUSB0\"",
+            &format!("device = \"/dev/ttyUSB0\"\nbusy_turn_every = {v}"),
+        )
+    };
+    assert_eq!(loaded(&with("0")).lines()[0].busy_turn_every, 0);
+    assert_eq!(loaded(&with("64")).lines()[0].busy_turn_every, 64);
+    for bad in ["-1", "65"] {
+        let found = issues(&with(bad));
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("lines[0].busy_turn_every: ")),
+            "{bad}: {found:?}"
+        );
+    }
 }
 
 #[test]

@@ -36,6 +36,15 @@ pub enum PumpStatus {
 }
 
 impl PumpStatus {
+    /// True from the authorization to the end of the dispatch: authorized, filling or
+    /// suspended (a nozzle merely lifted is not yet).
+    pub fn is_authorized_dispatch(self) -> bool {
+        matches!(
+            self,
+            PumpStatus::Authorized | PumpStatus::Filling | PumpStatus::Suspended
+        )
+    }
+
     /// True while a dispatch is authorized or running: its amount is not known yet.
     pub fn is_dispatch_in_progress(self) -> bool {
         matches!(

@@ -408,7 +408,7 @@ fn lost_and_corrupted_answers_cost_retries_not_sales() {
     line.act(P1, SimAction::LiftNozzle(N1));
     // The preset block is garbled on its way: the pump answers the check with a data
     // error and the master sends it again.
-    line.garble_blocks = 1;
+    line.to_pumps.garble_blocks = 1;
     let preset = Money::from_raw(15_000, 2);
     line.submit(P1, authorize(Some(Preset::Amount(preset)), vec![]));
     line.run_until(secs(3), reports(P1, PumpStatus::Filling));
@@ -732,10 +732,10 @@ fn a_preset_the_pump_cannot_take_is_refused_never_rounded() {
     assert!(check_command(setup, &PumpCommand::ReadTotals(NozzleId(4))).is_err());
     // The master refuses the same at submit, and sends nothing.
     let mut line = standard();
-    let sent = line.written.len();
+    let sent = line.to_pumps.written.len();
     assert!(line.master.submit(P1, money(100_000, 2)).is_err());
     line.run_for(secs(1));
-    assert!(line.written[sent..]
+    assert!(line.to_pumps.written[sent..]
         .iter()
         .all(|(_, b)| b.len() == 1 && b[0] & 0xF0 == 0));
 }

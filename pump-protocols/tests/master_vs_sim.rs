@@ -11,7 +11,8 @@
 //! checks what the master reported against what the simulated pump did, never against
 //! figures worked out by the same code.
 
-use std::collections::VecDeque;
+mod support;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -19,15 +20,16 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use pump_protocols::dart::sim::{DartPumpView, NozzleTotals};
 use pump_protocols::dart::{
-    decode_all, decode_master, ControlKind, DartMaster, DartMasterSettings, DartSimulator,
-    DartStatus, Dcc, Decoded, DuplicateRule, Frame, MasterTransaction, SimPumpSetup, SimSettings,
-    TxWrap,
+    decode_master, ControlKind, DartMaster, DartMasterSettings, DartSimulator, DartStatus, Dcc,
+    DuplicateRule, Frame, MasterTransaction, SimPumpSetup, SimSettings, TxWrap,
 };
 use pump_protocols::{
     Authorization, BusAddress, CommandFailure, CompletedTransaction, CompletionReason, Decimals,
     GradeId, LineMaster, LineSimulator, Money, NozzleId, Preset, PumpCommand, PumpEvent,
     PumpEventKind as E, PumpSetup, PumpStatus, SimAction, UnitPrice, Volume,
 };
+use support::bus::{last_events, Bus};
+use support::dart::{channels, DartLine, Tamper, Which};
 
 /// Greece-like head (§5.8): volume and amount 2 decimals, price 3 (1.645 €/L).
 const P50: BusAddress = BusAddress(0x50);
@@ -39,11 +41,6 @@ const P52: BusAddress = BusAddress(0x52);
 const N1: NozzleId = NozzleId(1);
 const N2: NozzleId = NozzleId(2);
 const N3: NozzleId = NozzleId(3);
-
-/// Most bytes a read hands over at once (a USB serial adapter's FIFO).
-const CHUNK: usize = 16;
-/// Bound on the rounds of work at one instant before the harness calls it a livelock.
-const MAX_ROUNDS_PER_INSTANT: usize = 1_000;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -297,173 +294,19 @@ fn completed(pump: BusAddress, n: usize) -> impl FnMut(&[PumpEvent], &DartSimula
 // ---------------------------------------------------------------------------------------
 // The line
 
-/// Which frames a tampering applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    Any,
-    Data,
-    Control(ControlKind),
-}
-
-/// What the harness does to the next frame that matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tamper {
-    /// The frame never arrives.
-    Drop,
-    /// One byte XORed with `mask` (index modulo the frame length).
-    Garble { index: usize, mask: u8 },
-    /// One byte of a data block's body (after CTRL, before ETX) XORed with `mask`: what
-    /// its CRC must catch.
-    GarbleBody { pick: usize, mask: u8 },
-    /// Delivered in pieces cut at these offsets, with `pause` of silence before each.
-    Split { cuts: Vec<usize>, pause: Duration },
-}
-
-/// One direction of the line: bytes in flight, in order, each piece arriving when its
-/// last byte has crossed the wire.
-#[derive(Debug)]
-struct Channel {
-    in_flight: VecDeque<(Instant, Vec<u8>)>,
-    /// When the sender's previous bytes have left: bytes go out one after another.
-    free_at: Instant,
-    tampers: VecDeque<(Which, Tamper)>,
-    /// Every well-formed frame the sender wrote, as written (before any tampering).
-    frames: Vec<(Instant, Frame)>,
-    /// The port is gone: nothing gets through.
-    cut: bool,
-}
-
-impl Channel {
-    fn new(now: Instant) -> Self {
-        Self {
-            in_flight: VecDeque::new(),
-            free_at: now,
-            tampers: VecDeque::new(),
-            frames: Vec::new(),
-            cut: false,
-        }
-    }
-
-    fn next_arrival(&self) -> Option<Instant> {
-        self.in_flight.front().map(|(at, _)| *at)
-    }
-
-    fn arrived(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if self.next_arrival()? > now {
-            return None;
-        }
-        self.in_flight.pop_front().map(|(_, bytes)| bytes)
-    }
-
-    /// A frame written by its sender at `now`, through the next matching tampering.
-    fn send(&mut self, mut bytes: Vec<u8>, now: Instant, wire: &DartMasterSettings) {
-        let frame = match decode_all(&bytes).as_slice() {
-            [Decoded::Frame(frame)] => Some(frame.clone()),
-            _ => None,
-        };
-        if let Some(frame) = &frame {
-            self.frames.push((now, frame.clone()));
-        }
-        if self.cut {
-            return;
-        }
-        let matches = |which: Which| match (which, &frame) {
-            (Which::Any, _) => true,
-            (Which::Data, Some(Frame::Data { .. })) => true,
-            (Which::Control(kind), Some(Frame::Control { kind: k, .. })) => kind == *k,
-            _ => false,
-        };
-        let tamper = match self.tampers.front() {
-            Some((which, _)) if matches(*which) => self.tampers.pop_front().map(|(_, t)| t),
-            _ => None,
-        };
-        let mut cuts = Vec::new();
-        let mut pause = Duration::ZERO;
-        match tamper {
-            None => {}
-            Some(Tamper::Drop) => return,
-            Some(Tamper::Garble { index, mask }) => {
-                let i = index % bytes.len();
-                bytes[i] ^= mask;
-            }
-            Some(Tamper::GarbleBody { pick, mask }) => {
-                let body = bytes.len().saturating_sub(4).max(1);
-                let i = (2 + pick % body).min(bytes.len() - 1);
-                bytes[i] ^= mask;
-            }
-            Some(Tamper::Split { cuts: c, pause: p }) => {
-                cuts = c;
-                pause = p;
-            }
-        }
-        self.transmit(&bytes, now, &cuts, pause, wire);
-    }
-
-    /// Puts `bytes` on the wire after whatever is still going out.
-    fn transmit(
-        &mut self,
-        bytes: &[u8],
-        now: Instant,
-        cuts: &[usize],
-        pause: Duration,
-        wire: &DartMasterSettings,
-    ) {
-        if self.cut || bytes.is_empty() {
-            return;
-        }
-        let mut bounds: Vec<usize> = (CHUNK..bytes.len()).step_by(CHUNK).collect();
-        bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < bytes.len()));
-        bounds.push(bytes.len());
-        bounds.sort_unstable();
-        bounds.dedup();
-        let mut at = now.max(self.free_at);
-        let mut from = 0;
-        for end in bounds {
-            if from > 0 && cuts.contains(&from) {
-                at += pause;
-            }
-            at += wire.wire_time(end - from);
-            self.in_flight.push_back((at, bytes[from..end].to_vec()));
-            from = end;
-        }
-        self.free_at = at;
-    }
-
-    fn set_cut(&mut self, cut: bool) {
-        self.cut = cut;
-        if cut {
-            self.in_flight.clear();
-        }
-    }
-}
-
-/// A master and a line of simulated pumps, wired together with a fake clock.
-struct Line {
-    master: DartMaster,
-    sim: DartSimulator,
-    /// The one base instant; every other time is this plus simulated time.
-    start: Instant,
-    now: Instant,
-    /// The master's settings, for wire times.
-    wire: DartMasterSettings,
-    to_pumps: Channel,
-    to_master: Channel,
-    events: Vec<PumpEvent>,
-}
+/// The master and the line of simulated pumps of these tests.
+type Line = DartLine;
 
 impl Line {
     fn new(master: DartMasterSettings, sim: SimSettings) -> Self {
         let start = Instant::now();
-        Self {
-            master: DartMaster::new(master, master_setup()).expect("valid master setup"),
-            sim: DartSimulator::new(sim_setup(), sim).expect("valid simulator setup"),
+        Bus::wire(
+            DartMaster::new(master, master_setup()).expect("valid master setup"),
+            DartSimulator::new(sim_setup(), sim).expect("valid simulator setup"),
             start,
-            now: start,
-            wire: master,
-            to_pumps: Channel::new(start),
-            to_master: Channel::new(start),
-            events: Vec::new(),
-        }
+            channels(start, master),
+            Line::report,
+        )
     }
 
     /// The default master against pumps with the default settings but `rule`.
@@ -477,24 +320,8 @@ impl Line {
         )
     }
 
-    fn elapsed(&self) -> Duration {
-        self.now - self.start
-    }
-
     fn view(&self, pump: BusAddress) -> DartPumpView {
         self.sim.pump(pump).expect("a simulated pump")
-    }
-
-    fn submit(&mut self, pump: BusAddress, command: PumpCommand) {
-        if let Err(e) = self.master.submit(pump, command.clone()) {
-            panic!("{command:?} for {pump} refused: {e}");
-        }
-    }
-
-    fn act(&mut self, pump: BusAddress, action: SimAction) {
-        if let Err(e) = self.sim.act(pump, action.clone(), self.now) {
-            panic!("{action:?} on {pump} refused: {e}");
-        }
     }
 
     /// Noise on the line now, between frames (after whatever is going out).
@@ -504,7 +331,7 @@ impl Line {
         } else {
             &mut self.to_master
         };
-        channel.transmit(bytes, self.now, &[], Duration::ZERO, &self.wire);
+        channel.transmit(bytes, self.now, &[], Duration::ZERO);
     }
 
     fn tamper(&mut self, to_pumps: bool, which: Which, tamper: Tamper) {
@@ -514,104 +341,6 @@ impl Line {
             &mut self.to_master
         };
         channel.tampers.push_back((which, tamper));
-    }
-
-    /// Everything due at `now`: arrivals, deadlines, answers, events.
-    fn settle(&mut self) {
-        let now = self.now;
-        for _ in 0..MAX_ROUNDS_PER_INSTANT {
-            let mut moved = false;
-            while let Some(bytes) = self.to_pumps.arrived(now) {
-                self.sim.handle_input(&bytes, now);
-                moved = true;
-            }
-            while let Some(bytes) = self.to_master.arrived(now) {
-                self.master.handle_input(&bytes, now);
-                moved = true;
-            }
-            if self.master.poll_timeout().is_some_and(|t| t <= now) {
-                self.master.handle_timeout(now);
-            }
-            if self.sim.poll_timeout().is_some_and(|t| t <= now) {
-                self.sim.handle_timeout(now);
-            }
-            while let Some(bytes) = self.master.poll_transmit(now) {
-                self.to_pumps.send(bytes, now, &self.wire);
-                moved = true;
-            }
-            while let Some(bytes) = self.sim.poll_transmit(now) {
-                self.to_master.send(bytes, now, &self.wire);
-                moved = true;
-            }
-            while let Some(event) = self.master.poll_event() {
-                self.events.push(event);
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!(
-            "no rest after {MAX_ROUNDS_PER_INSTANT} rounds at {:?}\n{}",
-            self.elapsed(),
-            self.report()
-        );
-    }
-
-    /// Moves the clock to the earliest thing due (never past `limit`) and handles it.
-    fn step(&mut self, limit: Instant) {
-        let next = [
-            self.master.poll_timeout(),
-            self.sim.poll_timeout(),
-            self.to_pumps.next_arrival(),
-            self.to_master.next_arrival(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .expect("a master always has its next poll due");
-        assert!(
-            next > self.now,
-            "stalled at {:?}: something is due at {next:?} and nothing happens\n{}",
-            self.elapsed(),
-            self.report()
-        );
-        self.now = next.min(limit);
-        self.settle();
-    }
-
-    /// Runs until `cond(events, sim)` holds; fails when `max` of simulated time runs out.
-    /// Returns the simulated time it took.
-    #[track_caller]
-    fn run_until(
-        &mut self,
-        max: Duration,
-        mut cond: impl FnMut(&[PumpEvent], &DartSimulator) -> bool,
-    ) -> Duration {
-        let began = self.now;
-        let limit = began + max;
-        self.settle();
-        loop {
-            if cond(&self.events, &self.sim) {
-                return self.now - began;
-            }
-            if self.now >= limit {
-                panic!(
-                    "condition not met within {max:?} of simulated time (at {:?})\n{}",
-                    self.elapsed(),
-                    self.report()
-                );
-            }
-            self.step(limit);
-        }
-    }
-
-    /// Runs for `span` of simulated time.
-    fn run_for(&mut self, span: Duration) {
-        let limit = self.now + span;
-        self.settle();
-        while self.now < limit {
-            self.step(limit);
-        }
     }
 
     /// What the line looks like, for failure messages.
@@ -638,10 +367,7 @@ impl Line {
             );
         }
         let _ = writeln!(out, "last events:");
-        let skip = self.events.len().saturating_sub(40);
-        for e in &self.events[skip..] {
-            let _ = writeln!(out, "  {:>9?} {} {:?}", e.at - self.start, e.pump, e.kind);
-        }
+        out.push_str(&last_events(&self.events, self.start, 40));
         out
     }
 
@@ -674,7 +400,8 @@ impl Line {
     /// The daemon dies and starts again: a new master with no memory of the old one, and
     /// whatever was on the wire lost with the old process.
     fn restart_master(&mut self) {
-        self.master = DartMaster::new(self.wire, master_setup()).expect("valid master setup");
+        let settings = *self.master.settings();
+        self.master = DartMaster::new(settings, master_setup()).expect("valid master setup");
         self.to_pumps.in_flight.clear();
         self.to_master.in_flight.clear();
     }

@@ -1,68 +1,40 @@
 //! How the DART master shares a full line (docs/protocols/dart.md §4, §6.7): a pump with
 //! work keeps the line for a bounded number of exchanges, so the figures of a finished
 //! sale come within one cycle of the other pumps, and no pump waits more than
-//! `(pumps - 1) × max_turn_exchanges` exchanges for its turn.
+//! `(pumps - 1) × max_turn_exchanges` exchanges for its turn. Busy pumps get an extra
+//! turn after every `busy_turn_every` ordinary ones, so a hang-up is heard within that
+//! many turns of the others plus one, while no idle pump is starved.
 //!
 //! 32 simulated pumps on one line, in memory, with a fake clock: the master's frames and
 //! the pumps' answers take their wire time at 9600 8O1 and arrive in pieces. Everything is
 //! counted in exchanges (frames the master starts an exchange with), never in time.
 
-use std::collections::VecDeque;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use pump_protocols::dart::{
-    decode_all, ControlKind, DartMaster, DartMasterSettings, DartSimulator, Decoded, Frame,
-    SimPumpSetup, SimSettings,
+    ControlKind, DartMaster, DartMasterSettings, DartSimulator, Frame, SimPumpSetup, SimSettings,
 };
 use pump_protocols::{
-    Authorization, BusAddress, Decimals, GradeId, LineMaster, LineSimulator, NozzleId, PumpCommand,
-    PumpEvent, PumpEventKind, PumpSetup, PumpStatus, SimAction, UnitPrice,
+    Authorization, BusAddress, Decimals, GradeId, NozzleId, PumpCommand, PumpEvent, PumpEventKind,
+    PumpSetup, PumpStatus, SimAction, UnitPrice,
 };
+use support::bus::{last_events, Bus};
+use support::dart::{channels, DartLine};
 
 /// A full line: every DART address.
 const PUMPS: u8 = 32;
 const N1: NozzleId = NozzleId(1);
-/// Bound on the rounds of work at one instant before the harness calls it a livelock.
-const MAX_ROUNDS_PER_INSTANT: usize = 1_000;
-
-/// Most bytes a read hands over at once (a USB serial adapter's FIFO).
-const CHUNK: usize = 16;
-
-/// Puts `bytes` on the wire after whatever is still going out, in pieces of at most
-/// [`CHUNK`] bytes, each arriving when its last byte has crossed.
-trait Wire {
-    fn transmit(&self, queue: &mut VecDeque<(Instant, Vec<u8>)>, bytes: Vec<u8>, now: Instant);
-}
-
-impl Wire for DartMasterSettings {
-    fn transmit(&self, queue: &mut VecDeque<(Instant, Vec<u8>)>, bytes: Vec<u8>, now: Instant) {
-        let mut at = queue.back().map_or(now, |(t, _)| now.max(*t));
-        for piece in bytes.chunks(CHUNK) {
-            at += self.wire_time(piece.len());
-            queue.push_back((at, piece.to_vec()));
-        }
-    }
-}
 
 fn address(i: u8) -> BusAddress {
     BusAddress(0x50 + i)
 }
 
-/// The master and the pumps, wired together with a fake clock.
-struct Bus {
-    master: DartMaster,
-    sim: DartSimulator,
-    settings: DartMasterSettings,
-    now: Instant,
-    to_pumps: VecDeque<(Instant, Vec<u8>)>,
-    to_master: VecDeque<(Instant, Vec<u8>)>,
-    /// The address of every exchange the master started (a POLL or a command block), in
-    /// order; its ACKs and NAKs end exchanges and are not listed.
-    exchanges: Vec<BusAddress>,
-    events: Vec<PumpEvent>,
-}
+/// The master and the pumps of a full line, wired together with a fake clock.
+type Line = DartLine;
 
-impl Bus {
+impl Line {
     fn new(settings: DartMasterSettings) -> Self {
         let decimals = Decimals::default();
         let setups = (0..PUMPS).map(|i| PumpSetup {
@@ -81,130 +53,81 @@ impl Bus {
             start_programmed: true,
             ..SimSettings::default()
         };
-        Self {
-            master: DartMaster::new(settings, setups.collect()).expect("valid master setup"),
-            sim: DartSimulator::new(sims.collect(), sim_settings).expect("valid sim setup"),
-            settings,
-            now: Instant::now(),
-            to_pumps: VecDeque::new(),
-            to_master: VecDeque::new(),
-            exchanges: Vec::new(),
-            events: Vec::new(),
-        }
+        let start = Instant::now();
+        Bus::wire(
+            DartMaster::new(settings, setups.collect()).expect("valid master setup"),
+            DartSimulator::new(sims.collect(), sim_settings).expect("valid sim setup"),
+            start,
+            channels(start, settings),
+            |line| last_events(&line.events, line.start, 40),
+        )
     }
 
-    fn arrived(queue: &mut VecDeque<(Instant, Vec<u8>)>, now: Instant) -> Option<Vec<u8>> {
-        if queue.front()?.0 > now {
-            return None;
-        }
-        queue.pop_front().map(|(_, bytes)| bytes)
+    /// The address of every exchange the master started (a POLL or a command block), in
+    /// order; its ACKs and NAKs end exchanges and are not listed.
+    fn exchanges(&self) -> Vec<BusAddress> {
+        self.to_pumps
+            .frames
+            .iter()
+            .filter_map(|(_, frame)| match frame {
+                Frame::Data { address, .. }
+                | Frame::Control {
+                    address,
+                    kind: ControlKind::Poll,
+                    ..
+                } => Some(*address),
+                Frame::Control { .. } => None,
+            })
+            .collect()
     }
 
-    /// Everything due at `now`: arrivals, deadlines, frames, events.
-    fn settle(&mut self) {
-        let now = self.now;
-        for _ in 0..MAX_ROUNDS_PER_INSTANT {
-            let mut moved = false;
-            while let Some(bytes) = Self::arrived(&mut self.to_pumps, now) {
-                self.sim.handle_input(&bytes, now);
-                moved = true;
-            }
-            while let Some(bytes) = Self::arrived(&mut self.to_master, now) {
-                self.master.handle_input(&bytes, now);
-                moved = true;
-            }
-            if self.master.poll_timeout().is_some_and(|t| t <= now) {
-                self.master.handle_timeout(now);
-            }
-            if self.sim.poll_timeout().is_some_and(|t| t <= now) {
-                self.sim.handle_timeout(now);
-            }
-            while let Some(bytes) = self.master.poll_transmit(now) {
-                if let [Decoded::Frame(frame)] = decode_all(&bytes).as_slice() {
-                    match frame {
-                        Frame::Data { address, .. }
-                        | Frame::Control {
-                            address,
-                            kind: ControlKind::Poll,
-                            ..
-                        } => self.exchanges.push(*address),
-                        Frame::Control { .. } => {}
-                    }
-                }
-                self.settings.transmit(&mut self.to_pumps, bytes, now);
-                moved = true;
-            }
-            while let Some(bytes) = self.sim.poll_transmit(now) {
-                self.settings.transmit(&mut self.to_master, bytes, now);
-                moved = true;
-            }
-            while let Some(event) = self.master.poll_event() {
-                self.events.push(event);
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("no rest after {MAX_ROUNDS_PER_INSTANT} rounds");
-    }
-
-    /// Moves the clock to the earliest thing due (never past `limit`) and handles it.
-    fn step(&mut self, limit: Instant) {
-        let next = [
-            self.master.poll_timeout(),
-            self.sim.poll_timeout(),
-            self.to_pumps.front().map(|(at, _)| *at),
-            self.to_master.front().map(|(at, _)| *at),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .expect("a master always has its next poll due");
-        self.now = next.max(self.now).min(limit);
-        self.settle();
-    }
-
-    /// Runs until `cond(events)` holds; fails after `max` of simulated time.
-    #[track_caller]
-    fn run_until(&mut self, max: Duration, mut cond: impl FnMut(&[PumpEvent]) -> bool) {
-        let limit = self.now + max;
-        self.settle();
-        while !cond(&self.events) {
-            assert!(self.now < limit, "condition not met within {max:?}");
-            self.step(limit);
-        }
-    }
-
-    fn submit(&mut self, pump: BusAddress, command: PumpCommand) {
-        self.master
-            .submit(pump, command)
-            .expect("a command the pump takes");
-    }
-
-    fn act(&mut self, pump: BusAddress, action: SimAction) {
-        self.sim
-            .act(pump, action, self.now)
-            .expect("an action the pump takes");
+    /// The address and TX# of every data block the master sent, in order.
+    fn blocks(&self) -> Vec<(BusAddress, u8)> {
+        self.to_pumps
+            .frames
+            .iter()
+            .filter_map(|(_, frame)| match frame {
+                Frame::Data { address, tx, .. } => Some((*address, *tx)),
+                Frame::Control { .. } => None,
+            })
+            .collect()
     }
 
     /// Power-up to ready: the session finds every pump in FILLING COMPLETED, the daemon
     /// resets them all.
     fn ready(&mut self) {
-        self.run_until(Duration::from_secs(30), |events| {
+        self.run_until(Duration::from_secs(30), |events, _| {
             (0..PUMPS).all(|i| status(events, address(i)) == Some(PumpStatus::Completed))
         });
         for i in 0..PUMPS {
             self.submit(address(i), PumpCommand::Reset);
         }
-        self.run_until(Duration::from_secs(30), |events| {
+        self.run_until(Duration::from_secs(30), |events, _| {
             (0..PUMPS).all(|i| status(events, address(i)) == Some(PumpStatus::Idle))
         });
     }
 
     /// One dispatch on `pump`, up to the moment the nozzle goes back in its holster.
     fn fill_until_hang_up(&mut self, pump: BusAddress) {
+        self.start_filling(pump);
+        self.act(pump, SimAction::HangNozzle);
+    }
+
+    /// Runs until the master's last exchange was the end of `pump`'s turn (the one
+    /// before was with `pump`, the last with another): a hang-up now waits for the
+    /// pump's next turn, whatever the scheduling.
+    fn until_turn_passed(&mut self, pump: BusAddress) {
+        let limit = self.now + Duration::from_secs(30);
+        while !matches!(self.exchanges().as_slice(), [.., a, b] if *a == pump && *b != pump) {
+            assert!(self.now < limit, "{pump} never had a turn");
+            self.step(limit);
+        }
+    }
+
+    /// Lifts `pump`'s nozzle and authorizes it, until the master reports it filling.
+    fn start_filling(&mut self, pump: BusAddress) {
         self.act(pump, SimAction::LiftNozzle(N1));
-        self.run_until(Duration::from_secs(10), |e| {
+        self.run_until(Duration::from_secs(10), |e, _| {
             status(e, pump) == Some(PumpStatus::Calling)
         });
         self.submit(
@@ -214,10 +137,9 @@ impl Bus {
                 nozzles: vec![],
             }),
         );
-        self.run_until(Duration::from_secs(10), |e| {
+        self.run_until(Duration::from_secs(10), |e, _| {
             status(e, pump) == Some(PumpStatus::Filling)
         });
-        self.act(pump, SimAction::HangNozzle);
     }
 
     /// Runs until `pump` reports a completed filling after `events[mark..]`; returns the
@@ -228,12 +150,12 @@ impl Bus {
         mark: usize,
         from: usize,
     ) -> usize {
-        self.run_until(Duration::from_secs(30), |events| {
+        self.run_until(Duration::from_secs(30), |events, _| {
             events[mark..]
                 .iter()
                 .any(|e| e.pump == pump && matches!(e.kind, PumpEventKind::TransactionCompleted(_)))
         });
-        self.exchanges[from..]
+        self.exchanges()[from..]
             .iter()
             .filter(|&&a| a != pump)
             .count()
@@ -247,22 +169,83 @@ fn status(events: &[PumpEvent], pump: BusAddress) -> Option<PumpStatus> {
     })
 }
 
-/// The master with `max_turn_exchanges` set; the rest default.
+/// The master with `max_turn_exchanges` set and no extra turns for busy pumps (the
+/// plain round robin those tests are about); the rest default.
 fn settings(max_turn_exchanges: u32) -> DartMasterSettings {
     DartMasterSettings {
         max_turn_exchanges,
+        busy_turn_every: 0,
         ..DartMasterSettings::default()
     }
+}
+
+/// The default master with extra turns after every `busy_turn_every` ordinary turns.
+fn busy_settings(busy_turn_every: u32) -> DartMasterSettings {
+    DartMasterSettings {
+        busy_turn_every,
+        ..DartMasterSettings::default()
+    }
+}
+
+/// Turns: runs of consecutive exchanges with one pump.
+fn turns_of(exchanges: &[BusAddress]) -> Vec<(BusAddress, usize)> {
+    let mut turns: Vec<(BusAddress, usize)> = Vec::new();
+    for &a in exchanges {
+        match turns.last_mut() {
+            Some((last, n)) if *last == a => *n += 1,
+            _ => turns.push((a, 1)),
+        }
+    }
+    turns
+}
+
+/// Turns of other pumps between the hang-up on one pump of a full line, just after that
+/// pump's turn, and the master's report of its sale.
+fn turns_before_the_sale(settings: DartMasterSettings) -> usize {
+    let mut bus = Line::new(settings);
+    bus.ready();
+    let pump = address(PUMPS / 2);
+    bus.start_filling(pump);
+    bus.until_turn_passed(pump);
+    let (mark, from) = (bus.events.len(), bus.exchanges().len());
+    bus.act(pump, SimAction::HangNozzle);
+    bus.other_exchanges_until_completion(pump, mark, from);
+    turns_of(&bus.exchanges()[from..])
+        .iter()
+        .filter(|&&(a, _)| a != pump)
+        .count()
+}
+
+/// The most turns any pump in `pumps` waited between two of its own turns (and before
+/// its first) in `exchanges`.
+fn longest_wait(exchanges: &[BusAddress], pumps: impl Iterator<Item = BusAddress>) -> usize {
+    let turns = turns_of(exchanges);
+    pumps
+        .map(|a| {
+            let mut waited = 0;
+            let mut longest = 0;
+            for &(t, _) in &turns {
+                if t == a {
+                    waited = 0;
+                } else {
+                    waited += 1;
+                    longest = longest.max(waited);
+                }
+            }
+            longest
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Exchanges with other pumps between the hang-up on one pump of a full line and the
 /// master's report of that filling.
 fn completion_delay(max_turn_exchanges: u32) -> usize {
-    let mut bus = Bus::new(settings(max_turn_exchanges));
+    let mut bus = Line::new(settings(max_turn_exchanges));
     bus.ready();
     let pump = address(PUMPS / 2);
     bus.fill_until_hang_up(pump);
-    let (mark, from) = (bus.events.len(), bus.exchanges.len());
+    let (mark, from) = (bus.events.len(), bus.exchanges().len());
     bus.other_exchanges_until_completion(pump, mark, from)
 }
 
@@ -291,7 +274,7 @@ fn one_exchange_a_turn_takes_cycles_for_the_figures_of_a_finished_sale() {
 #[test]
 fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
     let max = DartMasterSettings::default().max_turn_exchanges;
-    let mut bus = Bus::new(settings(max));
+    let mut bus = Line::new(settings(max));
     bus.ready();
     // One pump kept busy with a full queue of totals requests (block, ACK, then DC101
     // answers: work for many exchanges) while another finishes a sale.
@@ -301,14 +284,14 @@ fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
     }
     let pump = address(PUMPS / 2);
     bus.fill_until_hang_up(pump);
-    let (mark, from) = (bus.events.len(), bus.exchanges.len());
+    let (mark, from) = (bus.events.len(), bus.exchanges().len());
     let delay = bus.other_exchanges_until_completion(pump, mark, from);
     let bound = usize::from(PUMPS - 1) * max as usize;
     assert!(
         delay <= bound,
         "{delay} exchanges before the figures, bound {bound}"
     );
-    bus.run_until(Duration::from_secs(60), |events| {
+    bus.run_until(Duration::from_secs(60), |events, _| {
         events
             .iter()
             .filter(|e| e.pump == busy && matches!(e.kind, PumpEventKind::Totals(_)))
@@ -318,7 +301,7 @@ fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
 
     // Turns: runs of consecutive exchanges with one pump.
     let mut turns: Vec<(BusAddress, usize)> = Vec::new();
-    for &a in &bus.exchanges {
+    for &a in &bus.exchanges() {
         match turns.last_mut() {
             Some((last, n)) if *last == a => *n += 1,
             _ => turns.push((a, 1)),
@@ -347,5 +330,103 @@ fn a_pump_with_work_keeps_the_line_for_at_most_its_turn() {
                 *others += n;
             }
         }
+    }
+}
+
+#[test]
+fn a_filling_pump_among_idle_ones_hears_its_hang_up_within_k_plus_1_turns() {
+    for k in [1, 2, DartMasterSettings::default().busy_turn_every] {
+        let others = turns_before_the_sale(busy_settings(k));
+        assert!(
+            others <= k as usize,
+            "K = {k}: {others} turns of other pumps before the sale"
+        );
+    }
+}
+
+#[test]
+fn k_zero_hears_a_hang_up_after_the_pumps_turn_a_whole_cycle_later() {
+    // The first turn after the pump's is already under way when it hangs up.
+    let others = turns_before_the_sale(busy_settings(0));
+    assert!(
+        others >= usize::from(PUMPS - 2),
+        "{others} turns of other pumps before the sale, expected the whole cycle"
+    );
+}
+
+/// The exchanges of 10 s on a full line with the pumps `filling` authorized and
+/// filling (the simulator fills for longer than that), and the blocks the master sent.
+fn line_with_filling(k: u32, filling: &[u8]) -> (Vec<BusAddress>, Vec<(BusAddress, u8)>) {
+    let mut bus = Line::new(busy_settings(k));
+    bus.ready();
+    for &i in filling {
+        bus.start_filling(address(i));
+    }
+    let (from, blocks) = (bus.exchanges().len(), bus.blocks().len());
+    bus.run_for(Duration::from_secs(10));
+    for &i in filling {
+        assert_eq!(
+            status(&bus.events, address(i)),
+            Some(PumpStatus::Filling),
+            "pump {i} still filling at the end"
+        );
+    }
+    (
+        bus.exchanges()[from..].to_vec(),
+        bus.blocks()[blocks..].to_vec(),
+    )
+}
+
+/// The bound on any pump's wait, in turns, with extra turns after every `k`: its own
+/// cycle of `PUMPS` ordinary turns, stretched by one extra turn every `k`.
+fn stretched_cycle(k: u32) -> usize {
+    (usize::from(PUMPS) * (k as usize + 1)).div_ceil(k as usize)
+}
+
+#[test]
+fn idle_pumps_are_not_starved_while_others_fill() {
+    let k = DartMasterSettings::default().busy_turn_every;
+    let filling = [3, 9, 20, 31];
+    let (exchanges, _) = line_with_filling(k, &filling);
+    let idle = (0..PUMPS).filter(|i| !filling.contains(i)).map(address);
+    let waited = longest_wait(&exchanges, idle);
+    assert!(
+        waited < stretched_cycle(k),
+        "an idle pump waited {waited} turns, bound {}",
+        stretched_cycle(k)
+    );
+    // The busy pumps took turns at the extra turns: each waited at most one extra turn
+    // of each, and `k` ordinary turns before each, instead of a cycle.
+    let busy = longest_wait(&exchanges, filling.iter().copied().map(address));
+    let bound = filling.len() * (k as usize + 1);
+    assert!(
+        busy <= bound,
+        "a filling pump waited {busy} turns, bound {bound}"
+    );
+}
+
+#[test]
+fn with_every_pump_filling_none_is_starved_and_no_block_is_sent_twice() {
+    let k = DartMasterSettings::default().busy_turn_every;
+    let all: Vec<u8> = (0..PUMPS).collect();
+    let (exchanges, blocks) = line_with_filling(k, &all);
+    let waited = longest_wait(&exchanges, (0..PUMPS).map(address));
+    assert!(
+        waited < stretched_cycle(k),
+        "a pump waited {waited} turns, bound {}",
+        stretched_cycle(k)
+    );
+    // A strict pump takes a block with the TX# of the one before for a resend (§3.4):
+    // extra turns must never send one.
+    for i in 0..PUMPS {
+        let txs: Vec<u8> = blocks
+            .iter()
+            .filter(|(a, _)| *a == address(i))
+            .map(|&(_, tx)| tx)
+            .collect();
+        assert!(
+            txs.windows(2).all(|w| w[0] != w[1]),
+            "pump {i}: TX#s {txs:?}"
+        );
     }
 }

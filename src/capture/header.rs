@@ -19,7 +19,7 @@ pub fn header(line: &Line) -> String {
     out.push_str(&format!(
         "# line name={} protocol={} baud={} data_bits={} parity={} stop_bits={} \
          response_timeout_ms={} poll_interval_ms={} offline_after_misses={} retries={} \
-         tx_wrap={} on_nak={} echo={} digits={}\n",
+         tx_wrap={} on_nak={} echo={} digits={} busy_turn_every={}\n",
         line.name.replace(char::is_whitespace, "_"),
         line.protocol.as_str(),
         line.baud,
@@ -53,6 +53,7 @@ pub fn header(line: &Line) -> String {
             DigitMode::Six => 6,
             DigitMode::Eight => 8,
         },
+        line.busy_turn_every,
     ));
     for pump in &line.pumps {
         let nozzles: Vec<String> = pump
@@ -171,6 +172,9 @@ pub fn line_from(capture: &Capture, protocol: Option<Protocol>) -> Result<Line, 
             ("on_nak".into(), or("on_nak", "reset_to_0")),
             ("echo".into(), or("echo", "false")),
             ("digits".into(), or("digits", "6")),
+            // Captures made before the setting existed were heard by a master without
+            // extra turns: replayed the same way.
+            ("busy_turn_every".into(), or("busy_turn_every", "0")),
         ],
     };
     let meta = &defaults;
@@ -210,6 +214,7 @@ pub fn line_from(capture: &Capture, protocol: Option<Protocol>) -> Result<Line, 
         response_timeout: Duration::from_millis(number(meta, "response_timeout_ms")?),
         poll_interval: Duration::from_millis(number(meta, "poll_interval_ms")?),
         offline_after_misses: number(meta, "offline_after_misses")?,
+        busy_turn_every: number(meta, "busy_turn_every")?,
         retries: number(meta, "retries")?,
         tx_wrap: choice(
             meta,

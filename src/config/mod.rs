@@ -388,6 +388,8 @@ pub struct Line {
     pub poll_interval: Duration,
     /// Consecutive missed polls before a pump is offline (≥ 1).
     pub offline_after_misses: u32,
+    /// Ordinary turns between two extra turns of the busy pumps (0: none; ≤ 64).
+    pub busy_turn_every: u32,
     /// Retransmissions of an unanswered or refused block.
     pub retries: u32,
     /// DART TX# wrap.

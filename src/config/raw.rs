@@ -356,6 +356,8 @@ pub struct RawLine {
     pub poll_interval_ms: Option<i64>,
     /// Missed polls before a pump is offline.
     pub offline_after_misses: Option<i64>,
+    /// Ordinary turns between two extra turns of the busy pumps (0: none).
+    pub busy_turn_every: Option<i64>,
     /// Retransmissions of a block.
     pub retries: Option<i64>,
     /// `f_to_1` or `f_to_0`.

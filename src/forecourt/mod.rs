@@ -472,16 +472,33 @@ impl Forecourt {
             self.heartbeat
                 .beat_until(tokio::time::Instant::now() + TICK)
                 .await;
+            let mut completion = None;
             tokio::select! {
                 message = self.rx.recv() => match message {
-                    Some(message) => self.handle(message).await,
+                    Some(message) => {
+                        completion = completion_stamp(&message);
+                        self.handle(message).await;
+                    }
                     None => break,
                 },
                 _ = retry.tick(), if !self.pending.is_empty() => self.retry_pending().await,
                 _ = tick.tick() => self.tick(crate::lines::now()).await,
                 _ = shutdown.cancelled() => break,
             }
+            let handled = crate::lines::now();
             self.publish_snapshot();
+            if let Some((read_at, took_at)) = completion {
+                // Where the time from the line to a payable answer goes (bench/latency.sh).
+                let us =
+                    |from: Instant, to: Instant| to.saturating_duration_since(from).as_micros();
+                let published = crate::lines::now();
+                tracing::debug!(
+                    queued_us = us(read_at, took_at),
+                    handled_us = us(took_at, handled),
+                    published_us = us(handled, published),
+                    "completion processed"
+                );
+            }
         }
         // Drain what the lines already reported so no completion is left unwritten.
         while let Ok(message) = self.rx.try_recv() {
@@ -780,7 +797,16 @@ impl Forecourt {
             completed_at: jiff::Timestamp::now(),
             price_set: record.price_set,
         };
-        match self.journal.complete_sale(new).await {
+        let started = crate::lines::now();
+        let committed = self.journal.complete_sale(new).await;
+        tracing::debug!(
+            %position,
+            commit_us = crate::lines::now()
+                .saturating_duration_since(started)
+                .as_micros(),
+            "sale journaled"
+        );
+        match committed {
             Ok(sale) => {
                 tracing::info!(
                     sale = sale.id,
@@ -915,5 +941,17 @@ impl Forecourt {
         tracing::info!(%position, dispatch = ?id, by = ?by, "dispatch cancelled");
         self.apply(position, rest).await;
         Ok(id)
+    }
+}
+
+/// For a pump's completed transaction: when the line read it and when the actor took it.
+fn completion_stamp(message: &Message) -> Option<(Instant, Instant)> {
+    match message {
+        Message::Pump { event, .. }
+            if matches!(event.kind, PumpEventKind::TransactionCompleted(_)) =>
+        {
+            Some((event.at, crate::lines::now()))
+        }
+        _ => None,
     }
 }

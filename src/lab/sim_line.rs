@@ -11,13 +11,14 @@
 //! same way, one direction at a time (half duplex). The pumps' own answer delay (DART's
 //! `SimSettings::answer_delay`) comes on top. Benchmarks of the poll cycle see the real
 //! wire time this way; [`WireStats`] counts what crossed, so the wire-time limit can be
-//! computed from the bytes actually exchanged.
+//! computed from the bytes actually exchanged, and logs when each pump's turns ended, so
+//! a latency bench can tell the wire's share from the daemon's.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pump_protocols::{BusAddress, LineSimulator, SimAction, SimPumpView, SubmitError};
@@ -69,12 +70,58 @@ impl Pacing {
     }
 }
 
+/// Turn ends kept per pump: enough to find the turn that carried a recent event.
+const TURNS_KEPT: usize = 32;
+
 /// What crossed a simulated line, counted as the pumps see it.
 #[derive(Debug, Default)]
 pub struct WireStats {
     from_master: AtomicU64,
     to_master: AtomicU64,
     answers: AtomicU64,
+    turns: Mutex<TurnLog>,
+}
+
+/// The end of one turn of a pump, as the pumps' side of the wire saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnEnd {
+    /// When the last character of the pump's last answer in the turn reached the master.
+    pub at: Instant,
+    /// Some answer of the turn was longer than a control frame (a DART data block).
+    pub data: bool,
+}
+
+/// Turns as runs of master frames that start with the same byte (a DART frame's address).
+#[derive(Debug, Default)]
+struct TurnLog {
+    /// The first byte of the current turn's frames, its last answer so far and whether
+    /// any answer carried data.
+    current: Option<(u8, Option<Instant>, bool)>,
+    ends: HashMap<u8, VecDeque<TurnEnd>>,
+}
+
+impl TurnLog {
+    fn master_sent(&mut self, first: u8) {
+        if self.current.is_some_and(|(key, _, _)| key == first) {
+            return;
+        }
+        if let Some((key, Some(at), data)) = self.current.take() {
+            let ends = self.ends.entry(key).or_default();
+            if ends.len() == TURNS_KEPT {
+                ends.pop_front();
+            }
+            ends.push_back(TurnEnd { at, data });
+        }
+        self.current = Some((first, None, false));
+    }
+
+    fn answered(&mut self, done: Instant, bytes: usize) {
+        if let Some((_, last, data)) = &mut self.current {
+            *last = Some(done);
+            // A DART control frame (ADR CTRL SF) is 3 bytes; a data block is longer.
+            *data |= bytes > 3;
+        }
+    }
 }
 
 impl WireStats {
@@ -91,6 +138,21 @@ impl WireStats {
     /// Frames the pumps sent (each one followed an answer delay).
     pub fn answers(&self) -> u64 {
         self.answers.load(Ordering::Relaxed)
+    }
+
+    /// The last turns (at most 32) that ended for the pump whose master frames start with
+    /// `first` (a DART address), oldest first. A turn ends when the master's next frame
+    /// goes to another pump; its end is when its last answer reached the master.
+    pub fn turn_ends(&self, first: u8) -> Vec<TurnEnd> {
+        let log = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        log.ends
+            .get(&first)
+            .map(|ends| ends.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, TurnLog> {
+        self.turns.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -242,6 +304,9 @@ impl Link {
         self.stats
             .from_master
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if let Some(&first) = bytes.first() {
+            self.stats.log().master_sent(first);
+        }
         let due = self.cross(bytes.len(), at);
         self.to_pumps.push_back((due, bytes.to_vec()));
     }
@@ -251,16 +316,20 @@ impl Link {
             .to_master
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.stats.answers.fetch_add(1, Ordering::Relaxed);
+        let len = bytes.len();
         if self.pacing.is_none() {
+            self.stats.log().answered(at, len);
             self.to_master.push_back((at, bytes));
             return;
         }
         // Character by character, as a UART hands them over: the master sees a long
         // answer arriving (and stretches its deadline) instead of silence, then all of it.
+        let mut done = at;
         for byte in bytes {
-            let due = self.cross(1, at);
-            self.to_master.push_back((due, vec![byte]));
+            done = self.cross(1, at);
+            self.to_master.push_back((done, vec![byte]));
         }
+        self.stats.log().answered(done, len);
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -412,6 +481,37 @@ mod tests {
         );
         assert_eq!(stats.bytes_from_master() + stats.bytes_to_master(), 6);
         assert_eq!(stats.answers(), 1);
+    }
+
+    #[test]
+    fn a_turn_ends_with_its_last_answer_when_the_master_turns_to_another_pump() {
+        let stats = Arc::new(WireStats::default());
+        let mut link = Link::new(Some(Pacing::eleven_bit(9600)), stats.clone());
+        let t0 = link.free_at;
+        let ms = Duration::from_millis;
+        link.master_sent(&[0x50, 0x20, 0xFA], t0);
+        link.pumps_sent(
+            vec![0x50, 0x31, 0x01, 0x01, 0x05, 0x00, 0x00, 0x03, 0xFA],
+            t0 + ms(5),
+        );
+        let block_done = link.free_at;
+        link.master_sent(&[0x50, 0xC1, 0xFA], t0 + ms(20));
+        assert!(
+            stats.turn_ends(0x50).is_empty(),
+            "the turn is still under way"
+        );
+        link.master_sent(&[0x51, 0x20, 0xFA], t0 + ms(25));
+        link.pumps_sent(vec![0x51, 0x70, 0xFA], t0 + ms(30));
+        link.master_sent(&[0x50, 0x20, 0xFA], t0 + ms(40));
+        assert_eq!(
+            stats.turn_ends(0x50),
+            vec![TurnEnd {
+                at: block_done,
+                data: true
+            }]
+        );
+        let eot_done = stats.turn_ends(0x51)[0];
+        assert!(!eot_done.data && eot_done.at > t0 + ms(30));
     }
 
     #[test]

@@ -39,5 +39,7 @@ pub fn splits(wire: &[u8]) -> Vec<Vec<Vec<u8>>> {
     out
 }
 
+#[path = "../support/bus.rs"]
+pub mod bus;
 pub mod drive;
 pub mod line;

@@ -321,6 +321,11 @@ fn line(
     let retries = r
         .int(l.retries, 3, 0..=10, &p("retries"))
         .and_then(|v| u32::try_from(v).ok());
+    // Above one extra turn per 64 ordinary ones the extra turns no longer shorten a
+    // hang-up's wait on any line (DART has at most 32 pumps, Gilbarco 16).
+    let busy_turn_every = r
+        .int(l.busy_turn_every, 4, 0..=64, &p("busy_turn_every"))
+        .and_then(|v| u32::try_from(v).ok());
     let tx_wrap = r.choice(
         l.tx_wrap.as_deref(),
         TxWrap::FTo1,
@@ -393,6 +398,7 @@ fn line(
         response_timeout: response_timeout?,
         poll_interval: poll_interval?,
         offline_after_misses: offline_after_misses?,
+        busy_turn_every: busy_turn_every?,
         retries: retries?,
         tx_wrap: tx_wrap?,
         on_nak: on_nak?,

@@ -20,7 +20,10 @@
 //! (FILLING COMPLETED heard, RETURN FILLING INFORMATION sent, DC2 + DC3 polled) takes one
 //! turn instead of three cycles of the line, and no pump waits more than
 //! `(pumps - 1) × max_turn_exchanges` exchanges for its turn. An EOT ends a turn, so
-//! the EOTs the master counts while waiting for an answer stay one per cycle.
+//! the EOTs the master counts while waiting for an answer stay one per cycle. A busy pump
+//! (authorized, filling, suspended, or its final figures unread) also gets an extra turn
+//! after every [`DartMasterSettings::busy_turn_every`] ordinary turns, which polls and may
+//! ask for the figures but never resends a block or sends a daemon command (§3.4).
 //!
 //! ```text
 //! pump has a command queued:  M: ADR 3u <CD…> CRC 03 FA     P: ADR Cu FA   (ACK: next TX#)
@@ -223,6 +226,8 @@ enum Line {
     Awaiting {
         pump: usize,
         expect: Expect,
+        /// The exchange belongs to a busy pump's extra turn.
+        extra: bool,
         deadline: Instant,
         /// The latest the deadline may be stretched to while an answer arrives.
         cap: Instant,
@@ -382,25 +387,24 @@ impl DartMaster {
     }
 
     /// Starts the next exchange: the same pump again while it keeps its turn, else the
-    /// next pump's turn; its command block if it has one to send, else a POLL.
+    /// next pump's turn (ordinary or, for a busy pump, extra); its command block if it
+    /// has one to send, else a POLL. An extra turn sends only a POLL or the master's own
+    /// end-of-sale request before its first transmission, so it never resends a block
+    /// and never moves a TX# a strict pump would see out of order (§3.4).
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
-        // Taken out for the call: eligibility reads the whole master.
-        let mut turns = std::mem::take(&mut self.turns);
-        let next = turns.next(
-            self.pumps.len(),
-            self.settings.max_turn_exchanges,
-            |p| self.pumps[p].has_work(),
-            |p| self.eligible_at(p).is_none_or(|at| at <= now),
-        );
-        self.turns = turns;
-        let p = next?.counted(&mut self.tally, now);
+        let next = Turns::next_of(self, now)?;
+        let p = next.counted(&mut self.tally, now);
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let pump = &mut self.pumps[p];
         pump.last_attempt = Some(now);
         let address = pump.setup.address;
         let status = pump.dart_status();
         let tx = pump.tx_out;
-        let block = if pump.online { pump.sendable() } else { None };
+        let block = match (pump.online, next.extra) {
+            (false, _) => None,
+            (true, false) => pump.sendable(),
+            (true, true) => pump.extra_sendable(),
+        };
         let (frame, expect) = match block {
             Some(block) => (
                 Frame::data(address, tx, block.payload_for(status)),
@@ -413,6 +417,7 @@ impl DartMaster {
         self.line = Line::Awaiting {
             pump: p,
             expect,
+            extra: next.extra,
             deadline,
             cap: deadline + self.settings.wire_time(MAX_BUFFERED),
         };
@@ -422,7 +427,10 @@ impl DartMaster {
 
     fn on_item(&mut self, item: Decoded, now: Instant) {
         let Line::Awaiting {
-            pump: p, expect, ..
+            pump: p,
+            expect,
+            extra,
+            ..
         } = self.line
         else {
             match item {
@@ -434,7 +442,7 @@ impl DartMaster {
         let address = self.pumps[p].setup.address;
         match item {
             Decoded::Frame(frame) if frame.address() == address => {
-                self.on_answer(p, expect, frame, now)
+                self.on_answer(p, expect, extra, frame, now)
             }
             Decoded::Frame(_) => self.stats.stray_frames += 1,
             Decoded::Discarded { bytes, reason } => match reason.block() {
@@ -452,7 +460,7 @@ impl DartMaster {
         }
     }
 
-    fn on_answer(&mut self, p: usize, expect: Expect, frame: Frame, now: Instant) {
+    fn on_answer(&mut self, p: usize, expect: Expect, extra: bool, frame: Frame, now: Instant) {
         let retries = self.settings.retries;
         match (expect, frame) {
             (
@@ -504,7 +512,7 @@ impl DartMaster {
                     patience: self.settings.apply_patience,
                 };
                 let (pump, mut sink) = split!(self, p, now);
-                pump.on_eot(policy, &mut sink);
+                pump.on_eot(policy, !extra, &mut sink);
                 self.end_exchange(now);
             }
             (
@@ -583,6 +591,8 @@ impl DartMaster {
         }
     }
 }
+
+crate::turns::roster!(DartMaster);
 
 impl LineMaster for DartMaster {
     fn handle_input(&mut self, bytes: &[u8], now: Instant) {

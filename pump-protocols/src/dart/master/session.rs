@@ -165,6 +165,34 @@ impl PumpLink {
         self.online && (self.head_sendable() || self.info.is_some() || self.confirm.waiting())
     }
 
+    /// Busy in the master's judgement (a dispatch authorized, running or suspended, or
+    /// a finished sale whose figures are not read yet) with nothing on the wire waiting
+    /// for its resend: such a pump may take an extra turn.
+    pub(super) fn busy(&self) -> bool {
+        self.online
+            && (self.reported.is_authorized_dispatch() || self.completion.is_some())
+            && !self.queue.front().is_some_and(QueuedBlock::started)
+    }
+
+    /// The block an exchange of an extra turn may send: only the master's own end-of-sale
+    /// request, and only before its first transmission. A started block (a resend, with
+    /// its TX#) and the daemon's commands wait for the pump's ordinary turn.
+    pub(super) fn extra_sendable(&mut self) -> Option<&mut QueuedBlock> {
+        self.queue
+            .front_mut()
+            .filter(|b| !b.started() && b.origin == Origin::CompletionInfo)
+    }
+
+    /// Work worth another exchange of an extra turn: an end-of-sale request to send, or
+    /// an acknowledged request whose answer has not come.
+    pub(super) fn has_extra_work(&self) -> bool {
+        let info_due = self
+            .queue
+            .front()
+            .is_some_and(|b| !b.started() && b.origin == Origin::CompletionInfo);
+        self.online && (info_due || self.info.is_some() || self.confirm.waiting())
+    }
+
     /// Puts one of the master's own blocks ahead of the daemon's commands, behind a block
     /// already on the wire (which keeps its TX# and retries).
     fn push_internal(&mut self, block: QueuedBlock) {
@@ -305,9 +333,15 @@ impl PumpLink {
         self.push_internal(QueuedBlock::completion_info());
     }
 
-    /// The pump answered a POLL with EOT: it has nothing more to say.
-    pub(super) fn on_eot(&mut self, policy: Policy, sink: &mut Sink<'_>) {
-        self.await_applications(policy, sink);
+    /// The pump answered a POLL with EOT: it has nothing more to say. Only an EOT of an
+    /// ordinary turn (`counted`) counts against the patience with an unanswered request:
+    /// patience is counted in cycles of the line (`apply_patience`, [`INFO_PATIENCE_EOTS`]),
+    /// and a busy pump's extra turns would spend it several times a cycle, giving up on a
+    /// slow head's answer (§4.1: seconds of lag) sooner than the setting says.
+    pub(super) fn on_eot(&mut self, policy: Policy, counted: bool, sink: &mut Sink<'_>) {
+        if counted {
+            self.await_applications(policy, sink);
+        }
         let retries = policy.retries;
         let Some(mut answer) = self.info else {
             return;
@@ -318,6 +352,9 @@ impl PumpLink {
             answer.dc3 = self.last_dc3;
             self.info = Some(answer);
             self.try_complete(sink);
+            return;
+        }
+        if !counted {
             return;
         }
         answer.eots += 1;
@@ -636,6 +673,32 @@ mod tests {
                 .any(|b| b.origin == Origin::CompletionInfo);
             assert_eq!(asked, sale, "{before:?} → {after:?} asks for figures");
         }
+    }
+
+    #[test]
+    fn only_eots_of_ordinary_turns_spend_the_patience_with_an_unanswered_request() {
+        let mut link = link();
+        assert!(
+            link.info.is_some(),
+            "the session's own request is acknowledged"
+        );
+        let policy = Policy {
+            retries: 3,
+            patience: 10,
+        };
+        let mut events = VecDeque::new();
+        let mut sink = Sink {
+            events: &mut events,
+            now: Instant::now(),
+        };
+        for _ in 0..2 * INFO_PATIENCE_EOTS {
+            link.on_eot(policy, false, &mut sink);
+        }
+        assert!(link.info.is_some(), "extra turns' EOTs spend no patience");
+        for _ in 0..INFO_PATIENCE_EOTS {
+            link.on_eot(policy, true, &mut sink);
+        }
+        assert!(link.info.is_none(), "ordinary turns' EOTs do");
     }
 
     #[test]

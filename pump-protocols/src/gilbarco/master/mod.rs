@@ -32,6 +32,11 @@
 //! the next with one exchange a turn), so a busy pump on a loop whose cycle is longer
 //! than [`GilbarcoMasterSettings::money_interval`] still has its end of sale heard.
 //!
+//! A busy pump (authorized, delivering, or its finished sale unread) with no data block
+//! on its way also gets an extra turn after every
+//! [`GilbarcoMasterSettings::busy_turn_every`] ordinary turns: a status poll, or the read
+//! of a finished sale, never a command step, so nothing is sent twice because of it.
+//!
 //! A status answer must carry the pump's nibble. An echo of the command byte is skipped
 //! (§1); with [`GilbarcoMasterSettings::echo`] off, a lone `0p` answering a `0p` is the
 //! pump's data error unless another byte follows it in time (then it was the echo:
@@ -293,28 +298,24 @@ impl GilbarcoMaster {
     }
 
     fn start_exchange(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let p = if let Some(p) = self.sticky.take() {
+        let (p, extra) = if let Some(p) = self.sticky.take() {
             // The data block after `Dp` is the same exchange's second half.
             self.turns.interrupt();
             self.tally.counters.polls += 1;
-            p
+            (p, false)
         } else {
-            // Taken out for the call: eligibility reads the whole master.
-            let mut turns = std::mem::take(&mut self.turns);
-            let next = turns.next(
-                self.pumps.len(),
-                self.settings.max_turn_exchanges,
-                |p| self.pumps[p].has_work(),
-                |p| self.eligible_at(p).is_none_or(|at| at <= now),
-            );
-            self.turns = turns;
-            next?.counted(&mut self.tally, now)
+            let next = Turns::next_of(self, now)?;
+            (next.counted(&mut self.tally, now), next.extra)
         };
         self.stats.noise_bytes += self.decoder.clear() as u64;
         let interval = self.settings.money_interval;
         let pump = &mut self.pumps[p];
         pump.last_attempt = Some(now);
-        let op = pump.next_op(now, interval);
+        let op = if extra {
+            pump.extra_op()
+        } else {
+            pump.next_op(now, interval)
+        };
         let code = match op {
             Op::Poll { .. } | Op::Confirm => CommandCode::Status,
             Op::DataNext => CommandCode::DataNext,
@@ -473,6 +474,8 @@ impl GilbarcoMaster {
         }
     }
 }
+
+crate::turns::roster!(GilbarcoMaster);
 
 impl LineMaster for GilbarcoMaster {
     fn handle_input(&mut self, bytes: &[u8], now: Instant) {

@@ -185,6 +185,32 @@ impl PumpLink {
         self.online && (self.completion.is_some() || !self.jobs.is_empty() || self.money_read_last)
     }
 
+    /// Busy in the master's judgement (a dispatch authorized, running or suspended, or
+    /// a finished sale not read yet) with no data block of a command on its way: such a
+    /// pump may take an extra turn.
+    pub(super) fn busy(&self) -> bool {
+        self.online
+            && (self.reported.is_authorized_dispatch() || self.completion.is_some())
+            && !self.jobs.front().is_some_and(|j| j.block_sent)
+    }
+
+    /// Work worth another exchange of an extra turn: a finished sale to read.
+    pub(super) fn has_extra_work(&self) -> bool {
+        self.online && self.completion.is_some()
+    }
+
+    /// What to do in an extra turn: read a finished sale, else poll the status. Never a
+    /// command step: those wait for the pump's ordinary turn, so an extra turn resends
+    /// nothing.
+    pub(super) fn extra_op(&mut self) -> Op {
+        if self.online && self.completion.is_some() {
+            return Op::ReadTransaction;
+        }
+        // The status poll a money read asks for next is this one.
+        self.money_read_last = false;
+        Op::Poll { user: false }
+    }
+
     /// What to do on this pump's turn.
     pub(super) fn next_op(&mut self, now: Instant, money_interval: Duration) -> Op {
         if !self.online {

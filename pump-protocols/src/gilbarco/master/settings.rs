@@ -52,6 +52,16 @@ pub struct GilbarcoMasterSettings {
     /// max_turn_exchanges` exchanges for its turn. Default 4: the poll that finds the end
     /// of a sale and its read take two. 1 is a plain round robin. At least 1.
     pub max_turn_exchanges: u32,
+    /// Ordinary turns between two extra turns of the busy pumps. A pump the master
+    /// judges busy (authorized, filling, or with a finished sale not read yet) and with
+    /// no command step under way gets an extra turn after every `busy_turn_every`
+    /// ordinary turns, rotating among the busy pumps (the one served longest ago
+    /// first); the extra turn polls the status and may read a finished sale, never
+    /// sends a command. So the end of a sale is seen within about `busy_turn_every + 1`
+    /// turns instead of a whole cycle of the loop, while an idle pump's cycle grows by at
+    /// most `1 / busy_turn_every` while any pump is busy. Default 4 (the reasons of the
+    /// DART master's setting of the same name). 0 turns extra turns off.
+    pub busy_turn_every: u32,
     /// The converter echoes every byte the master sends (§1, UNCERTAIN per site).
     /// Default off. An echoed command byte is skipped either way; the setting only
     /// decides whether a lone `0p` answering a `0p` poll is its echo (on: the pump said
@@ -96,6 +106,7 @@ impl Default for GilbarcoMasterSettings {
             money_interval: Duration::from_millis(500),
             max_queue: 16,
             max_turn_exchanges: 4,
+            busy_turn_every: 4,
             echo: false,
             tolerant_status: false,
             digits: DigitMode::Six,
