@@ -46,12 +46,12 @@ impl Channel {
 }
 
 impl BusChannel for Channel {
-    fn next_arrival(&self) -> Option<Instant> {
-        self.in_flight.next_arrival()
+    fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
-    fn arrived(&mut self, now: Instant) -> Option<Vec<u8>> {
-        self.in_flight.arrived(now)
+    fn in_flight_mut(&mut self) -> &mut InFlight {
+        &mut self.in_flight
     }
 
     fn send(&mut self, mut bytes: Vec<u8>, now: Instant) {

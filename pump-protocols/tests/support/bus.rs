@@ -16,12 +16,22 @@ pub const MAX_ROUNDS_PER_INSTANT: usize = 1_000;
 
 /// One direction of the line.
 pub trait Channel {
-    /// When the next piece in flight arrives.
-    fn next_arrival(&self) -> Option<Instant>;
-    /// The next piece that has arrived by `now`.
-    fn arrived(&mut self, now: Instant) -> Option<Vec<u8>>;
+    /// The bytes in flight this way.
+    fn in_flight(&self) -> &InFlight;
+    /// The bytes in flight this way, to take from.
+    fn in_flight_mut(&mut self) -> &mut InFlight;
     /// `bytes` written by the sender at `now`.
     fn send(&mut self, bytes: Vec<u8>, now: Instant);
+
+    /// When the next piece in flight arrives.
+    fn next_arrival(&self) -> Option<Instant> {
+        self.in_flight().next_arrival()
+    }
+
+    /// The next piece that has arrived by `now`.
+    fn arrived(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.in_flight_mut().arrived(now)
+    }
 }
 
 /// Bytes in flight one way, in order, each piece due when its last byte has crossed.

@@ -61,12 +61,12 @@ pub struct Channel {
 }
 
 impl BusChannel for Channel {
-    fn next_arrival(&self) -> Option<Instant> {
-        self.in_flight.next_arrival()
+    fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
-    fn arrived(&mut self, now: Instant) -> Option<Vec<u8>> {
-        self.in_flight.arrived(now)
+    fn in_flight_mut(&mut self) -> &mut InFlight {
+        &mut self.in_flight
     }
 
     /// A frame written by its sender at `now`, through the next matching tampering.
